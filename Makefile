@@ -1,0 +1,27 @@
+# poolscope: the two commands a user needs are `make demo` and `make test`.
+GO      ?= go
+# -race needs cgo; the tests run real redis-server processes, so a generous
+# timeout covers a loaded 2-core machine.
+TESTFLAGS ?= -race -count=1 -timeout 30m
+
+.PHONY: all deps build vet test demo bench
+
+all: build
+
+## deps: install redis-server, redis-sentinel, redis-tools and prometheus when missing
+deps:
+	@scripts/install-deps.sh
+
+build:
+	$(GO) build ./...
+
+vet:
+	$(GO) vet ./...
+
+## test: install what is missing, vet, then run every test with the race detector
+test: deps vet
+	$(GO) test $(TESTFLAGS) ./...
+
+## demo: run the main job against its own redis-server
+demo: deps
+	$(GO) run ./cmd/poolscope demo $(DEMOFLAGS)
