@@ -1,0 +1,59 @@
+// Package pools opens a process's Redis pools from environment variables:
+// a master pool (writes), a replica pool (reads), a local pool and an async
+// pool, each with an on/off flag.
+//
+// Enabled, a role has one shared go-redis client per process whose size is
+// a hard cap (PoolSize and MaxActiveConns both equal the size); every
+// Client call returns it. Disabled, every Client call returns a new client
+// with go-redis's defaults, the behaviour before pooling, so that the two can
+// be compared. Each role also has a health loop that PINGs its server at an
+// interval through a dedicated connection.
+//
+// # Variables
+//
+//	variable                        default                    meaning
+//	REDIS_MASTER_POOL_ENABLED       1                          1/0 or true/false
+//	REDIS_MASTER_POOL_SIZE          10                         maximum connections
+//	REDIS_SLAVE_POOL_ENABLED        1                          replica (read) pool; alias REDIS_REPLICA_POOL_ENABLED
+//	REDIS_SLAVE_POOL_SIZE           20                         alias REDIS_REPLICA_POOL_SIZE
+//	REDIS_LOCAL_POOL_ENABLED        1
+//	REDIS_LOCAL_POOL_SIZE           5
+//	REDIS_ASYNC_POOL_ENABLED        1
+//	REDIS_ASYNC_POOL_MIN            5                          connections dialled at start and kept open
+//	REDIS_ASYNC_POOL_MAX            20                         maximum connections
+//	REDIS_MASTER_URL                redis://127.0.0.1:6379/0   redis://, rediss:// (TLS) or unix:///path
+//	REDIS_SLAVE_URL                 the master URL             alias REDIS_REPLICA_URL
+//	REDIS_LOCAL_URL                 redis://127.0.0.1:6379/0
+//	REDIS_ASYNC_URL                 the master URL
+//	REDIS_TLS_CA_FILE               system roots               PEM CA bundle for rediss://
+//	REDIS_TLS_CERT_FILE/KEY_FILE    none                       client certificate (both or neither)
+//	REDIS_TLS_SERVER_NAME           the URL's host             name to verify
+//	REDIS_TLS_INSECURE_SKIP_VERIFY  0                          1 turns verification off (logs a warning)
+//	REDIS_SENTINEL_ADDRS            none                       host:port[,host:port...]
+//	REDIS_SENTINEL_MASTER           none                       master name; required with ADDRS
+//	REDIS_SENTINEL_PASSWORD         none                       password of the Sentinels
+//	REDIS_POOL_TIMEOUT              4s                         wait for a free connection
+//	REDIS_POOL_IDLE_TIMEOUT         5m                         close connections idle this long (0: never)
+//	REDIS_POOL_MAX_LIFETIME         30m                        recycle connections this old, +-10% jitter (0: never)
+//	REDIS_HEALTH_CHECK_INTERVAL     10s                        PING period; each PING times out after min(interval, 1s)
+//	OTEL_SERVICE_NAME               the executable's name      service part of client names
+//
+// Aliases set to different values are an error. An empty value is an error,
+// not a default. LoadConfig reports every problem at once, each naming the
+// variable and its value with passwords replaced by ***.
+//
+// With Sentinel, the master pool follows the elected master and the replica
+// pool reads from replicas; the async pool follows the master unless
+// REDIS_ASYNC_URL is set. REDIS_MASTER_URL then supplies only credentials,
+// database and scheme (rediss:// for TLS); its host is ignored.
+//
+// The pool timeout, idle timeout and lifetime apply to enabled pools only;
+// a disabled role's clients keep go-redis's defaults.
+//
+// # Client names
+//
+// Every connection announces itself with CLIENT SETNAME as
+// "service:role:pid", for example "checkout:master:4242" (see ClientName).
+// Health-check connections use the role "health". poolscope's agent parses
+// these names to attribute the server's connections to processes and pools.
+package pools

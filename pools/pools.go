@@ -1,0 +1,378 @@
+package pools
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"weak"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Pools holds the process's Redis pools, one per role. Use New (or
+// FromEnv) once at start-up, share the *Pools, and Close it at shutdown.
+//
+// For an enabled role every Client call returns the same shared, size-capped
+// client. For a disabled role every call returns a new client with go-redis's
+// defaults (the behaviour before pooling), which the caller should Close.
+type Pools struct {
+	cfg    Config
+	pid    int
+	logger *slog.Logger
+
+	mu       sync.Mutex
+	closed   bool
+	shared   map[Role]*redis.Client
+	unshared map[Role][]weak.Pointer[redis.Client]
+	watchers []*clientWatcher
+
+	health *healthMonitor
+}
+
+type clientWatcher struct{ fn func(Role, *redis.Client) }
+
+// Option configures New.
+type Option interface{ apply(*options) }
+
+type options struct {
+	logger *slog.Logger
+}
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// WithLogger sets the logger for warnings and health transitions
+// (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(o *options) {
+		if l != nil {
+			o.logger = l
+		}
+	})
+}
+
+// FromEnv reads the environment (see the package documentation) and opens
+// the pools.
+func FromEnv(opts ...Option) (*Pools, error) {
+	cfg, err := ConfigFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, opts...)
+}
+
+// New opens the pools described by cfg (from LoadConfig or DefaultConfig)
+// and starts one health loop per role. Enabled pools are created at once, so
+// the async pool's MIN connections are dialled before New returns.
+func New(cfg Config, opts ...Option) (*Pools, error) {
+	o := options{logger: slog.Default()}
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if cfg.tlsConfig == nil && cfg.usesTLS() {
+		t, errs := buildTLSConfig(cfg.TLS)
+		if len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
+		cfg.tlsConfig = t
+	}
+	if cfg.usesTLS() && cfg.TLS.InsecureSkipVerify {
+		o.logger.Warn("pools: REDIS_TLS_INSECURE_SKIP_VERIFY=1: Redis server certificates are NOT verified; anyone on the path can read and change the traffic")
+	}
+	p := &Pools{
+		cfg:      cfg,
+		pid:      os.Getpid(),
+		logger:   o.logger,
+		shared:   map[Role]*redis.Client{},
+		unshared: map[Role][]weak.Pointer[redis.Client]{},
+	}
+	for _, r := range Roles {
+		if rc := cfg.Role(r); rc.Enabled {
+			p.shared[r] = p.newClient(*rc, true)
+		}
+	}
+	p.health = startHealth(p)
+	return p, nil
+}
+
+// check catches a hand-built Config that LoadConfig would have refused.
+func (c *Config) check() error {
+	var errs []error
+	for _, r := range Roles {
+		rc := c.Role(r)
+		if rc.Role != r {
+			errs = append(errs, fmt.Errorf("pools: %s pool: Role field is %q", r, rc.Role))
+		}
+		if rc.Max < 1 || rc.Max > MaxPoolSize || rc.MinIdle < 0 || rc.MinIdle > rc.Max {
+			errs = append(errs, fmt.Errorf("pools: %s pool: min %d, max %d: want 0 <= min <= max, 1 <= max <= %d", r, rc.MinIdle, rc.Max, MaxPoolSize))
+		}
+		if !rc.ViaSentinel || r == Master {
+			if err := checkURL(rc.URL); err != nil {
+				errs = append(errs, fmt.Errorf("pools: %s pool: URL %q: %w", r, rc.RedactedURL(), err))
+			}
+		}
+	}
+	if c.PoolTimeout <= 0 || c.HealthCheckInterval <= 0 || c.IdleTimeout < 0 || c.MaxLifetime < 0 {
+		errs = append(errs, errors.New("pools: pool timeout and health-check interval must be positive, idle timeout and max lifetime >= 0"))
+	}
+	if c.Sentinel.Enabled() && c.Sentinel.MasterName == "" {
+		errs = append(errs, errors.New("pools: Sentinel addresses given without a master name"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) usesTLS() bool {
+	for _, r := range Roles {
+		if c.Role(r).TLS() {
+			return true
+		}
+	}
+	return false
+}
+
+// Config is the configuration the pools were opened with.
+func (p *Pools) Config() Config { return p.cfg }
+
+// ClientName is the CLIENT SETNAME name of the role's connections.
+func (p *Pools) ClientName(r Role) string { return ClientName(p.cfg.Service, r, p.pid) }
+
+// Master is the pool for writes.
+func (p *Pools) Master() *redis.Client { return p.Client(Master) }
+
+// Replica is the pool for reads (a replica, or the master when no replica
+// is configured).
+func (p *Pools) Replica() *redis.Client { return p.Client(Replica) }
+
+// Local is the pool for the local server.
+func (p *Pools) Local() *redis.Client { return p.Client(Local) }
+
+// Async is the pool for background work.
+func (p *Pools) Async() *redis.Client { return p.Client(Async) }
+
+// Client returns the role's shared client when the role's pool is enabled,
+// and a new client with go-redis's defaults when it is disabled (the caller
+// closes that one). After Close it returns a closed client, whose commands
+// fail with redis.ErrClosed. It panics on a role not in Roles.
+func (p *Pools) Client(r Role) *redis.Client {
+	rc := p.cfg.Role(r)
+	if rc == nil {
+		panic(fmt.Sprintf("pools: unknown role %q", r))
+	}
+	p.mu.Lock()
+	if c, ok := p.shared[r]; ok || p.closed {
+		p.mu.Unlock()
+		if c == nil {
+			c = p.newClient(*rc, false)
+			_ = c.Close()
+		}
+		return c
+	}
+	p.mu.Unlock()
+
+	c := p.newClient(*rc, false)
+	p.mu.Lock()
+	p.unshared[r] = append(live(p.unshared[r]), weak.Make(c))
+	watchers := append([]*clientWatcher(nil), p.watchers...)
+	p.mu.Unlock()
+	for _, w := range watchers {
+		w.fn(r, c)
+	}
+	return c
+}
+
+// live drops the weak pointers whose clients were garbage collected.
+func live(ws []weak.Pointer[redis.Client]) []weak.Pointer[redis.Client] {
+	out := ws[:0]
+	for _, w := range ws {
+		if w.Value() != nil {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// Clients lists the role's live clients: the shared one for an enabled pool;
+// every client handed out and not yet garbage collected for a disabled one
+// (clients the caller closed are included and hold no connections).
+func (p *Pools) Clients(r Role) []*redis.Client {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.shared[r]; ok {
+		return []*redis.Client{c}
+	}
+	var out []*redis.Client
+	for _, w := range p.unshared[r] {
+		if c := w.Value(); c != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Shared reports whether the role's pool is enabled (one shared client).
+func (p *Pools) Shared(r Role) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.shared[r]
+	return ok
+}
+
+// OnNewClient calls fn for every client a disabled role hands out from now
+// on (instrument/ uses it to observe them). Existing clients are listed by
+// Clients. remove stops the calls.
+func (p *Pools) OnNewClient(fn func(Role, *redis.Client)) (remove func()) {
+	w := &clientWatcher{fn: fn}
+	p.mu.Lock()
+	p.watchers = append(p.watchers, w)
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for i, x := range p.watchers {
+			if x == w {
+				p.watchers = append(p.watchers[:i:i], p.watchers[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+// Close stops the health loops and closes every client the pools made,
+// shared or not. It is safe to call more than once.
+func (p *Pools) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	var clients []*redis.Client
+	for _, c := range p.shared {
+		clients = append(clients, c)
+	}
+	for _, ws := range p.unshared {
+		for _, w := range ws {
+			if c := w.Value(); c != nil {
+				clients = append(clients, c)
+			}
+		}
+	}
+	p.unshared = map[Role][]weak.Pointer[redis.Client]{}
+	p.mu.Unlock()
+
+	p.health.stop()
+	var errs []error
+	for _, c := range clients {
+		if err := c.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// newClient builds a client for rc. shared selects the size-capped pool
+// settings; otherwise go-redis's defaults apply (only the address, the
+// credentials, TLS and the client name are set).
+func (p *Pools) newClient(rc RoleConfig, shared bool) *redis.Client {
+	base, _ := redis.ParseURL(rc.URL) // validated by LoadConfig and check
+	if base == nil {
+		base = &redis.Options{}
+	}
+	base.ClientName = p.ClientName(rc.Role)
+	if base.TLSConfig != nil || (rc.ViaSentinel && p.cfg.Master.TLS()) {
+		base.TLSConfig = p.tlsFor(base.TLSConfig)
+	}
+	if shared {
+		p.applyPoolSettings(base, rc)
+	}
+	if rc.ViaSentinel {
+		return redis.NewFailoverClient(p.failoverOptions(base, rc.Role == Replica))
+	}
+	return redis.NewClient(base)
+}
+
+// applyPoolSettings makes the pool shared and hard-capped.
+func (p *Pools) applyPoolSettings(o *redis.Options, rc RoleConfig) {
+	o.PoolSize = rc.Max
+	o.MaxActiveConns = rc.Max
+	o.MinIdleConns = rc.MinIdle
+	o.PoolTimeout = p.cfg.PoolTimeout
+	o.ConnMaxIdleTime = p.cfg.IdleTimeout
+	if o.ConnMaxIdleTime == 0 {
+		o.ConnMaxIdleTime = -1 // go-redis reads 0 as "30 minutes", -1 as off
+	}
+	o.ConnMaxLifetime = p.cfg.MaxLifetime
+	// Connections dialled together would otherwise all expire together.
+	o.ConnMaxLifetimeJitter = p.cfg.MaxLifetime / 10
+}
+
+// tlsFor clones the configured TLS settings, keeping the server name that
+// go-redis derived from the URL's host when REDIS_TLS_SERVER_NAME is unset.
+func (p *Pools) tlsFor(fromURL *tls.Config) *tls.Config {
+	t := p.cfg.tlsConfig.Clone()
+	if t.ServerName == "" && fromURL != nil {
+		t.ServerName = fromURL.ServerName
+	}
+	return t
+}
+
+// failoverOptions turns the options built for a URL into Sentinel options.
+// The master URL supplies credentials, database and TLS; its host is
+// ignored since Sentinel names the master.
+func (p *Pools) failoverOptions(o *redis.Options, replicaOnly bool) *redis.FailoverOptions {
+	if master, err := redis.ParseURL(p.cfg.Master.URL); err == nil {
+		o.Username, o.Password, o.DB = master.Username, master.Password, master.DB
+	}
+	return &redis.FailoverOptions{
+		MasterName:            p.cfg.Sentinel.MasterName,
+		SentinelAddrs:         p.cfg.Sentinel.Addrs,
+		SentinelPassword:      p.cfg.Sentinel.Password,
+		ReplicaOnly:           replicaOnly,
+		ClientName:            o.ClientName,
+		Username:              o.Username,
+		Password:              o.Password,
+		DB:                    o.DB,
+		TLSConfig:             o.TLSConfig,
+		PoolSize:              o.PoolSize,
+		MaxActiveConns:        o.MaxActiveConns,
+		MinIdleConns:          o.MinIdleConns,
+		PoolTimeout:           o.PoolTimeout,
+		ConnMaxIdleTime:       o.ConnMaxIdleTime,
+		ConnMaxLifetime:       o.ConnMaxLifetime,
+		ConnMaxLifetimeJitter: o.ConnMaxLifetimeJitter,
+		DialTimeout:           o.DialTimeout,
+		ReadTimeout:           o.ReadTimeout,
+		WriteTimeout:          o.WriteTimeout,
+	}
+}
+
+// healthClient is a one-connection client used only by the role's health
+// loop, so that a check never waits behind callers for a pool slot (an
+// exhausted pool is not a down server). Its connections are named
+// "service:health:pid" and so are not counted against the role's cap.
+func (p *Pools) healthClient(rc RoleConfig) *redis.Client {
+	o, _ := redis.ParseURL(rc.URL)
+	if o == nil {
+		o = &redis.Options{}
+	}
+	o.ClientName = ClientName(p.cfg.Service, "health", p.pid)
+	if o.TLSConfig != nil || (rc.ViaSentinel && p.cfg.Master.TLS()) {
+		o.TLSConfig = p.tlsFor(o.TLSConfig)
+	}
+	timeout := p.cfg.HealthCheckTimeout()
+	o.PoolSize, o.MaxActiveConns = 1, 1
+	o.MaxRetries = -1 // one attempt per check: the loop itself retries
+	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeout, timeout, timeout, timeout
+	o.ConnMaxIdleTime = -1
+	if rc.ViaSentinel {
+		return redis.NewFailoverClient(p.failoverOptions(o, rc.Role == Replica))
+	}
+	return redis.NewClient(o)
+}
