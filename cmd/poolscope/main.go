@@ -1,0 +1,83 @@
+// Command poolscope checks Redis pool configuration, runs the sampling agent
+// and runs the demo. Run `poolscope help` for the subcommands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// Exit codes shared by every subcommand.
+const (
+	exitOK    = 0
+	exitFail  = 1 // the command ran and found a problem (for example an unreachable pool)
+	exitUsage = 2 // bad flags, environment or configuration
+)
+
+// env is what a subcommand gets from the outside world; tests fill it in.
+type env struct {
+	args   []string
+	stdout io.Writer
+	stderr io.Writer
+	lookup func(string) (string, bool)
+}
+
+// command is one subcommand. Each lives in its own file and registers
+// itself in init.
+type command struct {
+	summary string
+	run     func(ctx context.Context, e env) int
+}
+
+var commands = map[string]command{}
+
+func register(name string, c command) { commands[name] = c }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, env{args: os.Args[1:], stdout: os.Stdout, stderr: os.Stderr, lookup: os.LookupEnv})
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, e env) int {
+	if len(e.args) == 0 {
+		usage(e.stderr)
+		return exitUsage
+	}
+	name := e.args[0]
+	switch name {
+	case "help", "-h", "--help":
+		usage(e.stdout)
+		return exitOK
+	case "version", "--version":
+		fmt.Fprintln(e.stdout, "poolscope", version)
+		return exitOK
+	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(e.stderr, "poolscope: unknown command %q\n", name)
+		usage(e.stderr)
+		return exitUsage
+	}
+	e.args = e.args[1:]
+	return c.run(ctx, e)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: poolscope <command> [flags]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'poolscope <command> --help' for a command's flags.")
+}
