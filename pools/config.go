@@ -106,6 +106,10 @@ type Config struct {
 	IdleTimeout         time.Duration // 0: never reap idle connections
 	MaxLifetime         time.Duration // 0: never recycle
 	HealthCheckInterval time.Duration
+	// HealthCheckTimeout bounds one health-check PING. Zero means the
+	// interval, capped at one second (no variable sets it; programs such as
+	// `poolscope check --timeout` do).
+	HealthCheckTimeout time.Duration
 
 	tlsConfig *tls.Config // built from TLS by LoadConfig
 }
@@ -125,9 +129,11 @@ func (c *Config) Role(r Role) *RoleConfig {
 	return nil
 }
 
-// HealthCheckTimeout is the timeout of one health-check PING: the interval,
-// capped at one second.
-func (c *Config) HealthCheckTimeout() time.Duration {
+// healthCheckTimeout is HealthCheckTimeout with its default applied.
+func (c *Config) healthCheckTimeout() time.Duration {
+	if c.HealthCheckTimeout > 0 {
+		return c.HealthCheckTimeout
+	}
 	return min(c.HealthCheckInterval, maxHealthCheckTimeout)
 }
 

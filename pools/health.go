@@ -72,7 +72,7 @@ func startHealth(p *Pools) *healthMonitor {
 
 func (h *healthMonitor) loop(ctx context.Context, p *Pools, r Role, c *redis.Client) {
 	defer h.wg.Done()
-	interval, timeout := p.cfg.HealthCheckInterval, p.cfg.HealthCheckTimeout()
+	interval, timeout := p.cfg.HealthCheckInterval, p.cfg.healthCheckTimeout()
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {

@@ -366,7 +366,7 @@ func (p *Pools) healthClient(rc RoleConfig) *redis.Client {
 	if o.TLSConfig != nil || (rc.ViaSentinel && p.cfg.Master.TLS()) {
 		o.TLSConfig = p.tlsFor(o.TLSConfig)
 	}
-	timeout := p.cfg.HealthCheckTimeout()
+	timeout := p.cfg.healthCheckTimeout()
 	o.PoolSize, o.MaxActiveConns = 1, 1
 	o.MaxRetries = -1 // one attempt per check: the loop itself retries
 	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeout, timeout, timeout, timeout

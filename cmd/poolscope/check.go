@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/poolscope/poolscope/internal/redislog"
+	"github.com/poolscope/poolscope/pools"
+)
+
+func init() {
+	register("check", command{
+		summary: "print the pools the environment configures (and --connect to PING them)",
+		run:     runCheck,
+	})
+}
+
+const checkHelp = `Usage: poolscope check [--json] [--connect] [--timeout D]
+
+Reads the REDIS_* environment exactly as an application using poolscope's
+pools would, and prints the effective pools. Passwords show as ***.
+
+Exit status: 0 when the configuration is valid (and, with --connect, every
+enabled pool answered), 1 when a pool is unreachable, 2 when the
+configuration is invalid (one line per problem on stderr).
+
+Examples:
+  poolscope check
+  REDIS_MASTER_URL=rediss://:secret@redis:6380/0 REDIS_TLS_CA_FILE=ca.pem poolscope check --connect
+  poolscope check --json | jq '.pools[] | select(.enabled)'
+
+Flags:
+`
+
+// poolView is one pool as `check` prints it. The JSON keys are a stable
+// interface: scripts read them.
+type poolView struct {
+	Role        string `json:"role"`
+	Enabled     bool   `json:"enabled"`
+	Shared      bool   `json:"shared"`
+	MinIdle     int    `json:"min_idle"`
+	Max         int    `json:"max"`
+	Address     string `json:"address"`
+	ViaSentinel bool   `json:"via_sentinel"`
+	TLS         bool   `json:"tls"`
+	ClientName  string `json:"client_name"`
+	// Set by --connect.
+	Reachable *bool   `json:"reachable,omitempty"`
+	LatencyMS float64 `json:"latency_ms,omitempty"`
+	Error     string  `json:"error,omitempty"`
+}
+
+func runCheck(ctx context.Context, e env) int {
+	fs := flag.NewFlagSet("poolscope check", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	connect := fs.Bool("connect", false, "dial every enabled pool and PING it")
+	timeout := fs.Duration("timeout", 3*time.Second, "PING timeout for --connect")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), checkHelp)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(e.args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "poolscope check: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if *timeout <= 0 {
+		fmt.Fprintf(e.stderr, "poolscope check: --timeout=%q: must be positive\n", timeout.String())
+		return exitUsage
+	}
+
+	cfg, err := pools.LoadConfig(e.lookup)
+	if err != nil {
+		printErrors(e.stderr, err)
+		return exitUsage
+	}
+	views := describe(cfg)
+	code := exitOK
+	if *connect {
+		code = ping(ctx, cfg, views, *timeout, e.stderr)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(map[string]any{"pools": views})
+		return code
+	}
+	printTable(e.stdout, views, *connect)
+	return code
+}
+
+// printErrors writes one line per problem of a joined error.
+func printErrors(w io.Writer, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintln(w, line)
+	}
+}
+
+func describe(cfg pools.Config) []*poolView {
+	var views []*poolView
+	for _, r := range pools.Roles {
+		rc := cfg.Role(r)
+		v := &poolView{
+			Role:        string(r),
+			Enabled:     rc.Enabled,
+			Shared:      rc.Enabled,
+			MinIdle:     rc.MinIdle,
+			Max:         rc.Max,
+			Address:     rc.RedactedURL(),
+			ViaSentinel: rc.ViaSentinel,
+			TLS:         rc.TLS(),
+			// The pid is the application's, not check's: show the pattern.
+			ClientName: pools.SanitizeService(cfg.Service) + ":" + string(r) + ":<pid>",
+		}
+		if !rc.Enabled {
+			// A disabled role hands out go-redis-default clients: no shared
+			// pool, no cap, no pre-dialled connections.
+			v.MinIdle, v.Max = 0, 0
+		}
+		if rc.ViaSentinel {
+			v.Address = fmt.Sprintf("sentinel %s master %q", strings.Join(cfg.Sentinel.Addrs, ","), cfg.Sentinel.MasterName)
+			if r == pools.Replica {
+				v.Address = fmt.Sprintf("sentinel %s replicas of %q", strings.Join(cfg.Sentinel.Addrs, ","), cfg.Sentinel.MasterName)
+			}
+		}
+		views = append(views, v)
+	}
+	return views
+}
+
+// ping opens the pools exactly as an application would and waits for each
+// enabled pool's first health check: a PING through the pool's settings
+// (address, credentials, TLS) with one attempt and the given timeout, so
+// that the error shown is the real cause (refused, TLS, auth), not a retry
+// loop's deadline.
+func ping(ctx context.Context, cfg pools.Config, views []*poolView, timeout time.Duration, stderr io.Writer) int {
+	cfg.HealthCheckInterval = time.Hour // one check is all check needs
+	cfg.HealthCheckTimeout = timeout
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	redislog.Route(quiet)
+	p, err := pools.New(cfg, pools.WithLogger(quiet))
+	if err != nil {
+		printErrors(stderr, err)
+		return exitUsage
+	}
+	defer p.Close()
+	code := exitOK
+	for _, v := range views {
+		if !v.Enabled {
+			continue
+		}
+		h := waitFirstCheck(ctx, p, pools.Role(v.Role))
+		ok := h.Checked && h.Healthy
+		v.Reachable = &ok
+		switch {
+		case ok:
+			v.LatencyMS = float64(h.Last.Duration.Microseconds()) / 1000
+		case !h.Checked:
+			v.Error = "interrupted"
+			code = exitFail
+		default:
+			// go-redis errors name addresses, not passwords; redact any
+			// URL anyway in case a wrapped error quotes one.
+			v.Error = h.Last.Err.Error()
+			if strings.Contains(v.Error, "://") {
+				v.Error = pools.RedactURL(v.Error)
+			}
+			code = exitFail
+		}
+	}
+	return code
+}
+
+func waitFirstCheck(ctx context.Context, p *pools.Pools, r pools.Role) pools.HealthStatus {
+	for {
+		h := p.Health(r)
+		if h.Checked || ctx.Err() != nil {
+			return h
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func printTable(w io.Writer, views []*poolView, connected bool) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	header := "ROLE\tENABLED\tSHARED\tMIN\tMAX\tADDRESS\tSENTINEL\tTLS\tCLIENT NAME"
+	if connected {
+		header += "\tPING"
+	}
+	fmt.Fprintln(tw, header)
+	for _, v := range views {
+		max := fmt.Sprint(v.Max)
+		if !v.Enabled {
+			max = "go-redis default"
+		}
+		line := fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s", v.Role, yesNo(v.Enabled), yesNo(v.Shared), v.MinIdle, max, v.Address, yesNo(v.ViaSentinel), yesNo(v.TLS), v.ClientName)
+		if connected {
+			switch {
+			case !v.Enabled:
+				line += "\t-"
+			case v.Error != "":
+				line += "\tERROR: " + v.Error
+			default:
+				line += fmt.Sprintf("\t%.2f ms", v.LatencyMS)
+			}
+		}
+		fmt.Fprintln(tw, line)
+	}
+	_ = tw.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
