@@ -25,3 +25,14 @@ test: deps vet
 ## demo: run the main job against its own redis-server
 demo: deps
 	$(GO) run ./cmd/poolscope demo $(DEMOFLAGS)
+
+# --- collector-config: poolscope's OpenTelemetry Collector and Prometheus files ---
+.PHONY: collector check-config
+
+## collector: build otelcol-poolscope with the official builder (cached by manifest hash) and print its path
+collector:
+	@scripts/build-collector.sh
+
+## check-config: validate the collector configs, Prometheus config and alert rules, run the rule unit tests and a collector smoke run
+check-config: deps
+	@collector-config/check.sh
