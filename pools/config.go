@@ -486,9 +486,10 @@ func redactIfURL(v string) string {
 }
 
 // RedactURL hides the credentials of a URL: "redis://user:pw@h:1/0" becomes
-// "redis://user:***@h:1/0" and "redis://pw@h" becomes "redis://***@h". It
-// works on strings that do not parse, so that an error about a malformed URL
-// cannot leak its password.
+// "redis://user:***@h:1/0", "redis://pw@h" becomes "redis://***@h", and the
+// value of a query parameter whose name suggests a secret (password, token,
+// auth, key...) becomes ***. It works on strings that do not parse, so that
+// an error about a malformed URL cannot leak its password.
 func RedactURL(raw string) string {
 	scheme, rest, found := strings.Cut(raw, "://")
 	if !found {
@@ -502,15 +503,36 @@ func RedactURL(raw string) string {
 	if end < 0 {
 		end = len(rest)
 	}
-	at := strings.LastIndex(rest[:end], "@")
-	if at < 0 {
-		return raw
+	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
+		user, _, hasPassword := strings.Cut(rest[:at], ":")
+		redacted := "***"
+		if hasPassword && user != "" {
+			redacted = user + ":***"
+		}
+		rest = redacted + rest[at:]
 	}
-	userinfo := rest[:at]
-	user, _, hasPassword := strings.Cut(userinfo, ":")
-	redacted := "***"
-	if hasPassword && user != "" {
-		redacted = user + ":***"
+	return scheme + "://" + redactQuery(rest)
+}
+
+// redactQuery masks secret-looking query values in "host/path?query#frag".
+func redactQuery(s string) string {
+	q := strings.IndexByte(s, '?')
+	if q < 0 {
+		return s
 	}
-	return scheme + "://" + redacted + rest[at:]
+	query, frag, hasFrag := strings.Cut(s[q+1:], "#")
+	params := strings.Split(query, "&")
+	for i, kv := range params {
+		k, _, hasValue := strings.Cut(kv, "=")
+		lk := strings.ToLower(k)
+		if hasValue && (strings.Contains(lk, "pass") || strings.Contains(lk, "pwd") || strings.Contains(lk, "auth") ||
+			strings.Contains(lk, "token") || strings.Contains(lk, "secret") || strings.Contains(lk, "key")) {
+			params[i] = k + "=***"
+		}
+	}
+	out := s[:q+1] + strings.Join(params, "&")
+	if hasFrag {
+		out += "#" + frag
+	}
+	return out
 }

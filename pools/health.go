@@ -46,6 +46,7 @@ type HealthStatus struct {
 // healthMonitor runs one loop per role: a PING at every interval through a
 // dedicated one-connection client, with a timeout.
 type healthMonitor struct {
+	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -59,7 +60,7 @@ type healthObserver struct{ fn func(HealthCheck) }
 
 func startHealth(p *Pools) *healthMonitor {
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &healthMonitor{cancel: cancel, status: map[Role]HealthStatus{}}
+	h := &healthMonitor{ctx: ctx, cancel: cancel, status: map[Role]HealthStatus{}}
 	for _, r := range Roles {
 		c := p.healthClient(*p.cfg.Role(r))
 		h.clients = append(h.clients, c)
@@ -130,6 +131,34 @@ func (h *healthMonitor) record(p *Pools, check HealthCheck) {
 	for _, o := range observers {
 		o.fn(check)
 	}
+}
+
+// goWarmUp initialises the n connections a pool pre-dials. go-redis dials
+// MinIdleConns at construction but sends HELLO and CLIENT SETNAME only when
+// a connection is first used, so until then the server lists them without
+// a name and nobody can attribute them. Holding n connections at once and
+// PINGing each makes go-redis finish them. It runs in the background (a
+// down server must not block New) and gives up at Close or after timeout.
+func (h *healthMonitor) goWarmUp(c *redis.Client, n int, timeout time.Duration) {
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		ctx, cancel := context.WithTimeout(h.ctx, timeout)
+		defer cancel()
+		conns := make([]*redis.Conn, 0, n)
+		defer func() {
+			for _, cn := range conns {
+				_ = cn.Close() // returns the connection to the pool
+			}
+		}()
+		for i := 0; i < n; i++ {
+			cn := c.Conn()
+			conns = append(conns, cn)
+			if cn.Ping(ctx).Err() != nil {
+				return // the health loop reports why
+			}
+		}
+	}()
 }
 
 func (h *healthMonitor) stop() {
