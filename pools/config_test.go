@@ -211,16 +211,16 @@ func TestBadValues(t *testing.T) {
 
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
-		"redis://127.0.0.1:6379/0":            "redis://127.0.0.1:6379/0",
-		"redis://:pw@h:1/0":                   "redis://***@h:1/0",
-		"redis://user:pw@h:1/0":               "redis://user:***@h:1/0",
-		"redis://pw@h:1":                      "redis://***@h:1",
-		"rediss://u:p@ss:w@rd@h:1/0?x=y":      "rediss://u:***@h:1/0?x=y",
-		"unix://:pw@/run/redis.sock":          "unix://***@/run/redis.sock",
-		"unix:///run/redis.sock":              "unix:///run/redis.sock",
-		"pw@h:1":                              "***@h:1",
-		"redis://h:1/0?password=pw&db=2":     "redis://h:1/0?password=***&db=2",
-		"redis://h:1/0?auth_token=t#frag":    "redis://h:1/0?auth_token=***#frag",
+		"redis://127.0.0.1:6379/0":        "redis://127.0.0.1:6379/0",
+		"redis://:pw@h:1/0":               "redis://***@h:1/0",
+		"redis://user:pw@h:1/0":           "redis://user:***@h:1/0",
+		"redis://pw@h:1":                  "redis://***@h:1",
+		"rediss://u:p@ss:w@rd@h:1/0?x=y":  "rediss://u:***@h:1/0?x=y",
+		"unix://:pw@/run/redis.sock":      "unix://***@/run/redis.sock",
+		"unix:///run/redis.sock":          "unix:///run/redis.sock",
+		"pw@h:1":                          "***@h:1",
+		"redis://h:1/0?password=pw&db=2":  "redis://h:1/0?password=***&db=2",
+		"redis://h:1/0?auth_token=t#frag": "redis://h:1/0?auth_token=***#frag",
 	} {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
