@@ -72,8 +72,10 @@ func run(ctx context.Context, e env) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: poolscope <command> [flags]\n\nCommands:")
 	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	for n, c := range commands {
+		if c.summary != "" { // internal commands have none
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {
