@@ -1,0 +1,202 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/procfs"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/poolscope/poolscope/pools"
+)
+
+// ScopeName is the instrumentation scope of every metric the agent makes.
+const ScopeName = "github.com/poolscope/poolscope/agent"
+
+// Agent samples processes and Redis servers in the background; Start
+// makes one, Close stops it. The metrics are observable instruments whose
+// callback reads the latest samples, so exporting (the MeterProvider's
+// business) never waits for sampling and sampling never waits for an
+// exporter.
+type Agent struct {
+	cfg      *config
+	logger   *slog.Logger
+	problems *problems
+	inst     instruments
+	reg      metric.Registration
+
+	servers []*server
+
+	// Process sampling: fs and tracked are owned by the process goroutine;
+	// procs is its latest snapshot, read by the callback.
+	procRoot string
+	fs       procfs.FS
+	tracked  map[int]*trackedProcess
+	procs    atomic.Pointer[[]processSample]
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start validates the options, creates the instruments and starts sampling
+// in the background: one goroutine per server and one for the processes.
+// It fails only on options it cannot use (a malformed URL, unreadable TLS
+// files, no /proc when processes are asked for); an unreachable server or a
+// missing process is logged once and retried, never an error. Sampling
+// stops when ctx ends or Close is called; call Close in any case to
+// unregister the metrics.
+func Start(ctx context.Context, opts ...Option) (*Agent, error) {
+	cfg := newConfig(opts)
+	a := &Agent{
+		cfg:      cfg,
+		logger:   cfg.logger,
+		problems: newProblems(cfg.logger),
+		procRoot: procfs.DefaultMountPoint,
+		tracked:  map[int]*trackedProcess{},
+	}
+	if err := a.addServers(); err != nil {
+		return nil, err
+	}
+	if len(a.servers) == 0 && !cfg.samplesProcesses() {
+		return nil, errors.New("agent: nothing to sample: add servers (WithRedis, WithPoolsConfig) or processes (WithSelf, WithPIDs, WithPIDFile, WithMatch, WithDiscover)")
+	}
+	if cfg.samplesProcesses() {
+		fs, err := procfs.NewFS(a.procRoot)
+		if err != nil {
+			return nil, fmt.Errorf("agent: processes cannot be sampled without %s: %w", a.procRoot, err)
+		}
+		a.fs = fs
+	}
+
+	meter := cfg.meterProvider.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
+	inst, observables, err := newInstruments(meter)
+	if err != nil {
+		return nil, fmt.Errorf("agent: instruments: %w", err)
+	}
+	a.inst = inst
+	if a.reg, err = meter.RegisterCallback(a.observe, observables...); err != nil {
+		return nil, fmt.Errorf("agent: register callback: %w", err)
+	}
+
+	ctx, a.cancel = context.WithCancel(ctx)
+	for _, s := range a.servers {
+		a.wg.Go(func() { a.runServer(ctx, s) })
+	}
+	if cfg.samplesProcesses() {
+		a.wg.Go(func() { a.runProcesses(ctx) })
+	}
+	return a, nil
+}
+
+// addServers collects the servers of WithRedis and WithPoolsConfig, each
+// address once.
+func (a *Agent) addServers() error {
+	var errs []error
+	var urls []string
+	tlsBase := a.cfg.tlsConfig
+	if pc := a.cfg.poolsConfig; pc != nil {
+		var following []string
+		for _, r := range pools.Roles {
+			rc := pc.Role(r)
+			if rc.ViaSentinel {
+				following = append(following, string(r))
+				continue
+			}
+			urls = append(urls, rc.URL)
+		}
+		if len(following) > 0 {
+			a.logger.Warn("agent: pools that follow Sentinel are not watched (their server changes with failover); add their servers with --redis",
+				"roles", following)
+		}
+		if tlsBase == nil && usesTLS(urls) {
+			t, err := tlsFromPools(pc.TLS)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			tlsBase = t
+		}
+	}
+	urls = append(urls, a.cfg.redisURLs...)
+
+	seen := map[string]bool{}
+	for _, u := range urls {
+		s, err := newServer(u, tlsBase)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("agent: Redis URL %q: %w", pools.RedactURL(u), err))
+			continue
+		}
+		if seen[s.key()] {
+			continue
+		}
+		seen[s.key()] = true
+		a.servers = append(a.servers, s)
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops sampling, waits for the goroutines, closes the connections to
+// the servers and unregisters the metrics callback, so that nothing is
+// reported any more. It is safe to call more than once.
+func (a *Agent) Close() error {
+	a.closeOnce.Do(func() {
+		a.cancel()
+		a.wg.Wait()
+		a.closeErr = a.reg.Unregister()
+	})
+	return a.closeErr
+}
+
+func usesTLS(urls []string) bool {
+	for _, u := range urls {
+		if strings.HasPrefix(u, "rediss://") {
+			return true
+		}
+	}
+	return false
+}
+
+func loadCAFile(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, errors.New("no PEM certificate in the file")
+	}
+	return pool, nil
+}
+
+// tlsFromPools builds the client TLS settings from the REDIS_TLS_*
+// variables that pools read. pools builds the same settings but keeps them
+// unexported.
+func tlsFromPools(t pools.TLSConfig) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // the user asked for it with REDIS_TLS_INSECURE_SKIP_VERIFY
+	var errs []error
+	if t.CAFile != "" {
+		pool, err := loadCAFile(t.CAFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("agent: REDIS_TLS_CA_FILE=%q: %w", t.CAFile, err))
+		}
+		cfg.RootCAs = pool
+	}
+	if t.CertFile != "" && t.KeyFile != "" {
+		pair, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("agent: REDIS_TLS_CERT_FILE=%q, REDIS_TLS_KEY_FILE=%q: %w", t.CertFile, t.KeyFile, err))
+		} else {
+			cfg.Certificates = []tls.Certificate{pair}
+		}
+	}
+	return cfg, errors.Join(errs...)
+}

@@ -1,0 +1,75 @@
+// Package agent samples local processes and Redis servers and reports what
+// it sees as OpenTelemetry metrics: each process's memory and connections
+// to each server, and each server's clients, grouped by client name (the
+// "service:role:pid" names that pools gives its connections).
+//
+// Start runs it inside an application (WithSelf plus the application's
+// servers); `poolscope agent` runs it as a sidecar or host daemon. A bad
+// target never stops it: a process that exits stops being reported, a
+// server that is down reports poolscope.redis.up 0 and is retried with a
+// doubling back-off (interval to 1m), and each problem is logged once per
+// target and cause.
+//
+// # Metrics
+//
+//	OTel name                                 instrument     unit          Prometheus name
+//	process.memory.usage                      UpDownCounter  By            process_memory_usage_bytes
+//	process.memory.virtual                    UpDownCounter  By            process_memory_virtual_bytes
+//	poolscope.process.memory.pss              UpDownCounter  By            poolscope_process_memory_pss_bytes
+//	poolscope.process.redis.connections       UpDownCounter  {connection}  poolscope_process_redis_connections
+//	redis.clients.connected                   Gauge          {client}      redis_clients_connected
+//	redis.clients.blocked                     Gauge          {client}      redis_clients_blocked
+//	redis.clients.max                         Gauge          {client}      redis_clients_max
+//	redis.connections.received                Counter        {connection}  redis_connections_received_total
+//	redis.connections.rejected                Counter        {connection}  redis_connections_rejected_total
+//	poolscope.server.connections              UpDownCounter  {connection}  poolscope_server_connections
+//	poolscope.server.connection.age.max       Gauge          s             poolscope_server_connection_age_max_seconds
+//	poolscope.server.connection.idle.max      Gauge          s             poolscope_server_connection_idle_max_seconds
+//	poolscope.redis.up                        Gauge          {status}      poolscope_redis_up
+//	poolscope.agent.client_list.skipped       Counter        {scrape}      poolscope_agent_client_list_skipped_total
+//	poolscope.agent.client_list.duration      Histogram      s             poolscope_agent_client_list_duration_seconds
+//
+// Process metrics carry process.pid and process.executable.name (only
+// selected processes, so the set is bounded); connection counts add
+// server.address and server.port (a unix socket: its path and no port).
+// Server metrics carry server.address and server.port; the per-name ones
+// add redis.client.name (the raw name, "" for unnamed connections, "other"
+// for the names beyond the top N) and poolscope.client.service,
+// poolscope.client.role and poolscope.client.pid (the parts of a poolscope
+// name, empty for any other name).
+//
+// # What is read, and how often
+//
+// Every interval (default 10s) the agent reads each selected process's
+// /proc/PID/statm (about 20 us: RSS and VMS) and, with WithPSS,
+// smaps_rollup; and sends each server one INFO clients stats (O(1) on the
+// server). Every 6th pass (WithDiscoverEvery) it refreshes the process
+// selection and the connection counts: the socket tables (/proc/net/tcp,
+// tcp6, and sock_diag for unix sockets, which /proc/net/unix cannot
+// answer) and the processes' fd links socket:[INODE]. With WithDiscover
+// that scan covers every process, so it runs at the lower rate.
+//
+// CLIENT LIST is O(clients) on the server's single thread and its reply is
+// about 300 bytes a client. By default it runs at every pass up to 1000
+// clients, at every 6th pass from 1000 to 5000 clients, and not at all
+// above 5000 (WithClientListMaxClients): each skip is counted in
+// poolscope.agent.client_list.skipped and the per-name series stop until
+// the count drops. Names beyond the top 50 by connection count
+// (WithTopNames) are merged into "other", so a server with thousands of
+// clients still yields at most 51 series per metric.
+//
+// Each server gets one persistent connection (PoolSize 1) named
+// "poolscope-agent" (ClientName). It is left out of every count:
+// redis.clients.connected is connected_clients - 1, CLIENT LIST skips it by
+// its CLIENT ID, and discovery skips its socket.
+//
+// # Limits
+//
+// Discovery sees the sockets of the agent's network namespace, matches TCP
+// connections by the server's address as configured (a host name is
+// resolved at each discovery pass) and unix connections by the socket path
+// as the server bound it. Reading other users' processes' fds needs their
+// user, root or CAP_SYS_PTRACE; without it those processes are missed and
+// the agent says so once. Pools that follow Sentinel are not watched: give
+// their servers explicitly.
+package agent

@@ -1,0 +1,95 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// errInfoNoClients is returned by parseInfo for a reply without
+// connected_clients, the one field every INFO clients section has.
+var errInfoNoClients = errors.New("agent: INFO reply has no connected_clients field")
+
+// infoField is one INFO field the agent reads.
+type infoField uint8
+
+const (
+	fieldConnected infoField = 1 << iota
+	fieldBlocked
+	fieldMaxClients
+	fieldReceived
+	fieldRejected
+)
+
+// redisInfo holds the INFO clients and stats fields the agent exports, in
+// the server's units (counts). have says which fields the reply carried:
+// maxclients, for one, is in INFO clients only since Redis 7.0.
+type redisInfo struct {
+	connected, blocked, maxClients int64
+	received, rejected             int64
+	have                           infoField
+}
+
+func (i redisInfo) has(f infoField) bool { return i.have&f != 0 }
+
+// parseInfo reads an INFO reply: "# Section" headers and "key:value" lines
+// separated by CRLF (LF alone is accepted too). Unknown keys, headers and
+// lines without a colon are ignored, so that newer servers' additions never
+// break it. A known field whose value is not a whole number >= 0 is left out
+// and reported in the error; the fields that did parse are returned with it.
+// It never panics, whatever the input.
+func parseInfo(reply string) (redisInfo, error) {
+	var info redisInfo
+	var errs []error
+	for rest := reply; rest != ""; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		key, value, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		var f infoField
+		var dst *int64
+		switch key {
+		case "connected_clients":
+			f, dst = fieldConnected, &info.connected
+		case "blocked_clients":
+			f, dst = fieldBlocked, &info.blocked
+		case "maxclients":
+			f, dst = fieldMaxClients, &info.maxClients
+		case "total_connections_received":
+			f, dst = fieldReceived, &info.received
+		case "rejected_connections":
+			f, dst = fieldRejected, &info.rejected
+		default:
+			continue
+		}
+		n, err := strconv.ParseInt(value, 10, 64)
+		if err != nil || n < 0 {
+			errs = append(errs, fmt.Errorf("agent: INFO %s=%q: not a whole number >= 0", key, clip(value)))
+			info.have &^= f
+			continue
+		}
+		*dst = n
+		info.have |= f
+	}
+	if !info.has(fieldConnected) && len(errs) == 0 {
+		errs = append(errs, errInfoNoClients)
+	}
+	return info, errors.Join(errs...)
+}
+
+// clip shortens a value quoted in an error, so that a garbage reply cannot
+// flood the log.
+func clip(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}

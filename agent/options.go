@@ -1,0 +1,220 @@
+package agent
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/poolscope/poolscope/pools"
+)
+
+// Defaults. The reasoning behind each number is in the package
+// documentation.
+const (
+	DefaultInterval             = 10 * time.Second
+	DefaultDiscoverEvery        = 6
+	DefaultTopNames             = 50
+	DefaultClientListMaxClients = 5000
+	DefaultMaxBackoff           = time.Minute
+
+	// With ClientListEvery 0 (automatic), CLIENT LIST runs at every pass up
+	// to clientListBusyClients clients and at every clientListBusyEvery-th
+	// pass above: its reply is about 300 bytes a client, built on the
+	// server's single thread.
+	clientListBusyClients = 1000
+	clientListBusyEvery   = 6
+)
+
+// ClientName is the name (CLIENT SETNAME) of the agent's own connection to
+// each server. The agent leaves that one connection out of every count.
+const ClientName = "poolscope-agent"
+
+// Option configures Start.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	meterProvider metric.MeterProvider
+	logger        *slog.Logger
+	interval      time.Duration
+	maxBackoff    time.Duration
+
+	pids          []int
+	pidFile       string
+	match         *regexp.Regexp
+	self          bool
+	discover      bool
+	discoverEvery int
+	pss           bool
+
+	redisURLs            []string
+	tlsConfig            *tls.Config
+	poolsConfig          *pools.Config
+	topNames             int
+	clientListMaxClients int
+	clientListEvery      int
+}
+
+// newConfig applies the defaults, then the options, then replaces values
+// that make no sense with the defaults (as the OpenTelemetry contrib
+// instrumentations do); Config.Validate is where a user's bad values are
+// reported.
+func newConfig(opts []Option) *config {
+	c := &config{
+		interval:             DefaultInterval,
+		maxBackoff:           DefaultMaxBackoff,
+		discoverEvery:        DefaultDiscoverEvery,
+		topNames:             DefaultTopNames,
+		clientListMaxClients: DefaultClientListMaxClients,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(c)
+		}
+	}
+	if c.meterProvider == nil {
+		c.meterProvider = otel.GetMeterProvider()
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	if c.interval <= 0 {
+		c.interval = DefaultInterval
+	}
+	if c.maxBackoff < c.interval {
+		c.maxBackoff = c.interval
+	}
+	if c.discoverEvery < 1 {
+		c.discoverEvery = DefaultDiscoverEvery
+	}
+	if c.topNames < 1 {
+		c.topNames = DefaultTopNames
+	}
+	if c.clientListMaxClients < 0 {
+		c.clientListMaxClients = DefaultClientListMaxClients
+	}
+	if c.clientListEvery < 0 {
+		c.clientListEvery = 0
+	}
+	return c
+}
+
+// samplesProcesses reports whether any process is selected.
+func (c *config) samplesProcesses() bool {
+	return c.self || c.discover || c.match != nil || c.pidFile != "" || len(c.pids) > 0
+}
+
+// WithMeterProvider sets the MeterProvider the metrics are created from
+// (default: the global one, otel.GetMeterProvider()).
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) { c.meterProvider = mp })
+}
+
+// WithLogger sets the logger for target problems, each logged once per
+// target and cause (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) { c.logger = l })
+}
+
+// WithInterval sets the sampling interval (default 10s).
+func WithInterval(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.interval = d })
+}
+
+// WithMaxBackoff caps the wait between attempts to reach a server that is
+// down (default 1m). The wait starts at the interval and doubles.
+func WithMaxBackoff(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.maxBackoff = d })
+}
+
+// WithPIDs samples the given processes.
+func WithPIDs(pids ...int) Option {
+	return optionFunc(func(c *config) { c.pids = append(c.pids, pids...) })
+}
+
+// WithPIDFile samples the process whose id is in the file. The file is
+// read again at every discovery pass, so a restarted process is followed.
+func WithPIDFile(path string) Option {
+	return optionFunc(func(c *config) { c.pidFile = path })
+}
+
+// WithMatch samples the processes whose command name (/proc/PID/comm) or
+// command line (arguments joined by spaces) match re.
+func WithMatch(re *regexp.Regexp) Option {
+	return optionFunc(func(c *config) { c.match = re })
+}
+
+// WithSelf samples the process that calls Start: the embedded use.
+func WithSelf() Option {
+	return optionFunc(func(c *config) { c.self = true })
+}
+
+// WithDiscover samples every local process that holds a TCP or unix-socket
+// connection to one of the servers (found in /proc).
+func WithDiscover() Option {
+	return optionFunc(func(c *config) { c.discover = true })
+}
+
+// WithDiscoverEvery sets how often the process selection and the
+// connection counts are refreshed: every n-th pass (default 6, once a
+// minute at the default interval). Memory is read at every pass.
+func WithDiscoverEvery(n int) Option {
+	return optionFunc(func(c *config) { c.discoverEvery = n })
+}
+
+// WithPSS also reads each process's proportional set size from
+// /proc/PID/smaps_rollup at every pass. It costs about 0.1 ms for a small
+// process and several milliseconds at gigabytes of RSS.
+func WithPSS() Option {
+	return optionFunc(func(c *config) { c.pss = true })
+}
+
+// WithRedis adds servers by URL: redis://[user:password@]host:port/db,
+// rediss://... (TLS) or unix:///path/to/socket. Servers given twice (same
+// address) are watched once.
+func WithRedis(urls ...string) Option {
+	return optionFunc(func(c *config) { c.redisURLs = append(c.redisURLs, urls...) })
+}
+
+// WithTLSConfig sets the TLS settings for rediss:// servers (default: the
+// system roots; the server name comes from each URL).
+func WithTLSConfig(t *tls.Config) Option {
+	return optionFunc(func(c *config) { c.tlsConfig = t })
+}
+
+// WithPoolsConfig adds the servers of a pools configuration (the distinct
+// addresses of all four roles, enabled or not) and uses its TLS settings.
+// Roles that follow Sentinel are not watched (their address changes with
+// failover): Start logs a warning naming them; add their servers with
+// WithRedis.
+func WithPoolsConfig(pc pools.Config) Option {
+	return optionFunc(func(c *config) { c.poolsConfig = &pc })
+}
+
+// WithTopNames sets how many client names get their own series per server
+// (default 50); the connections of every other name are counted under
+// "other".
+func WithTopNames(n int) Option {
+	return optionFunc(func(c *config) { c.topNames = n })
+}
+
+// WithClientListMaxClients skips CLIENT LIST on a server with more clients
+// than n (INFO connected_clients), counting the skip in
+// poolscope.agent.client_list.skipped (default 5000). 0 turns CLIENT LIST
+// off.
+func WithClientListMaxClients(n int) Option {
+	return optionFunc(func(c *config) { c.clientListMaxClients = n })
+}
+
+// WithClientListEvery runs CLIENT LIST at every n-th pass. The default, 0,
+// is automatic: every pass up to 1000 clients, every 6th pass above.
+func WithClientListEvery(n int) Option {
+	return optionFunc(func(c *config) { c.clientListEvery = n })
+}
