@@ -52,7 +52,7 @@ func unixPeers(paths map[string]int) (map[uint64]int, error) {
 	ne.PutUint32(req[8:], 1) // sequence number
 	body := req[syscall.NLMSG_HDRLEN:]
 	body[0] = syscall.AF_UNIX
-	ne.PutUint32(body[4:], 1<<tcpEstablished)           // udiag_states
+	ne.PutUint32(body[4:], 1<<tcpEstablished)            // udiag_states
 	ne.PutUint32(body[12:], udiagShowName|udiagShowPeer) // udiag_show
 	if err := syscall.Sendto(fd, req, 0, &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK}); err != nil {
 		return nil, fmt.Errorf("agent: sock_diag request: %w", err)
