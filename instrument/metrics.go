@@ -1,0 +1,134 @@
+package instrument
+
+import (
+	"errors"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/semconv/v1.43.0/dbconv"
+)
+
+// instruments are created once per Instrumentation, with the semantic
+// convention constructors where a convention exists.
+type instruments struct {
+	count    dbconv.ClientConnectionCountObservable
+	idleMax  dbconv.ClientConnectionIdleMaxObservable
+	idleMin  dbconv.ClientConnectionIdleMinObservable
+	max      dbconv.ClientConnectionMaxObservable
+	pending  dbconv.ClientConnectionPendingRequestsObservable
+	timeouts dbconv.ClientConnectionTimeoutsObservable
+
+	createTime dbconv.ClientConnectionCreateTime
+	waitTime   dbconv.ClientConnectionWaitTime
+	useTime    dbconv.ClientConnectionUseTime
+
+	closed   metric.Int64Counter
+	lifetime metric.Float64Histogram
+
+	hits, misses, waits, stale, unusable metric.Int64ObservableCounter
+
+	// The health instruments exist only for *pools.Pools, which runs
+	// health checks; a plain client has none to report.
+	healthChecks   metric.Int64Counter
+	healthDuration metric.Float64Histogram
+	healthUp       metric.Int64ObservableGauge
+}
+
+// Metric names without a semantic convention. go-redis's own native
+// instrumentation uses the redis.client.connection. prefix too.
+const (
+	nameClosed         = "redis.client.connection.closed"
+	nameLifetime       = "redis.client.connection.lifetime"
+	nameHits           = "redis.client.connection.hits"
+	nameMisses         = "redis.client.connection.misses"
+	nameWaits          = "redis.client.connection.waits"
+	nameStale          = "redis.client.connection.stale"
+	nameUnusable       = "redis.client.connection.unusable"
+	nameHealthChecks   = "redis.client.health.checks"
+	nameHealthDuration = "redis.client.health.duration"
+	nameHealthUp       = "redis.client.health.up"
+)
+
+func newInstruments(m metric.Meter, boundaries []float64, health bool) (*instruments, error) {
+	var (
+		in   instruments
+		errs []error
+		err  error
+	)
+	check := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	buckets := metric.WithExplicitBucketBoundaries(boundaries...)
+
+	// The semconv constructors append the convention's unit and description
+	// after the options given here, so a description passed here would be
+	// overridden: only the buckets are added.
+	in.count, err = dbconv.NewClientConnectionCountObservable(m)
+	check(err)
+	in.idleMax, err = dbconv.NewClientConnectionIdleMaxObservable(m)
+	check(err)
+	in.idleMin, err = dbconv.NewClientConnectionIdleMinObservable(m)
+	check(err)
+	in.max, err = dbconv.NewClientConnectionMaxObservable(m)
+	check(err)
+	in.pending, err = dbconv.NewClientConnectionPendingRequestsObservable(m)
+	check(err)
+	in.timeouts, err = dbconv.NewClientConnectionTimeoutsObservable(m)
+	check(err)
+
+	in.createTime, err = dbconv.NewClientConnectionCreateTime(m, buckets)
+	check(err)
+	in.waitTime, err = dbconv.NewClientConnectionWaitTime(m, buckets)
+	check(err)
+	in.useTime, err = dbconv.NewClientConnectionUseTime(m, buckets)
+	check(err)
+
+	in.closed, err = m.Int64Counter(nameClosed,
+		metric.WithUnit("{connection}"),
+		metric.WithDescription("Connections closed, by reason: idle_timeout, max_lifetime, stale, error, pool_closed, failover or other."))
+	check(err)
+	in.lifetime, err = m.Float64Histogram(nameLifetime, buckets,
+		metric.WithUnit("s"),
+		metric.WithDescription("How long closed connections lived, from dial to close, by close reason."))
+	check(err)
+
+	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
+		c, err := m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		check(err)
+		return c
+	}
+	in.hits = counter(nameHits, "{hit}", "Times a free connection was found in the pool.")
+	in.misses = counter(nameMisses, "{miss}", "Times no free connection was found in the pool, so a new one was dialled.")
+	in.waits = counter(nameWaits, "{wait}", "Times a caller had to wait for a turn in the pool and got one (waits that timed out are db.client.connection.timeouts).")
+	in.stale = counter(nameStale, "{connection}", "Connections removed from the pool for any reason except the pool's own Close (go-redis's PoolStats.StaleConns, which counts every removal, not only stale ones).")
+	in.unusable = counter(nameUnusable, "{connection}", "Connections found unusable (go-redis's PoolStats.Unusable; go-redis v9.23 never increments it).")
+
+	if health {
+		in.healthChecks, err = m.Int64Counter(nameHealthChecks,
+			metric.WithUnit("{check}"),
+			metric.WithDescription("Health checks (PINGs through a dedicated connection) by outcome: ok, error or timeout."))
+		check(err)
+		in.healthDuration, err = m.Float64Histogram(nameHealthDuration, buckets,
+			metric.WithUnit("s"),
+			metric.WithDescription("How long health checks took, by outcome."))
+		check(err)
+		in.healthUp, err = m.Int64ObservableGauge(nameHealthUp,
+			metric.WithUnit("{status}"),
+			metric.WithDescription("1 when the pool's last health check succeeded, 0 when it failed; absent before the first check."))
+		check(err)
+	}
+	return &in, errors.Join(errs...)
+}
+
+// observables lists the instruments the one callback observes.
+func (in *instruments) observables() []metric.Observable {
+	obs := []metric.Observable{
+		in.count.Inst(), in.idleMax.Inst(), in.idleMin.Inst(), in.max.Inst(), in.pending.Inst(), in.timeouts.Inst(),
+		in.hits, in.misses, in.waits, in.stale, in.unusable,
+	}
+	if in.healthUp != nil {
+		obs = append(obs, in.healthUp)
+	}
+	return obs
+}

@@ -1,0 +1,244 @@
+package instrument
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+)
+
+// ErrRecorderReplaced is passed to otel.Handle when poolscope finds that
+// another library replaced its go-redis recorder (redis.SetOTelRecorder keeps
+// one recorder per process; the last call wins). From then on go-redis no
+// longer reports wait, use and create times or close reasons to poolscope;
+// the PoolStats-based metrics and, with reason "other", closes and lifetimes
+// go on. Creating another Instrumentation installs poolscope's recorder again.
+var ErrRecorderReplaced = errors.New("instrument: another library replaced go-redis's OTel recorder (redis.SetOTelRecorder); wait, use and create times and close reasons are no longer reported")
+
+// recorder is poolscope's go-redis recorder: one per process, shared by
+// every Instrumentation. It is stateless: each event is routed to its pool
+// through the connection (see trackedConn) and ignored for connections
+// poolscope did not dial. Every method on a command's path allocates
+// nothing.
+type recorder struct{}
+
+var (
+	_ redis.OTelRecorder          = recorder{}
+	_ redis.OTelConnectionCounter = recorder{}
+	_ redis.OTelPoolRegistrar     = recorder{}
+)
+
+func (recorder) RecordConnectionCreateTime(ctx context.Context, d time.Duration, cn redis.ConnInfo) {
+	if c := trackedFrom(cn); c != nil && !c.pool.closed.Load() {
+		c.pool.in.createTime.Float64Histogram.Record(ctx, d.Seconds(), c.pool.sets.record...)
+	}
+}
+
+// RecordConnectionWaitTime is called by go-redis for every successful
+// acquisition, with the time spent waiting for a turn in the pool.
+func (recorder) RecordConnectionWaitTime(ctx context.Context, d time.Duration, cn redis.ConnInfo) {
+	if c := trackedFrom(cn); c != nil && !c.pool.closed.Load() {
+		c.pool.in.waitTime.Float64Histogram.Record(ctx, d.Seconds(), c.pool.sets.record...)
+	}
+}
+
+// RecordConnectionCount is go-redis's only signal of a connection being
+// borrowed (+1 "used") and given back or removed (-1 "used"), so use_time is
+// measured here: a ProcessHook would measure a command, not how long a
+// connection is held (Conn(), pipelines and transactions hold one across
+// several commands). The counts themselves come from PoolStats at
+// observation time.
+func (recorder) RecordConnectionCount(ctx context.Context, delta int, cn redis.ConnInfo, state string, isPubSub bool) {
+	if isPubSub || state != "used" {
+		return
+	}
+	c := trackedFrom(cn)
+	if c == nil || c.pool.closed.Load() {
+		return
+	}
+	now := nanotime()
+	if delta > 0 {
+		c.borrowedAt.Store(now)
+		return
+	}
+	if since := c.borrowedAt.Swap(0); since != 0 {
+		c.pool.in.useTime.Float64Histogram.Record(ctx, time.Duration(now-since).Seconds(), c.pool.sets.record...)
+	}
+}
+
+func (recorder) RecordConnectionClosed(ctx context.Context, cn redis.ConnInfo, reason string, err error) {
+	if c := trackedFrom(cn); c != nil {
+		c.recordClose(ctx, classify(reason, err, cn, c))
+	}
+}
+
+// connTimes is implemented by go-redis's pool connection.
+type connTimes interface {
+	ExpiresAt() time.Time
+	UsedAtNs() int64
+}
+
+// classify turns go-redis's close reason (a constant, or the raw text of
+// the error that removed the connection) into a closeReason.
+func classify(reason string, err error, cn redis.ConnInfo, c *trackedConn) closeReason {
+	switch reason {
+	case "stale":
+		return staleReason(cn, c)
+	case "pool_shutdown":
+		return reasonPoolClosed
+	case "failover":
+		return reasonFailover
+	case "hook_error", "auth_error":
+		return reasonError
+	case "conn_pool_close", // closed on return: idle pool full, or marked by a hook
+		"connection evicted: idle pool at capacity",
+		"connection not pooled", // dialled beyond PoolSize, dropped on return
+		"hook requested removal",
+		"maintnotifications_disabled",
+		"unknown", "test":
+		return reasonOther
+	}
+	if err != nil {
+		return reasonError
+	}
+	return reasonOther
+}
+
+// staleReason refines go-redis's "stale", which covers three checks made
+// when an idle connection is taken from the pool, in this order: past its
+// lifetime (ConnMaxLifetime with jitter), idle too long (ConnMaxIdleTime),
+// and a failed liveness peek. The connection's own expiry and last-use
+// times tell which one failed.
+func staleReason(cn redis.ConnInfo, c *trackedConn) closeReason {
+	t, ok := cn.(connTimes)
+	if !ok {
+		return reasonStale
+	}
+	now := time.Now()
+	if exp := t.ExpiresAt(); !exp.IsZero() && !now.Before(exp) {
+		return reasonMaxLifetime
+	}
+	if c.idleLimit > 0 && now.UnixNano()-t.UsedAtNs() >= int64(c.idleLimit) {
+		return reasonIdleTimeout
+	}
+	return reasonStale
+}
+
+// RegisterPool sees every client go-redis creates; poolscope only uses it to
+// tell whether its recorder is still the installed one (see probe).
+func (recorder) RegisterPool(poolName string, _ redis.Pooler) {
+	if strings.HasPrefix(poolName, probeAddr) {
+		probeSeen.Store(true)
+	}
+}
+
+func (recorder) UnregisterPool(redis.Pooler)                   {}
+func (recorder) RegisterPubSubPool(string, redis.PubSubPooler) {}
+func (recorder) UnregisterPubSubPool(redis.PubSubPooler)       {}
+
+// The recorder events poolscope does not use.
+func (recorder) RecordOperationDuration(context.Context, time.Duration, redis.Cmder, int, error, redis.ConnInfo, int) {
+}
+func (recorder) RecordPipelineOperationDuration(context.Context, time.Duration, string, int, int, error, redis.ConnInfo, int) {
+}
+func (recorder) RecordConnectionRelaxedTimeout(context.Context, int, redis.ConnInfo, string, string) {
+}
+func (recorder) RecordConnectionHandoff(context.Context, redis.ConnInfo, string)           {}
+func (recorder) RecordError(context.Context, string, redis.ConnInfo, string, bool, int)    {}
+func (recorder) RecordMaintenanceNotification(context.Context, redis.ConnInfo, string)     {}
+func (recorder) RecordPubSubMessage(context.Context, redis.ConnInfo, string, string, bool) {}
+func (recorder) RecordStreamLag(context.Context, time.Duration, redis.ConnInfo, string, string, string) {
+}
+func (recorder) RecordPendingRequests(context.Context, int, redis.ConnInfo, string) {}
+
+// installed is the process-wide registry of Instrumentations that need the
+// recorder: go-redis has one recorder slot per process, so this is the one
+// piece of global state poolscope keeps, wrapped here.
+var installed struct {
+	mu       sync.Mutex
+	refs     int
+	reported bool // ErrRecorderReplaced was handed to otel.Handle
+}
+
+// acquireRecorder installs the recorder for one more Instrumentation. The
+// first one installs it; a later one installs it again if another library
+// replaced it in between (the last caller wins, as in go-redis).
+func acquireRecorder() {
+	installed.mu.Lock()
+	defer installed.mu.Unlock()
+	installed.refs++
+	if installed.refs == 1 || !probe() {
+		redis.SetOTelRecorder(recorder{})
+	}
+	installed.reported = false
+}
+
+// releaseRecorder gives the recorder up for one Instrumentation. The last
+// one detaches it, unless another library's recorder replaced it, which is
+// left alone. go-redis has no getter, so a recorder installed before
+// poolscope's cannot be put back.
+func releaseRecorder() {
+	installed.mu.Lock()
+	defer installed.mu.Unlock()
+	installed.refs--
+	if installed.refs == 0 && probe() {
+		redis.SetOTelRecorder(nil)
+	}
+}
+
+// recorderCheckInterval spaces the checks for a replaced recorder that
+// collections make.
+var recorderCheckInterval = 10 * time.Second
+
+var lastRecorderCheck atomic.Int64
+
+func init() { lastRecorderCheck.Store(-int64(recorderCheckInterval)) }
+
+// checkRecorder reports ErrRecorderReplaced, once per replacement, when
+// go-redis no longer calls poolscope's recorder. It runs from the metric
+// callback, at most once per recorderCheckInterval.
+func checkRecorder() {
+	now, last := nanotime(), lastRecorderCheck.Load()
+	if now-last < int64(recorderCheckInterval) || !lastRecorderCheck.CompareAndSwap(last, now) {
+		return
+	}
+	installed.mu.Lock()
+	report := installed.refs > 0 && !installed.reported && !probe()
+	if report {
+		installed.reported = true
+	}
+	installed.mu.Unlock()
+	if report {
+		otel.Handle(ErrRecorderReplaced)
+	}
+}
+
+// probeAddr is the address of the probe client; it is never dialled.
+const probeAddr = "poolscope-recorder-probe.invalid:1"
+
+var probeSeen atomic.Bool
+
+// probe reports whether poolscope's recorder is the one go-redis calls.
+// go-redis has no getter, but it registers every new client's pool with the
+// installed recorder: probe creates a client that never connects (no
+// minimum idle connections, no pipeline pool, RESP2 so that no push or
+// maintenance machinery starts), and watches for that registration. It
+// costs a few microseconds and is done only at New, Close and at most once
+// per recorderCheckInterval. The caller holds installed.mu.
+func probe() bool {
+	probeSeen.Store(false)
+	c := redis.NewClient(&redis.Options{
+		Addr:             probeAddr,
+		Protocol:         2,
+		PoolSize:         1,
+		PipelinePoolSize: -1,
+		DisableIdentity:  true,
+	})
+	_ = c.Close()
+	return probeSeen.Load()
+}
