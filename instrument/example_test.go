@@ -1,0 +1,81 @@
+package instrument_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/poolscope/poolscope/instrument"
+	"github.com/poolscope/poolscope/internal/redisserver"
+)
+
+func ExampleNew() {
+	ctx := context.Background()
+	srv, err := redisserver.Start(redisserver.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Close()
+
+	// In a program: the exporter's MeterProvider, or none for the global one.
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer provider.Shutdown(ctx)
+
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 10})
+	defer client.Close()
+	inst, err := instrument.New(client, instrument.WithMeterProvider(provider), instrument.WithPoolName("cache"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer inst.Close()
+
+	client.Set(ctx, "greeting", "hello", 0)
+	client.Get(ctx, "greeting")
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, m := range rm.ScopeMetrics[0].Metrics {
+		switch d := m.Data.(type) {
+		case metricdata.Sum[int64]:
+			for _, p := range d.DataPoints {
+				if kind, ok := p.Attributes.Value("redis.client.connection.kind"); ok && kind.AsString() != "regular" {
+					continue // pipeline and pub/sub connections: none here
+				}
+				label := ""
+				if state, ok := p.Attributes.Value("db.client.connection.state"); ok {
+					label = "{state=" + state.AsString() + "}"
+				}
+				fmt.Printf("%s%s %d\n", m.Name, label, p.Value)
+			}
+		case metricdata.Histogram[float64]:
+			for _, p := range d.DataPoints {
+				fmt.Printf("%s: %d recorded\n", m.Name, p.Count)
+			}
+		}
+	}
+	// Unordered output:
+	// db.client.connection.count{state=idle} 1
+	// db.client.connection.count{state=used} 0
+	// db.client.connection.idle.max 20
+	// db.client.connection.idle.min 0
+	// db.client.connection.max 20
+	// db.client.connection.pending_requests 0
+	// db.client.connection.timeouts 0
+	// redis.client.connection.hits 1
+	// redis.client.connection.misses 1
+	// redis.client.connection.waits 0
+	// redis.client.connection.stale 0
+	// redis.client.connection.unusable 0
+	// db.client.connection.create_time: 1 recorded
+	// db.client.connection.wait_time: 2 recorded
+	// db.client.connection.use_time: 2 recorded
+}
