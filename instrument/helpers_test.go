@@ -229,5 +229,5 @@ func attrString(kvs []attribute.KeyValue) string {
 	return "{" + strings.Join(parts, ",") + "}"
 }
 
-func attributeString(k, v string) attribute.KeyValue { return attribute.String(k, v) }
-func attributeInt(k string, v int) attribute.KeyValue  { return attribute.Int(k, v) }
+func attributeString(k, v string) attribute.KeyValue  { return attribute.String(k, v) }
+func attributeInt(k string, v int) attribute.KeyValue { return attribute.Int(k, v) }
