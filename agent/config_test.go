@@ -1,0 +1,84 @@
+package agent
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigValidateAccepts(t *testing.T) {
+	c := DefaultConfig()
+	c.PIDs = []int{1, 42}
+	c.Match = `^redis-(server|sentinel)$`
+	c.RedisURLs = []string{"redis://:pw@127.0.0.1:6379/0", "rediss://redis.internal:6380/1", "unix:///run/redis.sock"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := c.Options()
+	if err != nil || len(opts) == 0 {
+		t.Fatalf("Options = %d options, %v", len(opts), err)
+	}
+	cfg := newConfig(opts)
+	if cfg.match == nil || len(cfg.pids) != 2 || len(cfg.redisURLs) != 3 || cfg.interval != DefaultInterval {
+		t.Fatalf("options did not carry the config: %+v", cfg)
+	}
+}
+
+// Each bad value is one case; the message must name the flag and the
+// value, and never a password.
+func TestConfigValidateRejects(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*Config)
+		want   string
+	}{
+		{"interval zero", func(c *Config) { c.Interval = 0 }, `--interval="0s": want 100ms to 1h0m0s`},
+		{"interval too long", func(c *Config) { c.Interval = 2 * time.Hour }, `--interval="2h0m0s"`},
+		{"pid", func(c *Config) { c.PIDs = []int{12, -3} }, `--pid="-3": not a process id`},
+		{"match", func(c *Config) { c.Match = "(" }, `--match="(": not a regular expression`},
+		{"discover every", func(c *Config) { c.DiscoverEvery = 0 }, `--discover-every="0"`},
+		{"redis scheme", func(c *Config) { c.RedisURLs = []string{"http://:s3cret@x:1"} }, `--redis="http://***@x:1": unsupported scheme "http"`},
+		{"redis port", func(c *Config) { c.RedisURLs = []string{"redis://user:s3cret@h:0/0"} }, `--redis="redis://user:***@h:0/0": port "0" out of range`},
+		{"redis not a URL", func(c *Config) { c.RedisURLs = []string{"localhost:6379"} }, `--redis="localhost:6379": not a URL`},
+		{"top names", func(c *Config) { c.TopNames = 0 }, `--top-names="0": want 1 to 1000`},
+		{"client list max", func(c *Config) { c.ClientListMaxClients = -1 }, `--client-list-max-clients="-1"`},
+		{"client list every", func(c *Config) { c.ClientListEvery = -2 }, `--client-list-every="-2"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tc.change(&c)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate = %v, want an error containing %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Fatalf("the error shows a password: %v", err)
+			}
+			if _, err := c.Options(); err == nil {
+				t.Fatal("Options accepted an invalid Config")
+			}
+		})
+	}
+}
+
+func TestConfigValidateReportsEveryProblem(t *testing.T) {
+	c := Config{Interval: -1, PIDs: []int{0}, Match: "[", RedisURLs: []string{"x"}}
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 6 { // interval, pid, match, discover-every, redis, top-names
+		t.Fatalf("%d problems reported, want 6:\n%v", len(lines), err)
+	}
+}
+
+func TestNewConfigFixesBadValues(t *testing.T) {
+	c := newConfig([]Option{WithInterval(-time.Second), WithDiscoverEvery(0), WithTopNames(-1),
+		WithClientListMaxClients(-5), WithClientListEvery(-1), WithMaxBackoff(time.Millisecond)})
+	if c.interval != DefaultInterval || c.discoverEvery != DefaultDiscoverEvery || c.topNames != DefaultTopNames ||
+		c.clientListMaxClients != DefaultClientListMaxClients || c.clientListEvery != 0 || c.maxBackoff != DefaultInterval {
+		t.Fatalf("newConfig kept bad values: %+v", c)
+	}
+}
