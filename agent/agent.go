@@ -144,6 +144,16 @@ func (a *Agent) addServers() error {
 	return errors.Join(errs...)
 }
 
+// Servers lists the watched servers' URLs, passwords redacted, in the
+// order they were given (each address once).
+func (a *Agent) Servers() []string {
+	out := make([]string, len(a.servers))
+	for i, s := range a.servers {
+		out[i] = s.display
+	}
+	return out
+}
+
 // Close stops sampling, waits for the goroutines, closes the connections to
 // the servers and unregisters the metrics callback, so that nothing is
 // reported any more. It is safe to call more than once.

@@ -129,13 +129,26 @@ func (s *server) newClient(timeout time.Duration) *redis.Client {
 	o.ContextTimeoutEnabled = true
 	o.ConnMaxIdleTime = -1 // keep the one connection: a new one would show as churn
 	o.DisableIdentity = true
-	dial := redis.NewDialer(o)
+	// The dialer records the socket's inode (discovery leaves it out) and
+	// does the TLS handshake under ctx, so that Close never waits for a
+	// handshake with a server that does not answer (go-redis's own TLS
+	// dialer only knows DialTimeout).
 	o.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		if err == nil {
-			s.ownInode.Store(socketInode(c))
+		d := net.Dialer{Timeout: timeout}
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
 		}
-		return c, err
+		s.ownInode.Store(socketInode(c))
+		if s.tls == nil {
+			return c, nil
+		}
+		tc := tls.Client(c, s.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		return tc, nil
 	}
 	o.OnConnect = func(ctx context.Context, cn *redis.Conn) error {
 		// An ACL user without +client|id still works: CLIENT LIST then
