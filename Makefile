@@ -36,3 +36,13 @@ collector:
 ## check-config: validate the collector configs, Prometheus config and alert rules, run the rule unit tests and a collector smoke run
 check-config: deps
 	@collector-config/check.sh
+
+## bench: the same GET/SET workload through bare go-redis, poolscope and
+## redisotel against a local redis-server; prints a table and, last,
+## "overhead: poolscope/bare=R1 redisotel/bare=R2 poolscope_added_allocs=N"
+## (ratios from rounds interleaved within one process: see instrument/BENCHMARKS-section.md)
+BENCHFLAGS ?= -count 3 -benchtime 500ms -rounds 150
+bench:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(GO) test -c -o "$$tmp/instrument.test" ./instrument && \
+	$(GO) run ./instrument/internal/benchreport -bin "$$tmp/instrument.test" $(BENCHFLAGS) 2>"$$tmp/raw.txt" || { cat "$$tmp/raw.txt"; exit 1; }

@@ -32,7 +32,7 @@ func (f *fakeConnInfo) UsedAtNs() int64       { return f.usedAt }
 func (f *fakeConnInfo) tracked() *trackedConn { return trackedFrom(f) }
 
 // testPool is an observedPool wired to a real SDK MeterProvider.
-func testPool(t *testing.T) (*observedPool, *sdkmetric.ManualReader) {
+func testPool(t testing.TB) (*observedPool, *sdkmetric.ManualReader) {
 	t.Helper()
 	r := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))
