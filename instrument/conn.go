@@ -89,14 +89,24 @@ func (c *trackedConn) init(conn net.Conn, p *observedPool, idleLimit time.Durati
 // what a ConnInfo holds.
 type netConnHolder interface{ GetNetConn() net.Conn }
 
-// trackedFrom finds poolscope's wrapper in a recorder event's connection;
-// nil for a connection of a client poolscope does not observe.
+// trackedFrom finds poolscope's outermost wrapper in a recorder event's
+// connection; nil for a connection of a client poolscope does not observe.
+// A client instrumented twice (say by a library and by the application,
+// each with its own MeterProvider) has one wrapper inside the other: the
+// recorder walks them all with next.
 func trackedFrom(cn redis.ConnInfo) *trackedConn {
 	h, ok := cn.(netConnHolder)
 	if !ok {
 		return nil
 	}
-	switch c := h.GetNetConn().(type) {
+	return asTracked(h.GetNetConn())
+}
+
+// next is the wrapper inside c, if any.
+func (c *trackedConn) next() *trackedConn { return asTracked(c.Conn) }
+
+func asTracked(conn net.Conn) *trackedConn {
+	switch c := conn.(type) {
 	case *trackedSyscallConn:
 		return &c.trackedConn
 	case *trackedConn:

@@ -546,3 +546,35 @@ func TestNewRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestClientInstrumentedTwice: a library and the application may each
+// instrument the same client with their own MeterProvider; both get every
+// recorder event, not only the last one to wrap the connections.
+func TestClientInstrumentedTwice(t *testing.T) {
+	srv := redistest.Start(t, redisserver.Options{})
+	ctx := redistest.Context(t, waitLong)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	library, app := newReader(t), newReader(t)
+	library.instrumentT(t, c, instrument.WithPoolName("shared"))
+	app.instrumentT(t, c, instrument.WithPoolName("shared"))
+	for range 3 {
+		if err := c.Ping(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = c.Close()
+	for name, r := range map[string]reader{"library": library, "app": app} {
+		s := r.collect(t)
+		for _, metric := range []string{"db.client.connection.create_time", "db.client.connection.wait_time", "db.client.connection.use_time"} {
+			if h, _ := s.hist(metric, pool("shared")); h.count < 1 {
+				t.Errorf("%s: %s count = %d, want >= 1", name, metric, h.count)
+			}
+		}
+		if n, _ := s.int64("redis.client.connection.closed", pool("shared"), reason("pool_closed")); n != 1 {
+			t.Errorf("%s: closed{reason=pool_closed} = %d, want 1", name, n)
+		}
+		if n, _ := s.int64("redis.client.connection.closed", pool("shared"), reason("other")); n != 0 {
+			t.Errorf("%s: closed{reason=other} = %d, want 0", name, n)
+		}
+	}
+}

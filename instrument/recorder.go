@@ -34,16 +34,20 @@ var (
 )
 
 func (recorder) RecordConnectionCreateTime(ctx context.Context, d time.Duration, cn redis.ConnInfo) {
-	if c := trackedFrom(cn); c != nil && !c.pool.closed.Load() {
-		c.pool.in.createTime.Float64Histogram.Record(ctx, d.Seconds(), c.pool.sets.record...)
+	for c := trackedFrom(cn); c != nil; c = c.next() {
+		if !c.pool.closed.Load() {
+			c.pool.in.createTime.Float64Histogram.Record(ctx, d.Seconds(), c.pool.sets.record...)
+		}
 	}
 }
 
 // RecordConnectionWaitTime is called by go-redis for every successful
 // acquisition, with the time spent waiting for a turn in the pool.
 func (recorder) RecordConnectionWaitTime(ctx context.Context, d time.Duration, cn redis.ConnInfo) {
-	if c := trackedFrom(cn); c != nil && !c.pool.closed.Load() {
-		c.pool.in.waitTime.Float64Histogram.Record(ctx, d.Seconds(), c.pool.sets.record...)
+	for c := trackedFrom(cn); c != nil; c = c.next() {
+		if !c.pool.closed.Load() {
+			c.pool.in.waitTime.Float64Histogram.Record(ctx, d.Seconds(), c.pool.sets.record...)
+		}
 	}
 }
 
@@ -57,22 +61,24 @@ func (recorder) RecordConnectionCount(ctx context.Context, delta int, cn redis.C
 	if isPubSub || state != "used" {
 		return
 	}
-	c := trackedFrom(cn)
-	if c == nil || c.pool.closed.Load() {
-		return
-	}
-	now := nanotime()
-	if delta > 0 {
-		c.borrowedAt.Store(now)
-		return
-	}
-	if since := c.borrowedAt.Swap(0); since != 0 {
-		c.pool.in.useTime.Float64Histogram.Record(ctx, time.Duration(now-since).Seconds(), c.pool.sets.record...)
+	var now int64
+	for c := trackedFrom(cn); c != nil; c = c.next() {
+		if c.pool.closed.Load() {
+			continue
+		}
+		if now == 0 {
+			now = nanotime()
+		}
+		if delta > 0 {
+			c.borrowedAt.Store(now)
+		} else if since := c.borrowedAt.Swap(0); since != 0 {
+			c.pool.in.useTime.Float64Histogram.Record(ctx, time.Duration(now-since).Seconds(), c.pool.sets.record...)
+		}
 	}
 }
 
 func (recorder) RecordConnectionClosed(ctx context.Context, cn redis.ConnInfo, reason string, err error) {
-	if c := trackedFrom(cn); c != nil {
+	for c := trackedFrom(cn); c != nil; c = c.next() {
 		c.recordClose(ctx, classify(reason, err, cn, c))
 	}
 }
