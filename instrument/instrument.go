@@ -51,7 +51,8 @@ type Instrumentation struct {
 //     (redis.NewFailoverClient), which needs WithPoolName.
 //   - *redis.ClusterClient: one pool per node, named by the node's
 //     address (with WithPoolName: "name/host:port"); nodes the client
-//     discovers later are added as they appear.
+//     discovers later are added as they appear. A cluster client that has
+//     no node list yet loads one, for up to 5 seconds.
 //
 // Call New once per client at start-up, before the first command:
 // connections dialled before New are counted, but their wait, use and
