@@ -2,6 +2,7 @@ package instrument
 
 import (
 	"errors"
+	"slices"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/semconv/v1.43.0/dbconv"
@@ -59,7 +60,8 @@ func newInstruments(m metric.Meter, boundaries []float64, health bool) (*instrum
 			errs = append(errs, err)
 		}
 	}
-	buckets := metric.WithExplicitBucketBoundaries(boundaries...)
+	// A copy: the default is latency.Boundaries, shared with exporters/.
+	buckets := metric.WithExplicitBucketBoundaries(slices.Clone(boundaries)...)
 
 	// The semconv constructors append the convention's unit and description
 	// after the options given here, so a description passed here would be
