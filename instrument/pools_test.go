@@ -20,41 +20,42 @@ func TestHealthFollowsTheServer(t *testing.T) {
 	r := newReader(t)
 	r.instrumentT(t, p)
 
-	up := func(want int64) func(snapshot) error {
+	// health.up follows pools.Health; the checks reach poolscope through
+	// OnHealthCheck, right after (the first check may even precede New):
+	// wait for both.
+	health := func(up int64, outcomes ...string) func(snapshot) error {
 		return func(s snapshot) error {
 			for _, role := range pools.Roles {
-				if got, ok := s.int64("redis.client.health.up", pool(string(role))); !ok || got != want {
-					return fmt.Errorf("health.up{%s} = %d (reported %v), want %d", role, got, ok, want)
+				if got, ok := s.int64("redis.client.health.up", pool(string(role))); !ok || got != up {
+					return fmt.Errorf("health.up{%s} = %d (reported %v), want %d", role, got, ok, up)
 				}
+			}
+			var checks, durations int64
+			for _, o := range outcomes {
+				n, _ := s.int64("redis.client.health.checks", pool("master"), attribute.String("outcome", o))
+				h, _ := s.hist("redis.client.health.duration", pool("master"), attribute.String("outcome", o))
+				checks, durations = checks+n, durations+int64(h.count)
+			}
+			if checks < 1 || durations != checks {
+				return fmt.Errorf("master: %d checks and %d durations with outcome %v, want as many, >= 1", checks, durations, outcomes)
 			}
 			return nil
 		}
 	}
-	s := r.eventually(t, up(1))
-	if n, _ := s.int64("redis.client.health.checks", pool("master"), attribute.String("outcome", "ok")); n < 1 {
-		t.Errorf("checks{outcome=ok} = %d, want >= 1", n)
-	}
-	if h, _ := s.hist("redis.client.health.duration", pool("master"), attribute.String("outcome", "ok")); h.count < 1 {
-		t.Errorf("health.duration{outcome=ok} count = %d, want >= 1", h.count)
-	}
+	r.eventually(t, health(1, "ok"))
 
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	s = r.eventually(t, up(0))
-	failed, _ := s.int64("redis.client.health.checks", pool("master"), attribute.String("outcome", "error"))
-	timedOut, _ := s.int64("redis.client.health.checks", pool("master"), attribute.String("outcome", "timeout"))
-	if failed+timedOut < 1 {
-		t.Errorf("checks{outcome=error|timeout} = %d, want >= 1 while the server is stopped", failed+timedOut)
-	}
-	if st := p.Health(pools.Master); st.Healthy {
-		t.Errorf("pools says master is healthy while the gauge says 0")
+	r.eventually(t, health(0, "error", "timeout"))
+	if st := p.Health(pools.Master); st.Healthy || st.ConsecutiveFailures < 1 {
+		t.Errorf("pools says master is healthy (%+v) while the gauge says 0", st)
 	}
 
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	r.eventually(t, up(1))
+	r.eventually(t, health(1, "ok"))
 }
 
 // TestCountersOnlyIncrease drops the clients of a disabled role (one new
