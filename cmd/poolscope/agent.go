@@ -30,8 +30,10 @@ const shutdownBudget = 4 * time.Second
 const agentHelp = `Usage: poolscope agent [flags]
 
 Samples processes and Redis servers every --interval and exports the metrics
-over OTLP/gRPC (OTEL_EXPORTER_OTLP_ENDPOINT, default localhost:4317;
-OTEL_METRICS_EXPORTER=none turns exporting off). The servers are the
+through the standard OpenTelemetry variables: OTEL_METRICS_EXPORTER (otlp,
+prometheus, console, none; default otlp), OTEL_EXPORTER_OTLP_ENDPOINT and
+OTEL_EXPORTER_OTLP_PROTOCOL (http/protobuf to localhost:4318 by default, or
+grpc), OTEL_METRIC_EXPORT_INTERVAL, OTEL_SERVICE_NAME (poolscope-agent). The servers are the
 REDIS_*_URL variables that applications read (each address once; pools
 that follow Sentinel are skipped), or the --redis URLs when given. Each
 server gets one connection named poolscope-agent, left out of every count.
@@ -164,15 +166,16 @@ func runAgent(ctx context.Context, e env) int {
 
 	logger := newLogger(e.stderr, *logFormat, level)
 	redislog.Route(logger)
-	mp, shutdown, err := newMeterProvider(ctx, e)
+	pipeline, code, err := newPipeline(ctx, e, "agent")
 	if err != nil {
-		fmt.Fprintf(e.stderr, "agent: metric exporter: %v\n", err)
-		return exitFail
+		printErrors(e.stderr, err)
+		return code
 	}
+	mp := pipeline.MeterProvider()
 	flush := func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownBudget)
 		defer cancel()
-		if err := shutdown(sctx); err != nil {
+		if err := pipeline.Shutdown(sctx); err != nil {
 			logger.Warn("agent: final export failed", "error", err)
 		}
 	}

@@ -2,38 +2,27 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/noop"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/resource"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"github.com/poolscope/poolscope/exporters"
 )
 
-// newMeterProvider is the metric pipeline of the commands that export:
-// OTLP over gRPC with a periodic reader, configured by the standard
-// OTEL_EXPORTER_OTLP_* and OTEL_METRIC_EXPORT_INTERVAL variables (read by
-// the SDK from the process environment), or nothing with
-// OTEL_METRICS_EXPORTER=none. shutdown flushes; bound it with its context.
-//
-// It is a stand-in: exporters/ will replace it.
-func newMeterProvider(ctx context.Context, e env) (provider metric.MeterProvider, shutdown func(context.Context) error, err error) {
-	if v, _ := e.lookup("OTEL_METRICS_EXPORTER"); v == "none" {
-		return noop.NewMeterProvider(), func(context.Context) error { return nil }, nil
+// newPipeline is the metric pipeline of the commands that export, built by
+// exporters/ from the standard OTEL_* variables (read through e.lookup, so
+// tests can inject them). The int is the exit status to return when err is
+// not nil: exitUsage for a bad variable, exitFail for anything else.
+func newPipeline(ctx context.Context, e env, command string, opts ...exporters.Option) (*exporters.Pipeline, int, error) {
+	opts = append([]exporters.Option{
+		exporters.WithLookup(e.lookup),
+		exporters.WithDefaultServiceName("poolscope-" + command),
+	}, opts...)
+	p, err := exporters.New(ctx, opts...)
+	if err == nil {
+		return p, exitOK, nil
 	}
-	exp, err := otlpmetricgrpc.New(ctx)
-	if err != nil {
-		return nil, nil, err
+	if errors.Is(err, exporters.ErrInvalidConfig) {
+		return nil, exitUsage, err
 	}
-	service := "poolscope-agent"
-	if v, ok := e.lookup("OTEL_SERVICE_NAME"); ok && v != "" {
-		service = v
-	}
-	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(service)))
-	if err != nil {
-		res = resource.Default()
-	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)), sdkmetric.WithResource(res))
-	return mp, mp.Shutdown, nil
+	return nil, exitFail, fmt.Errorf("%s: metric exporter: %w", command, err)
 }
