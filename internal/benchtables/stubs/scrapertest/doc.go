@@ -1,0 +1,1 @@
+package scrapertest // stub, see go.mod
