@@ -9,19 +9,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
+	"github.com/poolscope/poolscope/agent"
+	"github.com/poolscope/poolscope/exporters"
 	"github.com/poolscope/poolscope/internal/redislog"
 	"github.com/poolscope/poolscope/internal/redisserver"
-	"github.com/poolscope/poolscope/pools"
 )
 
 func init() {
@@ -31,36 +30,41 @@ func init() {
 	})
 }
 
-const demoHelp = `Usage: poolscope demo [--duration D] [--components N] [--concurrency N]
+const demoHelp = `Usage: poolscope demo [--duration D] [--listen ADDR] [--components N] [--concurrency N]
 
-Starts its own redis-server on a free loopback port (nothing else is needed),
-then two worker processes running the same workload: one with every pool
-enabled (shared, capped) and one with every pool disabled (go-redis defaults
-per client). Once a second it prints what each pool holds, what each process
-costs and what the server sees. Ctrl-C or the end of --duration stops
-everything it started.
+Starts its own redis-server on a free loopback port (nothing else is needed)
+and two worker processes running the same instrumented workload: "pooled",
+with every pool enabled (one shared, capped pool per role), and "unpooled",
+with every pool disabled (go-redis defaults, a pool per client). The agent
+runs inside the demo with --discover and finds both workers through /proc.
+
+Once a second it prints, per pool, what it holds and how callers fare; per
+process, its memory and Redis connections; per server, its clients by name.
+The same figures are served for Prometheus on --listen (/metrics), labelled
+as the OpenTelemetry Collector would label them. Ctrl-C or the end of
+--duration stops everything it started and exits 0.
 
 Examples:
   poolscope demo
   poolscope demo --duration 2m --components 20
+  poolscope demo --duration 0 --listen 127.0.0.1:0     # until Ctrl-C, any free port
 
 Flags:
 `
 
-// demoWorker is one child process and its latest report.
+// demoWorker is one child process.
 type demoWorker struct {
 	label string
 	cmd   *exec.Cmd
 	done  chan struct{}
-
-	mu     sync.Mutex
-	latest *workerReport
+	hello chan workerHello
 }
 
 func runDemo(ctx context.Context, e env) int {
 	fs := flag.NewFlagSet("poolscope demo", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	duration := fs.Duration("duration", 30*time.Second, "how long to run (0: until Ctrl-C)")
+	listen := fs.String("listen", "127.0.0.1:9464", "where to serve /metrics for Prometheus")
 	components := fs.Int("components", 10, "clients each role's code asks for in each worker")
 	concurrency := fs.Int("concurrency", 4, "concurrent callers per client")
 	fs.Usage = func() {
@@ -74,6 +78,9 @@ func runDemo(ctx context.Context, e env) int {
 		return exitUsage
 	}
 	var bad []string
+	if fs.NArg() > 0 {
+		bad = append(bad, fmt.Sprintf("%q: unexpected argument", fs.Arg(0)))
+	}
 	if *duration < 0 {
 		bad = append(bad, fmt.Sprintf("--duration=%q: must be 0 or positive", duration.String()))
 	}
@@ -83,6 +90,9 @@ func runDemo(ctx context.Context, e env) int {
 	if *concurrency < 1 || *concurrency > 100 {
 		bad = append(bad, fmt.Sprintf("--concurrency=%q: want 1 to 100", strconv.Itoa(*concurrency)))
 	}
+	if _, problem := splitListen(*listen); problem != "" {
+		bad = append(bad, fmt.Sprintf("--listen=%q: %s", *listen, problem))
+	}
 	if len(bad) > 0 {
 		for _, b := range bad {
 			fmt.Fprintln(e.stderr, "poolscope demo:", b)
@@ -90,47 +100,125 @@ func runDemo(ctx context.Context, e env) int {
 		return exitUsage
 	}
 	redislog.Route(slog.New(slog.NewTextHandler(io.Discard, nil)))
-
 	if *duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
+	fail := func(err error) int {
+		fmt.Fprintln(e.stderr, "poolscope demo:", err)
+		return exitFail
+	}
+
+	hub := newMetricsHub()
+	metricsAddr, stopServing, err := hub.serve(ctx, *listen)
+	if err != nil {
+		return fail(fmt.Errorf("serve metrics: %w (choose another address with --listen, e.g. 127.0.0.1:0)", err))
+	}
+	defer stopServing()
 
 	server, err := redisserver.Start(redisserver.Options{})
 	if err != nil {
-		fmt.Fprintln(e.stderr, "poolscope demo:", err)
-		return exitFail
+		return fail(err)
 	}
 	defer server.Close()
-	fmt.Fprintf(e.stdout, "poolscope demo: redis-server %s (pid %d); Ctrl-C to stop\n", server.Addr(), server.Pid())
+	fmt.Fprintf(e.stdout, "poolscope demo: redis-server %s (pid %d), metrics on http://%s/metrics; Ctrl-C to stop\n",
+		server.Addr(), server.Pid(), metricsAddr)
 
-	workers, err := startWorkers(ctx, e, server.URL(), *components, *concurrency)
+	// The agent, embedded: its own pipeline with a Prometheus endpoint on
+	// a free port, whatever OTEL_* variables the caller has set.
+	pipeline, err := exporters.New(ctx, exporters.WithLookup(demoLookup(map[string]string{
+		"OTEL_SERVICE_NAME": "poolscope-agent",
+	})))
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = pipeline.Shutdown(sctx)
+	}()
+	hub.add(metricSource{job: "poolscope-agent", addr: pipeline.PrometheusAddr()})
+	ag, err := agent.Start(ctx, agent.WithRedis(server.URL()), agent.WithDiscover(), agent.WithDiscoverEvery(1),
+		agent.WithInterval(time.Second), agent.WithMeterProvider(pipeline.MeterProvider()),
+		agent.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		return fail(err)
+	}
+	defer ag.Close()
+
+	workers, err := startWorkers(e, server.URL(), *components, *concurrency)
 	defer stopWorkers(workers)
 	if err != nil {
-		fmt.Fprintln(e.stderr, "poolscope demo:", err)
-		return exitFail
+		return fail(err)
+	}
+	for _, w := range workers {
+		select {
+		case h, ok := <-w.hello:
+			if !ok {
+				return fail(fmt.Errorf("the %s worker exited before serving its metrics", w.label))
+			}
+			hub.add(metricSource{job: "demo-" + w.label, addr: h.Metrics})
+		case <-ctx.Done():
+			return exitOK
+		case <-time.After(15 * time.Second):
+			return fail(fmt.Errorf("the %s worker did not start within 15s", w.label))
+		}
 	}
 
+	table := newDemoTable(server, workers)
 	start := time.Now()
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			printDemo(ctx, e.stdout, server, workers, time.Since(start))
 			fmt.Fprintln(e.stdout, "poolscope demo: stopped")
 			return exitOK
 		case <-ticker.C:
-			printDemo(ctx, e.stdout, server, workers, time.Since(start))
+			sctx, cancel := context.WithTimeout(ctx, 900*time.Millisecond)
+			snap := hub.scrape(sctx)
+			cancel()
+			if ctx.Err() == nil {
+				fmt.Fprint(e.stdout, table.render(snap, time.Since(start)))
+			}
 		}
 	}
 }
 
+// demoLookup is the environment of the demo's own pipeline: a Prometheus
+// endpoint on a free loopback port, and nothing from the caller's OTEL_*.
+func demoLookup(extra map[string]string) func(string) (string, bool) {
+	vars := map[string]string{
+		"OTEL_METRICS_EXPORTER":         "prometheus",
+		"OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
+		"OTEL_EXPORTER_PROMETHEUS_PORT": "0",
+	}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	return func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
+	}
+}
+
+// splitListen checks a host:port to listen on; it returns what is wrong.
+func splitListen(addr string) (host, problem string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", "not host:port"
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return "", "not a port number (0 to 65535)"
+	}
+	return host, ""
+}
+
 // startWorkers re-executes this binary as two demo-workers, one with every
 // pool enabled and one with every pool disabled. Their environment names
-// only the demo's server, whatever the caller's REDIS_* variables say.
-func startWorkers(ctx context.Context, e env, url string, components, concurrency int) ([]*demoWorker, error) {
+// only the demo's server, whatever the caller's REDIS_* and OTEL_* say.
+func startWorkers(e env, url string, components, concurrency int) ([]*demoWorker, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -146,8 +234,9 @@ func startWorkers(ctx context.Context, e env, url string, components, concurrenc
 		label, flag string
 	}{{"pooled", "1"}, {"unpooled", "0"}} {
 		vars := append([]string(nil), base...)
-		vars = append(vars, "OTEL_SERVICE_NAME=demo-"+mode.label, "REDIS_MASTER_URL="+url, "REDIS_LOCAL_URL="+url,
-			"REDIS_HEALTH_CHECK_INTERVAL=1s")
+		vars = append(vars, "OTEL_SERVICE_NAME=demo-"+mode.label, "OTEL_METRICS_EXPORTER=prometheus",
+			"OTEL_EXPORTER_PROMETHEUS_HOST=127.0.0.1", "OTEL_EXPORTER_PROMETHEUS_PORT=0",
+			"REDIS_MASTER_URL="+url, "REDIS_LOCAL_URL="+url, "REDIS_HEALTH_CHECK_INTERVAL=1s")
 		for _, role := range []string{"MASTER", "SLAVE", "LOCAL", "ASYNC"} {
 			vars = append(vars, "REDIS_"+role+"_POOL_ENABLED="+mode.flag)
 		}
@@ -161,32 +250,30 @@ func startWorkers(ctx context.Context, e env, url string, components, concurrenc
 			return workers, err
 		}
 		if err := cmd.Start(); err != nil {
-			return workers, fmt.Errorf("start %s worker: %w", mode.label, err)
+			return workers, fmt.Errorf("start the %s worker: %w", mode.label, err)
 		}
-		w := &demoWorker{label: mode.label, cmd: cmd, done: make(chan struct{})}
+		w := &demoWorker{label: mode.label, cmd: cmd, done: make(chan struct{}), hello: make(chan workerHello, 1)}
 		workers = append(workers, w)
 		go w.read(out)
 	}
 	return workers, nil
 }
 
+// read waits for the worker's hello line, then drains its stdout.
 func (w *demoWorker) read(out io.Reader) {
 	defer close(w.done)
 	sc := bufio.NewScanner(out)
+	sent := false
 	for sc.Scan() {
-		var r workerReport
-		if json.Unmarshal(sc.Bytes(), &r) == nil {
-			w.mu.Lock()
-			w.latest = &r
-			w.mu.Unlock()
+		var h workerHello
+		if !sent && json.Unmarshal(sc.Bytes(), &h) == nil && h.Metrics != "" {
+			w.hello <- h
+			sent = true
 		}
 	}
-}
-
-func (w *demoWorker) report() *workerReport {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.latest
+	if !sent {
+		close(w.hello)
+	}
 }
 
 // stopWorkers asks each worker to stop (SIGTERM), then kills stragglers.
@@ -203,56 +290,4 @@ func stopWorkers(workers []*demoWorker) {
 		}
 		_ = w.cmd.Wait()
 	}
-}
-
-func printDemo(ctx context.Context, out io.Writer, server *redisserver.Server, workers []*demoWorker, elapsed time.Duration) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n── %s ──────────────────────────────────────────────\n", elapsed.Round(time.Second))
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "worker\tpid\tpool\tclients\tmax\ttotal\tused\tidle\twaits\ttimeouts\thits\tmisses\twait mean\t")
-	for _, w := range workers {
-		r := w.report()
-		if r == nil {
-			fmt.Fprintf(tw, "%s\t%d\t(starting)\t\t\t\t\t\t\t\t\t\t\t\n", w.label, w.cmd.Process.Pid)
-			continue
-		}
-		for _, p := range r.Pools {
-			max := "-"
-			if p.Shared {
-				max = strconv.Itoa(p.Max)
-			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.3f ms\t\n",
-				w.label, r.Pid, p.Role, p.Clients, max, p.Total, p.Used, p.Idle, p.Waits, p.Timeouts, p.Hits, p.Misses, p.WaitMeanMS)
-		}
-	}
-	_ = tw.Flush()
-
-	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-	defer cancel()
-	counts, err := server.ClientsByName(qctx)
-	if err != nil {
-		fmt.Fprintf(&b, "server: %v\n", err)
-	} else {
-		total := 0
-		names := make([]string, 0, len(counts))
-		for n, c := range counts {
-			total += c
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		fmt.Fprintf(&b, "server %s: %d clients\n", server.Addr(), total)
-		for _, n := range names {
-			if _, ok := pools.ParseClientName(n); ok || n == "" {
-				fmt.Fprintf(&b, "  %-28s %5d\n", displayName(n), counts[n])
-			}
-		}
-	}
-	fmt.Fprint(out, b.String())
-}
-
-func displayName(n string) string {
-	if n == "" {
-		return "(no name)"
-	}
-	return n
 }

@@ -14,38 +14,24 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/poolscope/poolscope/instrument"
 	"github.com/poolscope/poolscope/internal/redislog"
 	"github.com/poolscope/poolscope/pools"
 )
 
-// demo-worker is the child process `poolscope demo` starts: it opens the
-// pools from the environment the demo gives it, runs a workload through
-// them and prints one JSON line of pool figures per second on stdout.
+// demo-worker is the child process `poolscope demo` starts: a small
+// application that opens the pools from the environment the demo gives it,
+// instruments them, serves its metrics on a Prometheus endpoint of its own
+// and runs a workload until SIGINT/SIGTERM. Its one line on stdout tells the
+// demo where the endpoint is.
 func init() {
 	register("demo-worker", command{run: runDemoWorker}) // no summary: internal
 }
 
-// workerReport is one line of a worker's stdout.
-type workerReport struct {
-	Pid     int          `json:"pid"`
-	Service string       `json:"service"`
-	Pools   []poolReport `json:"pools"`
-}
-
-type poolReport struct {
-	Role     string `json:"role"`
-	Shared   bool   `json:"shared"`
-	Clients  int    `json:"clients"`
-	Max      int    `json:"max"`
-	Total    uint32 `json:"total"`
-	Idle     uint32 `json:"idle"`
-	Used     uint32 `json:"used"`
-	Waits    uint32 `json:"waits"`
-	Timeouts uint32 `json:"timeouts"`
-	Hits     uint32 `json:"hits"`
-	Misses   uint32 `json:"misses"`
-	// WaitMeanMS is the mean wait for a connection since start.
-	WaitMeanMS float64 `json:"wait_mean_ms"`
+// workerHello is the line a worker prints on stdout once it serves metrics.
+type workerHello struct {
+	Pid     int    `json:"pid"`
+	Metrics string `json:"metrics"` // host:port of the worker's /metrics
 }
 
 func runDemoWorker(ctx context.Context, e env) int {
@@ -57,19 +43,44 @@ func runDemoWorker(ctx context.Context, e env) int {
 		return exitUsage
 	}
 	redislog.Route(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	p, err := pools.FromEnv(pools.WithLogger(slog.New(slog.NewTextHandler(e.stderr, nil))))
+
+	// The demo sets OTEL_METRICS_EXPORTER=prometheus and port 0 in our
+	// environment: any free loopback port, reported below.
+	pipeline, code, err := newPipeline(ctx, e, "demo-worker")
 	if err != nil {
-		fmt.Fprintln(e.stderr, err)
+		printErrors(e.stderr, err)
+		return code
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = pipeline.Shutdown(sctx)
+	}()
+
+	p, err := pools.LoadConfig(e.lookup)
+	if err != nil {
+		printErrors(e.stderr, err)
 		return exitUsage
 	}
-	defer p.Close()
+	pl, err := pools.New(p, pools.WithLogger(slog.New(slog.NewTextHandler(e.stderr, nil))))
+	if err != nil {
+		printErrors(e.stderr, err)
+		return exitUsage
+	}
+	defer pl.Close()
+	inst, err := instrument.New(pl, instrument.WithMeterProvider(pipeline.MeterProvider()))
+	if err != nil {
+		fmt.Fprintln(e.stderr, "demo-worker:", err)
+		return exitFail
+	}
+	defer inst.Close()
 
 	var wg sync.WaitGroup
 	for _, role := range pools.Roles {
 		for i := 0; i < *components; i++ {
 			// Each component asks for its own client, as code written
 			// without shared pools does; enabled pools hand out one.
-			c := p.Client(role)
+			c := pl.Client(role)
 			for j := 0; j < *concurrency; j++ {
 				wg.Add(1)
 				go func() {
@@ -79,30 +90,27 @@ func runDemoWorker(ctx context.Context, e env) int {
 			}
 		}
 	}
-
-	enc := json.NewEncoder(e.stdout)
-	ticker := time.NewTicker(time.Second)
-	defer ticker.Stop()
-	for {
-		_ = enc.Encode(report(p))
-		select {
-		case <-ctx.Done():
-			wg.Wait()
-			return exitOK
-		case <-ticker.C:
-		}
-	}
+	_ = json.NewEncoder(e.stdout).Encode(workerHello{Pid: os.Getpid(), Metrics: pipeline.PrometheusAddr()})
+	<-ctx.Done()
+	wg.Wait()
+	return exitOK
 }
 
 // workload sends a mix that suits the role: writes on master and async,
-// reads on the replica and local pools, with short random pauses so that
-// pools are busy but not saturated.
+// reads on the replica and local pools, every tenth operation a pipeline,
+// with short random pauses so that pools are busy but not saturated.
 func workload(ctx context.Context, c *redis.Client, role pools.Role) {
 	key := fmt.Sprintf("demo:%s:%d", role, rand.IntN(100))
-	for ctx.Err() == nil {
+	for n := 0; ctx.Err() == nil; n++ {
 		var err error
-		switch role {
-		case pools.Master, pools.Async:
+		switch {
+		case n%10 == 9:
+			_, err = c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				p.Incr(ctx, key+":n")
+				p.Expire(ctx, key+":n", time.Minute)
+				return nil
+			})
+		case role == pools.Master || role == pools.Async:
 			err = c.Set(ctx, key, rand.Int(), time.Minute).Err()
 		default:
 			err = c.Get(ctx, key).Err()
@@ -123,33 +131,4 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
-}
-
-func report(p *pools.Pools) workerReport {
-	cfg := p.Config()
-	r := workerReport{Pid: os.Getpid(), Service: cfg.Service}
-	for _, role := range pools.Roles {
-		pr := poolReport{Role: string(role), Shared: p.Shared(role)}
-		if pr.Shared {
-			pr.Max = cfg.Role(role).Max
-		}
-		var waitNs int64
-		for _, c := range p.Clients(role) {
-			s := c.PoolStats()
-			pr.Clients++
-			pr.Total += s.TotalConns
-			pr.Idle += s.IdleConns
-			pr.Waits += s.WaitCount
-			pr.Timeouts += s.Timeouts
-			pr.Hits += s.Hits
-			pr.Misses += s.Misses
-			waitNs += s.WaitDurationNs
-		}
-		pr.Used = pr.Total - min(pr.Idle, pr.Total)
-		if pr.Waits > 0 {
-			pr.WaitMeanMS = float64(waitNs) / float64(pr.Waits) / 1e6
-		}
-		r.Pools = append(r.Pools, pr)
-	}
-	return r
 }

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/poolscope/poolscope/internal/redisserver"
+	"github.com/poolscope/poolscope/pools"
+)
+
+// demoTable draws the demo's live table from merged scrapes. It keeps the
+// previous snapshot's wait-time histograms so that "wait p99" is over the
+// last second, not since start.
+type demoTable struct {
+	server  *redisserver.Server
+	workers []*demoWorker
+	prev    map[poolKey]histogram
+}
+
+func newDemoTable(server *redisserver.Server, workers []*demoWorker) *demoTable {
+	return &demoTable{server: server, workers: workers, prev: map[poolKey]histogram{}}
+}
+
+// poolKey names one pool of one process.
+type poolKey struct{ job, instance, pool string }
+
+type poolRow struct {
+	used, idle, max                      float64
+	waits, timeouts, hits, misses, stale float64
+	waitP99                              float64 // seconds; NaN when no wait in the window
+}
+
+// histogram is a cumulative Prometheus histogram: upper bounds and counts.
+type histogram struct {
+	bounds []float64
+	counts []uint64
+	total  uint64
+}
+
+func (t *demoTable) render(snap *snapshot, elapsed time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n── %s ─────────────────────────────────────────────────────────────\n", elapsed.Round(time.Second))
+
+	rows := map[poolKey]*poolRow{}
+	row := func(m *dto.Metric) *poolRow {
+		k := poolKey{labelValue(m, "job"), labelValue(m, "instance"), labelValue(m, "db_client_connection_pool_name")}
+		r := rows[k]
+		if r == nil {
+			r = &poolRow{waitP99: math.NaN()}
+			rows[k] = r
+		}
+		return r
+	}
+	each := func(name string, f func(m *dto.Metric, v float64)) {
+		if fam := snap.families[name]; fam != nil {
+			for _, m := range fam.Metric {
+				f(m, value(m))
+			}
+		}
+	}
+	each("db_client_connection_count", func(m *dto.Metric, v float64) {
+		if labelValue(m, "db_client_connection_state") == "idle" {
+			row(m).idle += v
+		} else {
+			row(m).used += v
+		}
+	})
+	each("db_client_connection_max", func(m *dto.Metric, v float64) { row(m).max += v })
+	each("redis_client_connection_waits_total", func(m *dto.Metric, v float64) { row(m).waits += v })
+	each("db_client_connection_timeouts_total", func(m *dto.Metric, v float64) { row(m).timeouts += v })
+	each("redis_client_connection_hits_total", func(m *dto.Metric, v float64) { row(m).hits += v })
+	each("redis_client_connection_misses_total", func(m *dto.Metric, v float64) { row(m).misses += v })
+	next := map[poolKey]histogram{}
+	if fam := snap.families["db_client_connection_wait_time_seconds"]; fam != nil {
+		for _, m := range fam.Metric {
+			k := poolKey{labelValue(m, "job"), labelValue(m, "instance"), labelValue(m, "db_client_connection_pool_name")}
+			h := toHistogram(m.GetHistogram())
+			next[k] = h
+			row(m).waitP99 = h.minus(t.prev[k]).quantile(0.99)
+		}
+	}
+	t.prev = next
+
+	keys := make([]poolKey, 0, len(rows))
+	for k := range rows {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].job != keys[j].job {
+			return keys[i].job < keys[j].job
+		}
+		return roleOrder(keys[i].pool) < roleOrder(keys[j].pool)
+	})
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "process\tpool\tused\tidle\tmax\twaits\ttimeouts\thits\tmisses\twait p99\t")
+	for _, k := range keys {
+		r := rows[k]
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t\n", k.job, k.pool, r.used, r.idle,
+			maxCell(r.max), r.waits, r.timeouts, r.hits, r.misses, seconds(r.waitP99))
+	}
+	_ = tw.Flush()
+
+	// Processes, from the agent: memory and connections per pid.
+	type proc struct{ rss, vms, conns float64 }
+	procs := map[string]*proc{}
+	prow := func(m *dto.Metric) *proc {
+		pid := labelValue(m, "process_pid")
+		if procs[pid] == nil {
+			procs[pid] = &proc{}
+		}
+		return procs[pid]
+	}
+	each("process_memory_usage_bytes", func(m *dto.Metric, v float64) { prow(m).rss = v })
+	each("process_memory_virtual_bytes", func(m *dto.Metric, v float64) { prow(m).vms = v })
+	each("poolscope_process_redis_connections", func(m *dto.Metric, v float64) { prow(m).conns += v })
+	fmt.Fprintln(&b)
+	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "process\tpid\tRSS\tVMS\tredis conns\t")
+	for _, w := range t.workers {
+		pid := strconv.Itoa(w.cmd.Process.Pid)
+		if p := procs[pid]; p != nil {
+			fmt.Fprintf(tw, "demo-%s\t%s\t%s\t%s\t%.0f\t\n", w.label, pid, mib(p.rss), mib(p.vms), p.conns)
+		} else {
+			fmt.Fprintf(tw, "demo-%s\t%s\t(not found yet)\t\t\t\n", w.label, pid)
+		}
+	}
+	_ = tw.Flush()
+
+	// The server, from the agent: INFO clients and CLIENT LIST by name.
+	fmt.Fprintln(&b)
+	each("redis_clients_connected", func(m *dto.Metric, v float64) {
+		fmt.Fprintf(&b, "server %s: %.0f clients (INFO clients; the agent's own connection included)\n", t.server.Addr(), v)
+	})
+	var names []string
+	byName := map[string]float64{}
+	each("poolscope_server_connections", func(m *dto.Metric, v float64) {
+		n := labelValue(m, "redis_client_name")
+		if _, ok := byName[n]; !ok {
+			names = append(names, n)
+		}
+		byName[n] += v
+	})
+	sort.Strings(names)
+	for _, n := range names {
+		shown := n
+		if shown == "" {
+			shown = "(no name)"
+		}
+		fmt.Fprintf(&b, "  %-32s %5.0f\n", shown, byName[n])
+	}
+	for _, e := range snap.errors {
+		fmt.Fprintf(&b, "scrape failed: %s\n", e)
+	}
+	return b.String()
+}
+
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Untyped != nil:
+		return m.Untyped.GetValue()
+	}
+	return 0
+}
+
+func toHistogram(h *dto.Histogram) histogram {
+	out := histogram{total: h.GetSampleCount()}
+	for _, b := range h.GetBucket() {
+		out.bounds = append(out.bounds, b.GetUpperBound())
+		out.counts = append(out.counts, b.GetCumulativeCount())
+	}
+	return out
+}
+
+// minus is h's observations since prev (the same series one scrape ago);
+// a reset (fewer observations than before) gives h itself.
+func (h histogram) minus(prev histogram) histogram {
+	if len(prev.counts) != len(h.counts) || prev.total > h.total {
+		return h
+	}
+	out := histogram{bounds: h.bounds, total: h.total - prev.total, counts: make([]uint64, len(h.counts))}
+	for i := range h.counts {
+		out.counts[i] = h.counts[i] - min(prev.counts[i], h.counts[i])
+	}
+	return out
+}
+
+// quantile is the upper bound of the bucket holding the q-quantile, as
+// precise as the buckets allow (1-2-5 steps); NaN for an empty histogram.
+func (h histogram) quantile(q float64) float64 {
+	if h.total == 0 {
+		return math.NaN()
+	}
+	rank := uint64(math.Ceil(q * float64(h.total)))
+	for i, c := range h.counts {
+		if c >= rank {
+			return h.bounds[i]
+		}
+	}
+	return math.Inf(1)
+}
+
+func seconds(s float64) string {
+	switch {
+	case math.IsNaN(s):
+		return "-"
+	case math.IsInf(s, 1):
+		return ">10s"
+	case s < 1e-3:
+		return fmt.Sprintf("≤%.0fµs", s*1e6)
+	case s < 1:
+		return fmt.Sprintf("≤%.0fms", s*1e3)
+	}
+	return fmt.Sprintf("≤%.0fs", s)
+}
+
+func mib(bytes float64) string { return fmt.Sprintf("%.1f MiB", bytes/(1<<20)) }
+
+// maxCell shows a pool's cap; go-redis's default for a disabled role is
+// per client, so the sum is large and not a cap anyone configured.
+func maxCell(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
+
+func roleOrder(pool string) int {
+	for i, r := range pools.Roles {
+		if string(r) == pool {
+			return i
+		}
+	}
+	return len(pools.Roles)
+}
