@@ -196,15 +196,6 @@ func openPools(t testing.TB, srv *redisserver.Server, env map[string]string) *po
 	if err != nil {
 		t.Fatalf("pools.New: %v", err)
 	}
-	// Partial workaround for a data race in pools (health.go, startHealth):
-	// it fills its status map without the monitor's lock after the first
-	// role's health loop has started, and that loop writes the map under
-	// the lock when its first PING returns. Taking the lock now (Health
-	// does) orders startHealth's writes before every later check; a check
-	// that returns while startHealth is still running still races, which
-	// -race reports in about one run in eight. Remove once startHealth
-	// fills the map before starting the loops.
-	_ = p.Health(pools.Master)
 	t.Cleanup(func() { _ = p.Close() })
 	return p
 }

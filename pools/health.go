@@ -61,12 +61,16 @@ type healthObserver struct{ fn func(HealthCheck) }
 func startHealth(p *Pools) *healthMonitor {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &healthMonitor{ctx: ctx, cancel: cancel, status: map[Role]HealthStatus{}}
+	// Fill the status map and client list before any loop starts: a loop
+	// writes the map (under mu) as soon as its first PING returns, so
+	// writing it here after starting one would race.
 	for _, r := range Roles {
-		c := p.healthClient(*p.cfg.Role(r))
-		h.clients = append(h.clients, c)
+		h.clients = append(h.clients, p.healthClient(*p.cfg.Role(r)))
 		h.status[r] = HealthStatus{Role: r}
+	}
+	for i, r := range Roles {
 		h.wg.Add(1)
-		go h.loop(ctx, p, r, c)
+		go h.loop(ctx, p, r, h.clients[i])
 	}
 	return h
 }

@@ -353,6 +353,7 @@ func (p *Pools) failoverOptions(o *redis.Options, replicaOnly bool) *redis.Failo
 		ConnMaxLifetime:       o.ConnMaxLifetime,
 		ConnMaxLifetimeJitter: o.ConnMaxLifetimeJitter,
 		DialTimeout:           o.DialTimeout,
+		DialerRetries:         o.DialerRetries,
 		ReadTimeout:           o.ReadTimeout,
 		WriteTimeout:          o.WriteTimeout,
 	}
@@ -374,6 +375,9 @@ func (p *Pools) healthClient(rc RoleConfig) *redis.Client {
 	timeout := p.cfg.healthCheckTimeout()
 	o.PoolSize, o.MaxActiveConns = 1, 1
 	o.MaxRetries = -1 // one attempt per check: the loop itself retries
+	// go-redis otherwise dials up to 5 times, 100 ms apart, inside one
+	// check; a refused dial should fail the check at once.
+	o.DialerRetries = 1
 	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeout, timeout, timeout, timeout
 	o.ConnMaxIdleTime = -1
 	if rc.ViaSentinel {

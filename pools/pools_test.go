@@ -304,7 +304,7 @@ func TestTLS(t *testing.T) {
 		}
 	})
 	t.Run("insecure skip verify warns", func(t *testing.T) {
-		var logs strings.Builder
+		logs := &syncWriter{w: &strings.Builder{}}
 		cfg, err := pools.LoadConfig(func(k string) (string, bool) {
 			v, ok := map[string]string{"REDIS_MASTER_URL": s.URL(), "REDIS_TLS_INSECURE_SKIP_VERIFY": "1"}[k]
 			return v, ok
@@ -312,7 +312,7 @@ func TestTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := pools.New(cfg, pools.WithLogger(slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil))))
+		p, err := pools.New(cfg, pools.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -474,13 +474,60 @@ func TestNewRejectsBadHandBuiltConfig(t *testing.T) {
 	}
 }
 
+// syncWriter is a log sink that health loops can write while the test
+// reads it.
 type syncWriter struct {
 	mu sync.Mutex
-	w  io.Writer
+	w  *strings.Builder
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
 }
 
 func (s *syncWriter) Write(b []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(b)
+}
+
+// TestStartHealthRace pins a data race: startHealth wrote its status map
+// unlocked after the first role's health loop had started, and that loop
+// writes the map when its first PING returns. A refused dial returns in
+// microseconds, so opening pools at a closed port many times under -race
+// catches the old code.
+func TestStartHealthRace(t *testing.T) {
+	port, err := redisserver.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port) // nothing listens there
+	for i := 0; i < 50; i++ {
+		p := open(t, url, map[string]string{"REDIS_ASYNC_POOL_MIN": "0"})
+		for _, r := range pools.Roles {
+			_ = p.Health(r)
+		}
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDialProbesDone(t)
+}
+
+// waitDialProbesDone waits for go-redis's dial probes to end. After
+// PoolSize failed dials in a row a go-redis pool starts a goroutine that
+// redials once a second until it succeeds or the pool is closed, so it
+// outlives Close by up to a second; goleak would report it.
+func waitDialProbesDone(t *testing.T) {
+	t.Helper()
+	redistest.Eventually(t, 5*time.Second, func() error {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if n := strings.Count(stacks, "(*ConnPool).tryDial("); n > 0 {
+			return fmt.Errorf("%d go-redis dial probes still running", n)
+		}
+		return nil
+	})
 }
