@@ -40,7 +40,7 @@ check-config: deps
 ## bench: the same GET/SET workload through bare go-redis, poolscope and
 ## redisotel against a local redis-server; prints a table and, last,
 ## "overhead: poolscope/bare=R1 redisotel/bare=R2 poolscope_added_allocs=N"
-## (ratios from rounds interleaved within one process: see instrument/BENCHMARKS-section.md)
+## (ratios from rounds interleaved within one process: see BENCHMARKS.md)
 BENCHFLAGS ?= -count 3 -benchtime 500ms -rounds 150
 bench:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
