@@ -23,6 +23,10 @@ func init() {
 	})
 }
 
+// maxFlagValue bounds the string flags (--redis, --pidfile, --match): a
+// path, pattern or URL longer than this is a mistake (PATH_MAX is 4096).
+const maxFlagValue = 4096
+
 // shutdownBudget bounds the final flush after SIGINT/SIGTERM, so that the
 // agent exits within 5 seconds even when the collector is unreachable.
 const shutdownBudget = 4 * time.Second
@@ -63,7 +67,17 @@ func runAgent(ctx context.Context, e env) int {
 	cfg := agent.DefaultConfig()
 	var problems []string
 	bad := func(name, value, why string) {
-		problems = append(problems, fmt.Sprintf("agent: --%s=%q: %s", name, value, why))
+		problems = append(problems, fmt.Sprintf("agent: --%s=%q: %s", name, redactArg(value), why))
+	}
+	// tooLong rejects a value no file name, pattern or URL needs, before
+	// anything tries to use it (a 64 KiB "host name" would otherwise be
+	// dialled and logged at every retry).
+	tooLong := func(name, value string) bool {
+		if len(value) > maxFlagValue {
+			bad(name, value, fmt.Sprintf("longer than %d bytes", maxFlagValue))
+			return true
+		}
+		return false
 	}
 	intFlag := func(dst *int, name, value string) {
 		n, err := strconv.Atoi(value)
@@ -98,8 +112,24 @@ func runAgent(ctx context.Context, e env) int {
 		cfg.PIDs = append(cfg.PIDs, n)
 		return nil
 	})
-	fs.StringVar(&cfg.PIDFile, "pidfile", "", "sample the process whose id is in `FILE` (read again at every discovery pass)")
-	fs.StringVar(&cfg.Match, "match", "", "sample the processes whose command name or command line match `REGEX`")
+	fs.Func("pidfile", "sample the process whose id is in `FILE` (read again at every discovery pass)", func(v string) error {
+		switch {
+		case v == "":
+			bad("pidfile", v, "empty (want the path of a file holding a process id)")
+		case !tooLong("pidfile", v):
+			cfg.PIDFile = v
+		}
+		return nil
+	})
+	fs.Func("match", "sample the processes whose command name or command line match `REGEX`", func(v string) error {
+		switch {
+		case v == "":
+			bad("match", v, "empty (want a regular expression; an empty one would select every process)")
+		case !tooLong("match", v):
+			cfg.Match = v
+		}
+		return nil
+	})
 	fs.BoolVar(&cfg.Self, "self", false, "sample the agent's own process")
 	fs.BoolVar(&cfg.Discover, "discover", false, "sample every local process connected to one of the servers")
 	fs.Func("discover-every", "refresh the process selection and connection counts every `N` passes (default 6)", func(v string) error {
@@ -108,7 +138,9 @@ func runAgent(ctx context.Context, e env) int {
 	})
 	fs.BoolVar(&cfg.PSS, "pss", false, "also read each process's PSS (smaps_rollup; costs milliseconds at GiB of RSS)")
 	fs.Func("redis", "watch the Redis server at `URL` (repeatable; default: the REDIS_*_URL variables)", func(v string) error {
-		cfg.RedisURLs = append(cfg.RedisURLs, v)
+		if !tooLong("redis", v) {
+			cfg.RedisURLs = append(cfg.RedisURLs, v)
+		}
 		return nil
 	})
 	fs.Func("top-names", "per server, give the `N` client names with the most connections their own series; the rest are \"other\" (default 50)", func(v string) error {
@@ -137,7 +169,10 @@ func runAgent(ctx context.Context, e env) int {
 		return exitUsage
 	}
 	if fs.NArg() > 0 {
-		problems = append(problems, fmt.Sprintf("agent: unexpected argument %q", fs.Arg(0)))
+		problems = append(problems, fmt.Sprintf("agent: unexpected argument %q", redactArg(fs.Arg(0))))
+	}
+	if cfg.ClientListEvery > 0 && cfg.ClientListMaxClients == 0 {
+		bad("client-list-every", strconv.Itoa(cfg.ClientListEvery), "CLIENT LIST is off (--client-list-max-clients=0); drop one of the two")
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {

@@ -40,6 +40,13 @@ Examples:
 Flags:
 `
 
+// Bounds of check --timeout: below a millisecond no PING can answer, even
+// on loopback; above an hour the check is a hang, not a check.
+const (
+	minCheckTimeout = time.Millisecond
+	maxCheckTimeout = time.Hour
+)
+
 // poolView is one pool as `check` prints it. The JSON keys are a stable
 // interface: scripts read them.
 type poolView struct {
@@ -75,11 +82,18 @@ func runCheck(ctx context.Context, e env) int {
 		return exitUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(e.stderr, "poolscope check: unexpected argument %q\n", fs.Arg(0))
+		fmt.Fprintf(e.stderr, "poolscope check: unexpected argument %q\n", redactArg(fs.Arg(0)))
 		return exitUsage
 	}
-	if *timeout <= 0 {
+	switch {
+	case *timeout <= 0:
 		fmt.Fprintf(e.stderr, "poolscope check: --timeout=%q: must be positive\n", timeout.String())
+		return exitUsage
+	case *timeout < minCheckTimeout:
+		fmt.Fprintf(e.stderr, "poolscope check: --timeout=%q: shorter than %s (no PING can answer in time)\n", timeout.String(), minCheckTimeout)
+		return exitUsage
+	case *timeout > maxCheckTimeout:
+		fmt.Fprintf(e.stderr, "poolscope check: --timeout=%q: longer than %s\n", timeout.String(), maxCheckTimeout)
 		return exitUsage
 	}
 

@@ -9,7 +9,10 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
+
+	"github.com/poolscope/poolscope/pools"
 )
 
 // Exit codes shared by every subcommand.
@@ -61,12 +64,26 @@ func run(ctx context.Context, e env) int {
 	}
 	c, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(e.stderr, "poolscope: unknown command %q\n", name)
+		fmt.Fprintf(e.stderr, "poolscope: unknown command %q\n", redactArg(name))
 		usage(e.stderr)
 		return exitUsage
 	}
 	e.args = e.args[1:]
 	return c.run(ctx, e)
+}
+
+// maxArgEcho bounds how much of an argument an error message quotes.
+const maxArgEcho = 256
+
+// redactArg prepares a command-line argument for an error message: a URL's
+// password (a misplaced --redis value, say) becomes ***, and a very long
+// argument is cut, so that one bad argument is one readable line.
+func redactArg(a string) string {
+	a = pools.RedactURL(a)
+	if len(a) > maxArgEcho {
+		a = fmt.Sprintf("%s... (%d bytes)", strings.ToValidUTF8(a[:maxArgEcho], ""), len(a))
+	}
+	return a
 }
 
 func usage(w io.Writer) {
