@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,7 +30,7 @@ const waitFor = 20 * time.Second
 type testAgent struct {
 	*Agent
 	reader *sdkmetric.ManualReader
-	logs   *syncBuffer
+	logs   *redistest.Buffer
 }
 
 func startAgent(t *testing.T, opts ...Option) *testAgent {
@@ -40,7 +38,7 @@ func startAgent(t *testing.T, opts ...Option) *testAgent {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	logs := &syncBuffer{}
+	logs := &redistest.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts = append([]Option{WithMeterProvider(mp), WithLogger(logger), WithInterval(100 * time.Millisecond),
 		WithMaxBackoff(400 * time.Millisecond)}, opts...)
@@ -57,23 +55,6 @@ func startAgent(t *testing.T, opts ...Option) *testAgent {
 		}
 	})
 	return &testAgent{Agent: a, reader: reader, logs: logs}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // point is one exported data point, reduced to what the tests compare.

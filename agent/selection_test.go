@@ -88,7 +88,7 @@ func TestProblemsLoggedOncePerCause(t *testing.T) {
 	if err := os.WriteFile(file, []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &redistest.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	fs, err := procfs.NewFS(procfs.DefaultMountPoint)
 	if err != nil {

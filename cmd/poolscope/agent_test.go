@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -83,22 +81,7 @@ func TestAgentHelpShowsNoSecret(t *testing.T) {
 }
 
 // lockedBuffer is stderr for a run that logs from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuffer = redistest.Buffer
 
 // startAgentCmd runs `poolscope agent` in-process until the returned stop is
 // called; stop cancels the context (what SIGTERM does through main's

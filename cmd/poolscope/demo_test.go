@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,31 +18,13 @@ import (
 	"github.com/poolscope/poolscope/internal/redistest"
 )
 
-// syncBuffer is a bytes.Buffer safe to read while the demo writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // The demo end to end: its own redis-server, two real worker processes,
 // the embedded agent discovering them, the merged /metrics endpoint and the
 // live table; then everything it started is gone.
 func TestDemo(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	t.Setenv(asMainEnv, "1") // the workers are this test binary
-	var stdout, stderr syncBuffer
+	var stdout, stderr redistest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
