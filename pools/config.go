@@ -435,6 +435,28 @@ func (e *envReader) tls(c *Config) {
 	c.tlsConfig = cfg
 }
 
+// ClientConfig builds the client TLS settings from the REDIS_TLS_*
+// variables: the CA bundle (system roots when unset), the client
+// certificate, the server name and InsecureSkipVerify; TLS 1.2 at least.
+// Errors name the variable and the file, never a file's contents. The
+// agent and any other program that dials the pools' servers itself use it
+// to verify them the same way.
+func (t TLSConfig) ClientConfig() (*tls.Config, error) {
+	cfg, errs := buildTLSConfig(t)
+	return cfg, errors.Join(errs...)
+}
+
+// TLSClientConfig is the TLS configuration the pools dial rediss:// URLs
+// with (c.TLS.ClientConfig(), already loaded when c came from LoadConfig).
+// The result is a copy the caller may change. The server name is empty
+// unless REDIS_TLS_SERVER_NAME is set: set it to the host being dialled.
+func (c Config) TLSClientConfig() (*tls.Config, error) {
+	if c.tlsConfig != nil {
+		return c.tlsConfig.Clone(), nil
+	}
+	return c.TLS.ClientConfig()
+}
+
 // buildTLSConfig loads the CA and client certificate files. Verification
 // stays on unless InsecureSkipVerify.
 func buildTLSConfig(t TLSConfig) (*tls.Config, []error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"weak"
 
@@ -30,6 +31,8 @@ type Pools struct {
 	watchers []*clientWatcher
 
 	health *healthMonitor
+
+	dialWrappers []DialWrapper
 }
 
 type clientWatcher struct{ fn func(Role, *redis.Client) }
@@ -38,7 +41,8 @@ type clientWatcher struct{ fn func(Role, *redis.Client) }
 type Option interface{ apply(*options) }
 
 type options struct {
-	logger *slog.Logger
+	logger       *slog.Logger
+	dialWrappers []DialWrapper
 }
 
 type optionFunc func(*options)
@@ -87,11 +91,12 @@ func New(cfg Config, opts ...Option) (*Pools, error) {
 		o.logger.Warn("pools: REDIS_TLS_INSECURE_SKIP_VERIFY=1: Redis server certificates are NOT verified; anyone on the path can read and change the traffic")
 	}
 	p := &Pools{
-		cfg:      cfg,
-		pid:      os.Getpid(),
-		logger:   o.logger,
-		shared:   map[Role]*redis.Client{},
-		unshared: map[Role][]weak.Pointer[redis.Client]{},
+		cfg:          cfg,
+		pid:          os.Getpid(),
+		logger:       o.logger,
+		shared:       map[Role]*redis.Client{},
+		unshared:     map[Role][]weak.Pointer[redis.Client]{},
+		dialWrappers: o.dialWrappers,
 	}
 	for _, r := range Roles {
 		if rc := cfg.Role(r); rc.Enabled {
@@ -204,8 +209,11 @@ func live(ws []weak.Pointer[redis.Client]) []weak.Pointer[redis.Client] {
 }
 
 // Clients lists the role's live clients: the shared one for an enabled pool;
-// every client handed out and not yet garbage collected for a disabled one
-// (clients the caller closed are included and hold no connections).
+// for a disabled one, every client handed out and neither given back with
+// CloseClient nor garbage collected. go-redis offers no way to see that a
+// client was closed, so one closed with its own Close stays listed (holding
+// no connections) until it is garbage collected: close disabled-role
+// clients with CloseClient.
 func (p *Pools) Clients(r Role) []*redis.Client {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -219,6 +227,31 @@ func (p *Pools) Clients(r Role) []*redis.Client {
 		}
 	}
 	return out
+}
+
+// CloseClient closes a client that a disabled role handed out and drops it
+// from Clients at once. For the shared client of an enabled role it does
+// nothing (the Pools own it; Close closes it), so callers can write
+// `defer p.CloseClient(c)` whatever the role's flag.
+func (p *Pools) CloseClient(c *redis.Client) error {
+	if c == nil {
+		return nil
+	}
+	p.mu.Lock()
+	for _, s := range p.shared {
+		if s == c {
+			p.mu.Unlock()
+			return nil
+		}
+	}
+	for r, ws := range p.unshared {
+		p.unshared[r] = slices.DeleteFunc(live(ws), func(w weak.Pointer[redis.Client]) bool { return w.Value() == c })
+	}
+	p.mu.Unlock()
+	if err := c.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
+		return err
+	}
+	return nil
 }
 
 // Shared reports whether the role's pool is enabled (one shared client).
@@ -294,8 +327,13 @@ func (p *Pools) newClient(rc RoleConfig, shared bool) *redis.Client {
 	if base.TLSConfig != nil || (rc.ViaSentinel && p.cfg.Master.TLS()) {
 		base.TLSConfig = p.tlsFor(base.TLSConfig)
 	}
+	var gate *dialGate
 	if shared {
 		p.applyPoolSettings(base, rc)
+		gate = newDialGate(rc.Role, rc.Max)
+	}
+	if shared || len(p.dialWrappers) > 0 {
+		base.Dialer = p.dialerFor(rc.Role, base, gate)
 	}
 	if rc.ViaSentinel {
 		return redis.NewFailoverClient(p.failoverOptions(base, rc.Role == Replica))
@@ -316,6 +354,10 @@ func (p *Pools) applyPoolSettings(o *redis.Options, rc RoleConfig) {
 	o.ConnMaxLifetime = p.cfg.MaxLifetime
 	// Connections dialled together would otherwise all expire together.
 	o.ConnMaxLifetimeJitter = p.cfg.MaxLifetime / 10
+	// One dial per attempt: the pool's dial gate backs off from a failing
+	// server instead of go-redis sleeping 100 ms between 5 attempts with
+	// the caller waiting; go-redis's command retries (MaxRetries) remain.
+	o.DialerRetries = 1
 }
 
 // tlsFor clones the configured TLS settings, keeping the server name that
@@ -352,6 +394,7 @@ func (p *Pools) failoverOptions(o *redis.Options, replicaOnly bool) *redis.Failo
 		ConnMaxIdleTime:       o.ConnMaxIdleTime,
 		ConnMaxLifetime:       o.ConnMaxLifetime,
 		ConnMaxLifetimeJitter: o.ConnMaxLifetimeJitter,
+		Dialer:                o.Dialer,
 		DialTimeout:           o.DialTimeout,
 		DialerRetries:         o.DialerRetries,
 		ReadTimeout:           o.ReadTimeout,
