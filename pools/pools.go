@@ -354,6 +354,11 @@ func (p *Pools) applyPoolSettings(o *redis.Options, rc RoleConfig) {
 	o.ConnMaxLifetime = p.cfg.MaxLifetime
 	// Connections dialled together would otherwise all expire together.
 	o.ConnMaxLifetimeJitter = p.cfg.MaxLifetime / 10
+	// go-redis keeps a second pool for pipelines (10 connections by
+	// default) that MaxActiveConns does not cover, so a pipeline-heavy
+	// caller could hold Max+10 connections. A negative size turns it off:
+	// pipelines then take their connection from the capped main pool.
+	o.PipelinePoolSize = -1
 	// One dial per attempt: the pool's dial gate backs off from a failing
 	// server instead of go-redis sleeping 100 ms between 5 attempts with
 	// the caller waiting; go-redis's command retries (MaxRetries) remain.
@@ -397,6 +402,7 @@ func (p *Pools) failoverOptions(o *redis.Options, replicaOnly bool) *redis.Failo
 		Dialer:                o.Dialer,
 		DialTimeout:           o.DialTimeout,
 		DialerRetries:         o.DialerRetries,
+		PipelinePoolSize:      o.PipelinePoolSize,
 		ReadTimeout:           o.ReadTimeout,
 		WriteTimeout:          o.WriteTimeout,
 	}

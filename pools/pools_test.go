@@ -542,6 +542,80 @@ func TestStartHealthRace(t *testing.T) {
 	}
 }
 
+// TestHardCapWithPipelines: go-redis keeps a separate pipeline pool (10
+// connections by default) outside MaxActiveConns. 200 goroutines sending
+// pipelines and plain commands at once: the pools' master pool stays within
+// its cap of 10 on the server, while a go-redis client with the same
+// PoolSize and MaxActiveConns and the default pipeline pool goes beyond it
+// (the control that shows the test can see the problem).
+func TestHardCapWithPipelines(t *testing.T) {
+	s := redistest.Start(t, redisserver.Options{})
+	p := open(t, s.URL(), map[string]string{"REDIS_POOL_TIMEOUT": "30s"})
+	control := redis.NewClient(&redis.Options{Addr: s.Addr(), ClientName: "pipeline-control", PoolSize: 10, MaxActiveConns: 10, PoolTimeout: 30 * time.Second})
+	t.Cleanup(func() { _ = control.Close() })
+
+	for _, tc := range []struct {
+		name   string
+		client *redis.Client
+		over   bool // the control is expected to go over the cap
+	}{
+		{p.ClientName(pools.Master), p.Master(), false},
+		{"pipeline-control", control, true},
+	} {
+		maxSeen, failures := loadAndSample(t, s, tc.name, 200, func(ctx context.Context, i int) error {
+			key := fmt.Sprintf("nokey-%d", i)
+			if i%2 == 0 {
+				return tc.client.Do(ctx, "BLPOP", key, "0.01").Err()
+			}
+			_, err := tc.client.Pipelined(ctx, func(pl redis.Pipeliner) error {
+				pl.Do(ctx, "BLPOP", key, "0.01")
+				pl.Incr(ctx, "counter")
+				return nil
+			})
+			return err
+		})
+		t.Logf("%s: at most %d connections on the server (cap 10), %d failed commands", tc.name, maxSeen, failures)
+		if failures > 0 {
+			t.Errorf("%s: %d commands failed", tc.name, failures)
+		}
+		switch {
+		case !tc.over && maxSeen > 10:
+			t.Errorf("%s: server saw %d connections, cap is 10", tc.name, maxSeen)
+		case tc.over && maxSeen <= 10:
+			t.Errorf("control %s stayed at %d connections: the test no longer exercises go-redis's pipeline pool", tc.name, maxSeen)
+		}
+	}
+}
+
+// loadAndSample runs callers goroutines calling op in a loop for about 3 s
+// and samples CLIENT LIST meanwhile; it returns the most connections named
+// name seen at once and the number of failed calls (redis.Nil is no
+// failure).
+func loadAndSample(t *testing.T, s *redisserver.Server, name string, callers int, op func(ctx context.Context, i int) error) (maxSeen int, failures int64) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := 0; i < callers; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if err := op(ctx, i); err != nil && !errors.Is(err, redis.Nil) && ctx.Err() == nil {
+					failed.Add(1)
+				}
+			}
+		}(i)
+	}
+	samples := 0
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) || samples < 10; samples++ {
+		maxSeen = max(maxSeen, countFor(t, s, name))
+	}
+	cancel()
+	wg.Wait()
+	return maxSeen, failed.Load()
+}
+
 // TestCloseClientLeavesClients: a disabled role's client given back with
 // CloseClient leaves Clients at once; the shared client is not closed by it.
 func TestCloseClientLeavesClients(t *testing.T) {
