@@ -12,10 +12,16 @@
 // the geometric means of the sequential and parallel ratios; N is the
 // largest difference in allocs/op between poolscope and bare.
 //
+// With -latency-bin (the compiled internal/benchtables tests), it also runs
+// BenchmarkLatency and prints, before the summary, a second table: p50 and
+// p99 latency, allocs/op and the throughput ratio to bare with 1 and 64
+// concurrent callers, from interleaved rounds in one process.
+//
 // Usage:
 //
 //	go test -c -o instrument.test ./instrument
-//	go run ./instrument/internal/benchreport -bin ./instrument.test
+//	go test -c -o benchtables.test ./internal/benchtables
+//	go run ./instrument/internal/benchreport -bin ./instrument.test -latency-bin ./benchtables.test
 //	go run ./instrument/internal/benchreport < bench.txt   # only parse
 package main
 
@@ -41,6 +47,8 @@ func main() {
 	count := flag.Int("count", 3, "runs of each BenchmarkGetSet case")
 	benchtime := flag.String("benchtime", "500ms", "-test.benchtime of BenchmarkGetSet")
 	rounds := flag.Int("rounds", 150, "interleaved rounds of BenchmarkOverhead")
+	latencyBin := flag.String("latency-bin", "", "compiled internal/benchtables test binary: also run BenchmarkLatency (p50/p99, 1 and 64 callers)")
+	latencyRounds := flag.Int("latency-rounds", 100, "interleaved rounds of BenchmarkLatency")
 	flag.Parse()
 
 	var in io.Reader = os.Stdin
@@ -53,6 +61,15 @@ func main() {
 			os.Exit(1)
 		}
 		in = out
+	}
+	if *latencyBin != "" {
+		out, err := run(*latencyBin,
+			[]string{"-test.bench", "^BenchmarkLatency$", "-test.benchtime", strconv.Itoa(*latencyRounds) + "x"})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchreport:", err)
+			os.Exit(1)
+		}
+		in = io.MultiReader(in, out)
 	}
 	res, err := parse(in)
 	if err == nil {
@@ -89,18 +106,24 @@ type results struct {
 	// ratios holds BenchmarkOverhead's metrics by kind and name
 	// ("sequential" -> "poolscope/bare" -> 0.98).
 	ratios map[string]map[string]float64
+	// latency holds BenchmarkLatency's metrics by number of callers and
+	// name ("64" -> "poolscope-p99-us" -> 812); latencyRounds its rounds.
+	latency       map[string]map[string]float64
+	latencyRounds string
 }
 
 type getSetRun struct{ nsOp, bOp, allocs float64 }
 
 var (
-	getSetRE   = regexp.MustCompile(`^BenchmarkGetSet/([\w-]+/\w+)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+([\d.]+) B/op)?(?:\s+([\d.]+) allocs/op)?`)
-	overheadRE = regexp.MustCompile(`^BenchmarkOverhead/(\w+)(?:-\d+)?\s+\d+\s+[\d.]+ ns/op(.*)$`)
-	metricRE   = regexp.MustCompile(`([\d.]+) ([\w-]+/bare)`)
+	getSetRE    = regexp.MustCompile(`^BenchmarkGetSet/([\w-]+/\w+)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+([\d.]+) B/op)?(?:\s+([\d.]+) allocs/op)?`)
+	overheadRE  = regexp.MustCompile(`^BenchmarkOverhead/(\w+)(?:-\d+)?\s+\d+\s+[\d.]+ ns/op(.*)$`)
+	metricRE    = regexp.MustCompile(`([\d.]+) ([\w-]+/bare)`)
+	latencyRE   = regexp.MustCompile(`^BenchmarkLatency/callers=(\d+)(?:-\d+)?\s+(\d+)\s+[\d.]+ ns/op(.*)$`)
+	anyMetricRE = regexp.MustCompile(`([\d.]+) (\S+)`)
 )
 
 func parse(r io.Reader) (results, error) {
-	res := results{getSet: map[string][]getSetRun{}, ratios: map[string]map[string]float64{}}
+	res := results{getSet: map[string][]getSetRun{}, ratios: map[string]map[string]float64{}, latency: map[string]map[string]float64{}}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := sc.Text()
@@ -125,6 +148,18 @@ func parse(r io.Reader) (results, error) {
 					return res, fmt.Errorf("%q: %w", line, err)
 				}
 				res.ratios[kind][mm[2]] = v
+			}
+		}
+		if m := latencyRE.FindStringSubmatch(line); m != nil {
+			callers := m[1]
+			res.latencyRounds = m[2]
+			res.latency[callers] = map[string]float64{}
+			for _, mm := range anyMetricRE.FindAllStringSubmatch(m[3], -1) {
+				v, err := strconv.ParseFloat(mm[1], 64)
+				if err != nil {
+					return res, fmt.Errorf("%q: %w", line, err)
+				}
+				res.latency[callers][mm[2]] = v
 			}
 		}
 	}
@@ -199,6 +234,7 @@ func report(w io.Writer, res results) error {
 		}
 		return math.Pow(p, 1/float64(len(kinds)))
 	}
+	reportLatency(w, res)
 	added := 0.0
 	for _, kind := range kinds {
 		added = max(added, allocs["poolscope/"+kind]-allocs["bare/"+kind])
@@ -206,4 +242,50 @@ func report(w io.Writer, res results) error {
 	fmt.Fprintf(w, "\noverhead: poolscope/bare=%.3f redisotel/bare=%.3f poolscope_added_allocs=%.0f\n",
 		geo("poolscope"), geo("redisotel"), added)
 	return nil
+}
+
+// latencyModes are BenchmarkLatency's modes, in table order.
+var latencyModes = []struct{ mode, note string }{
+	{"bare", ""},
+	{"poolscope", ""},
+	{"redisotel", ""},
+	{"control", "bare again: the noise"},
+}
+
+// reportLatency prints BenchmarkLatency's table, when it ran.
+func reportLatency(w io.Writer, res results) {
+	if len(res.latency) == 0 {
+		return
+	}
+	callers := slices.SortedFunc(func(yield func(string) bool) {
+		for c := range res.latency {
+			if !yield(c) {
+				return
+			}
+		}
+	}, func(a, b string) int {
+		x, _ := strconv.Atoi(a)
+		y, _ := strconv.Atoi(b)
+		return x - y
+	})
+	fmt.Fprintf(w, "\nlatency: BenchmarkLatency, %s interleaved rounds; p50/p99 over every operation of every round, pool wait included\n\n", res.latencyRounds)
+	fmt.Fprintf(w, "%-24s %8s %9s %9s %10s %16s\n", "case", "callers", "p50 us", "p99 us", "allocs/op", "throughput/bare")
+	for _, c := range callers {
+		m := res.latency[c]
+		for _, row := range latencyModes {
+			if _, ok := m[row.mode+"-p50-us"]; !ok {
+				continue
+			}
+			r := "1"
+			if row.mode != "bare" {
+				r = fmt.Sprintf("%.3f", m[row.mode+"/bare"])
+			}
+			note := ""
+			if row.note != "" {
+				note = "  (" + row.note + ")"
+			}
+			fmt.Fprintf(w, "%-24s %8s %9.1f %9.1f %10.2f %16s%s\n", row.mode+"/callers="+c, c,
+				m[row.mode+"-p50-us"], m[row.mode+"-p99-us"], m[row.mode+"-allocs/op"], r, note)
+		}
+	}
 }

@@ -41,3 +41,44 @@ func TestReportNeedsBothBenchmarks(t *testing.T) {
 		t.Fatal("report without results succeeded")
 	}
 }
+
+// TestReportLatency: with BenchmarkLatency's output as well, the latency
+// table comes before the summary, which stays the last line.
+func TestReportLatency(t *testing.T) {
+	var in bytes.Buffer
+	for _, name := range []string{"testdata/bench.txt", "testdata/latency.txt"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Write(b)
+	}
+	res, err := parse(&in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.latency) != 2 || res.latency["64"]["poolscope-p99-us"] != 11750 || res.latencyRounds != "20" {
+		t.Fatalf("latency parsed as %v (rounds %q)", res.latency, res.latencyRounds)
+	}
+	var out bytes.Buffer
+	if err := report(&out, res); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	if !strings.HasPrefix(lines[len(lines)-1], "overhead: poolscope/bare=0.980 ") {
+		t.Errorf("last line = %q\n%s", lines[len(lines)-1], text)
+	}
+	for _, want := range []string{
+		"poolscope/callers=1             1      42.0     178.3       7.02            0.915",
+		"redisotel/callers=64           64    2695.0    9500.0      11.12            0.894",
+		"control/callers=64",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in:\n%s", want, text)
+		}
+	}
+	if strings.Index(text, "latency:") > strings.Index(text, "overhead:") {
+		t.Errorf("latency table after the summary:\n%s", text)
+	}
+}
