@@ -79,19 +79,20 @@ func newDialGate(role Role, size int) *dialGate {
 }
 
 // DialBackoffError is returned instead of dialling while a pool backs off
-// from an address whose last dials failed. It wraps the last dial error.
+// from an address whose last dials failed. Err is the last dial error; the
+// error does not unwrap to it on purpose: go-redis retries a command whose
+// error unwraps to a dial error, and during a back-off every retry would
+// only meet the back-off again, making callers wait for nothing.
 type DialBackoffError struct {
 	Role     Role
 	Addr     string
-	Failures int // consecutive failed dials
-	Err      error
+	Failures int   // consecutive failed dials
+	Err      error // the last dial error
 }
 
 func (e *DialBackoffError) Error() string {
 	return fmt.Sprintf("pools: %s pool: not dialling %s for now after %d failed dials in a row: %v", e.Role, e.Addr, e.Failures, e.Err)
 }
-
-func (e *DialBackoffError) Unwrap() error { return e.Err }
 
 func (g *dialGate) wrap(next DialFunc) DialFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -77,7 +77,7 @@ func TestDialWrapperSeesPreDialledConnections(t *testing.T) {
 
 // TestDialBackoff: after a refused dial a shared pool fails further dials
 // to that address at once with a DialBackoffError naming the pool and the
-// address and wrapping the refusal.
+// address and holding the refusal.
 func TestDialBackoff(t *testing.T) {
 	port, err := redisserver.FreePort()
 	if err != nil {
@@ -95,7 +95,7 @@ func TestDialBackoff(t *testing.T) {
 		return nil
 	})
 	var opErr *net.OpError
-	if backoff.Role != pools.Master || backoff.Addr != fmt.Sprintf("127.0.0.1:%d", port) || !errors.As(backoff, &opErr) {
+	if backoff.Role != pools.Master || backoff.Addr != fmt.Sprintf("127.0.0.1:%d", port) || !errors.As(backoff.Err, &opErr) {
 		t.Errorf("back-off error %+v (%v)", backoff, backoff)
 	}
 	t.Logf("error: %v", backoff)

@@ -24,6 +24,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if kind := os.Getenv(envDialChild); kind != "" {
+		os.Exit(runDialChild(kind)) // a child of TestDialFailuresStayBounded
+	}
 	// go-redis logs every failed dial; the tests that stop servers on
 	// purpose would drown the output.
 	redislog.Route(slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -331,7 +334,7 @@ func TestTLS(t *testing.T) {
 		}
 	})
 	t.Run("insecure skip verify warns", func(t *testing.T) {
-		logs := &syncWriter{w: &strings.Builder{}}
+		logs := &redistest.Buffer{}
 		cfg, err := pools.LoadConfig(func(k string) (string, bool) {
 			v, ok := map[string]string{"REDIS_MASTER_URL": s.URL(), "REDIS_TLS_INSECURE_SKIP_VERIFY": "1"}[k]
 			return v, ok
@@ -499,25 +502,6 @@ func TestNewRejectsBadHandBuiltConfig(t *testing.T) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
-}
-
-// syncWriter is a log sink that health loops can write while the test
-// reads it.
-type syncWriter struct {
-	mu sync.Mutex
-	w  *strings.Builder
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.String()
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
 }
 
 // TestStartHealthRace pins a data race: startHealth wrote its status map

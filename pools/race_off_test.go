@@ -1,0 +1,5 @@
+//go:build !race
+
+package pools_test
+
+const raceEnabled = false
