@@ -19,9 +19,10 @@ import (
 type ServerImpactConfig struct {
 	// Sizes are the numbers of idle connected clients, ascending or not.
 	Sizes []int
-	// Window is how long the agent runs at its defaults at each size. At
-	// the default 10 s interval, 60 s holds one CLIENT LIST of the every
-	// 6th pass schedule (1000 to 5000 clients).
+	// Window is how long the agent runs at its defaults at each size. The
+	// window starts just after the agent's first pass; at the default 10 s
+	// interval, 65 s holds passes 1 to 6, so the CLIENT LIST of the "every
+	// 6th pass" schedule (1000 to 5000 clients), at pass 6, falls inside.
 	Window time.Duration
 	// Calls is the number of forced CLIENT LIST calls timed at each size.
 	Calls int

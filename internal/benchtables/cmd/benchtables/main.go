@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	defSizes, defWindow := "100,1000", 60*time.Second
 	if table == "server" {
-		defSizes, defWindow = "100,1000,10000", 30*time.Second
+		defSizes, defWindow = "100,1000,10000", 65*time.Second
 	}
 	sizesFlag := fs.String("sizes", defSizes, "comma-separated `SIZES`: processes (agent) or connected clients (server)")
 	window := fs.Duration("window", defWindow, "measurement `WINDOW` at each size")
