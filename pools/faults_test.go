@@ -2,6 +2,7 @@ package pools_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -9,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/poolscope/poolscope/internal/redisserver"
 	"github.com/poolscope/poolscope/internal/redistest"
@@ -197,4 +200,173 @@ func TestSentinelFailover(t *testing.T) {
 	redistest.Eventually(t, 20*time.Second, func() error {
 		return p.Replica().Get(ctx, "before").Err()
 	})
+}
+
+// TestSlowServer: the server stops answering (CLIENT PAUSE ALL) under a
+// 64-caller load. Callers fail within the read timeout plus the pool
+// timeout instead of hanging, pool timeouts are counted, goroutines do not
+// pile up, and the pool serves again once the pause ends.
+func TestSlowServer(t *testing.T) {
+	const (
+		readTimeout = 200 * time.Millisecond
+		poolTimeout = 300 * time.Millisecond
+		pause       = 2 * time.Second // Redis 7.0 cannot end an ALL pause early
+		callers     = 64
+	)
+	s := redistest.Start(t, redisserver.Options{})
+	// read_timeout and max_retries are go-redis URL parameters; one attempt
+	// per call makes the bound exact (go-redis would otherwise retry a
+	// timed-out read up to 3 times).
+	url := s.URL() + "?read_timeout=" + readTimeout.String() + "&write_timeout=" + readTimeout.String() + "&max_retries=-1"
+	p := open(t, url, map[string]string{"REDIS_POOL_TIMEOUT": poolTimeout.String(), "REDIS_HEALTH_CHECK_INTERVAL": "100ms"})
+	master := p.Master()
+	if err := master.Ping(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	goroutinesBefore := runtime.NumGoroutine()
+
+	var paused atomic.Bool
+	var okCalls, readTimeouts, poolTimeouts, otherErrors atomic.Int64
+	var slowest atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := 0; i < callers; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				start := time.Now()
+				err := master.Set(context.Background(), fmt.Sprint("k", i), i, 0).Err()
+				d := int64(time.Since(start))
+				if paused.Load() {
+					for old := slowest.Load(); d > old && !slowest.CompareAndSwap(old, d); old = slowest.Load() {
+					}
+				}
+				switch {
+				case err == nil:
+					okCalls.Add(1)
+				case errors.Is(err, redis.ErrPoolTimeout):
+					poolTimeouts.Add(1)
+				case isTimeoutErr(err):
+					readTimeouts.Add(1)
+				default:
+					otherErrors.Add(1)
+				}
+			}
+		}(i)
+	}
+	redistest.Eventually(t, 10*time.Second, func() error {
+		if okCalls.Load() < 500 {
+			return fmt.Errorf("%d successful calls", okCalls.Load())
+		}
+		return nil
+	})
+	timeoutsBefore := master.PoolStats().Timeouts
+	paused.Store(true)
+	if err := s.Pause(context.Background(), pause); err != nil {
+		t.Fatal(err)
+	}
+	pausedAt := time.Now()
+	peakGoroutines := 0
+	for time.Since(pausedAt) < pause-200*time.Millisecond {
+		peakGoroutines = max(peakGoroutines, runtime.NumGoroutine())
+		time.Sleep(20 * time.Millisecond) // a sampling period, not a wait for state
+	}
+	redistest.Eventually(t, 10*time.Second, func() error {
+		if time.Since(pausedAt) < pause {
+			return errors.New("still paused")
+		}
+		return nil
+	})
+	paused.Store(false)
+	okAfter := okCalls.Load()
+	redistest.Eventually(t, 10*time.Second, func() error {
+		if okCalls.Load()-okAfter < 100 {
+			return fmt.Errorf("%d successful calls after the pause", okCalls.Load()-okAfter)
+		}
+		return nil
+	})
+	cancel()
+	wg.Wait()
+	stats := master.PoolStats()
+
+	slow := time.Duration(slowest.Load())
+	t.Logf("pause %v, read timeout %v, pool timeout %v: %d read timeouts, %d pool timeouts (PoolStats.Timeouts +%d), %d other errors, slowest call while paused %v, goroutines %d before, %d at peak",
+		pause, readTimeout, poolTimeout, readTimeouts.Load(), poolTimeouts.Load(), stats.Timeouts-timeoutsBefore, otherErrors.Load(), slow.Round(time.Millisecond), goroutinesBefore, peakGoroutines)
+	if readTimeouts.Load() == 0 || poolTimeouts.Load() == 0 {
+		t.Errorf("want both read and pool timeouts, got %d and %d", readTimeouts.Load(), poolTimeouts.Load())
+	}
+	if stats.Timeouts <= timeoutsBefore {
+		t.Errorf("PoolStats.Timeouts did not grow (%d)", stats.Timeouts)
+	}
+	if otherErrors.Load() > 0 {
+		t.Errorf("%d errors that were neither read nor pool timeouts", otherErrors.Load())
+	}
+	// A call waits for a connection (pool timeout), then, on a new
+	// connection, reads the handshake's reply and the command's (a read
+	// timeout each); 500 ms of slack for a loaded 2-core machine.
+	if limit := poolTimeout + 2*readTimeout + 500*time.Millisecond; slow > limit {
+		t.Errorf("a call took %v while the server was paused, want <= %v", slow, limit)
+	}
+	// The callers, the health loops and go-redis's own goroutines; a
+	// timed-out call leaves nothing behind.
+	if peakGoroutines > goroutinesBefore+callers+16 {
+		t.Errorf("%d goroutines while paused, %d before the %d callers started", peakGoroutines, goroutinesBefore, callers)
+	}
+	redistest.Eventually(t, 10*time.Second, func() error {
+		if g := runtime.NumGoroutine(); g > goroutinesBefore {
+			return fmt.Errorf("%d goroutines after the load, %d before", g, goroutinesBefore)
+		}
+		return nil
+	})
+}
+
+func isTimeoutErr(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// TestMaxClients: a server at its maxclients limit refuses the pool's new
+// connections; callers get an error quickly (no hang) and the pool works
+// once slots free up.
+//
+// Known gap: Redis greets a connection beyond maxclients with "-ERR max
+// number of clients reached" and closes it, but go-redis writes HELLO
+// first and reports only "write: broken pipe" (20 calls out of 20 in the
+// runs made), so callers do not learn that maxclients is the cause.
+func TestMaxClients(t *testing.T) {
+	s := redistest.Start(t, redisserver.Options{MaxClients: 4})
+	ctx := redistest.Context(t, 30*time.Second)
+	// Fill the server: four connections that stay open.
+	var hogs []*redis.Client
+	for i := 0; i < 4; i++ {
+		c := redis.NewClient(&redis.Options{Addr: s.Addr(), PoolSize: 1, MaxRetries: -1})
+		t.Cleanup(func() { _ = c.Close() })
+		if err := c.Ping(ctx).Err(); err != nil {
+			t.Fatalf("connection %d of 4: %v", i+1, err)
+		}
+		hogs = append(hogs, c)
+	}
+	p := open(t, s.URL(), map[string]string{"REDIS_ASYNC_POOL_MIN": "0", "REDIS_POOL_TIMEOUT": "1s"})
+	var slowest time.Duration
+	var sample error
+	for i := 0; i < 5; i++ {
+		start := time.Now()
+		err := p.Master().Ping(ctx).Err()
+		slowest = max(slowest, time.Since(start))
+		if err == nil {
+			t.Fatal("PING on a full server succeeded")
+		}
+		sample = err
+	}
+	t.Logf("5 calls on a full server failed, slowest after %v: %v", slowest.Round(time.Millisecond), sample)
+	// go-redis retries the call up to 3 times, 8 to 512 ms apart.
+	if slowest > 2*time.Second {
+		t.Errorf("an error took %v", slowest)
+	}
+
+	for _, c := range hogs {
+		_ = c.Close()
+	}
+	redistest.Eventually(t, 10*time.Second, func() error { return p.Master().Ping(ctx).Err() })
 }
