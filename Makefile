@@ -18,9 +18,11 @@ build:
 vet:
 	$(GO) vet ./...
 
-## test: install what is missing, vet, then run every test with the race detector
+## test: install what is missing, vet, then run every test with the race
+## detector, then every fuzz target briefly (fuzz-short)
 test: deps vet
 	$(GO) test $(TESTFLAGS) ./...
+	@$(MAKE) --no-print-directory fuzz-short
 
 ## demo: run the main job against its own redis-server
 demo: deps
@@ -109,3 +111,15 @@ bench-hotpath:
 	$(GO) test -c -o "$$tmp/benchtables.test" ./internal/benchtables && \
 	$(GO) run ./instrument/internal/benchreport -bin "$$tmp/instrument.test" -latency-bin "$$tmp/benchtables.test" \
 		-latency-rounds $(LATENCYROUNDS) $(BENCHFLAGS) 2>"$$tmp/raw.txt" || { cat "$$tmp/raw.txt"; exit 1; }
+
+# --- reliability: fuzzing and the soak (see RELIABILITY-section.md) ---
+.PHONY: fuzz fuzz-short
+
+## fuzz: every fuzz target (func FuzzXxx anywhere) for FUZZTIME each, one after the other
+FUZZTIME ?= 5m
+fuzz:
+	@FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+## fuzz-short: every fuzz target for 3 seconds (part of make test)
+fuzz-short:
+	@FUZZTIME=3s scripts/fuzz.sh

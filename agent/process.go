@@ -56,15 +56,15 @@ func (a *Agent) runProcesses(ctx context.Context) {
 func (a *Agent) sampleProcesses() {
 	samples := make([]processSample, 0, len(a.tracked))
 	for pid, t := range a.tracked {
-		st, err := t.proc.Statm()
+		st, err := readStatm(a.procRoot, pid)
 		if err != nil {
 			a.dropProcess(pid, "statm", err)
 			continue
 		}
 		s := processSample{
 			attrs: t.attrs,
-			rss:   int64(st.ResidentBytes()),
-			vms:   int64(st.SizeBytes()),
+			rss:   st.resident,
+			vms:   st.size,
 			conns: t.conns,
 		}
 		if a.cfg.pss {
