@@ -25,6 +25,10 @@ type Config struct {
 	SlotClients int
 	// TLS adds the runs and the sweep over TLS.
 	TLS bool
+	// Parallel is how many workers run their workload at the same time
+	// (the others have finished theirs and hold their connections, or have
+	// not started).
+	Parallel int
 	// StepTimeout bounds each wait: for N workers to be steady, for a
 	// sample, for the server to drop the connections of a finished run.
 	StepTimeout time.Duration
@@ -60,7 +64,10 @@ func DefaultConfig() Config {
 		SlotSteps:   []int{10, 100, 1000, 10000},
 		SlotClients: 100,
 		TLS:         true,
-		StepTimeout: 5 * time.Minute,
+		Parallel:    4,
+		// 100 workers opening some 16000 TLS connections at once take
+		// minutes on a loaded 2-core machine.
+		StepTimeout: 15 * time.Minute,
 	}
 }
 
@@ -141,6 +148,9 @@ func (c Config) Validate() error {
 	}
 	if c.SlotClients < 1 || c.SlotClients > 1000 {
 		fail("-slot-clients=%q: want 1 to 1000", strconv.Itoa(c.SlotClients))
+	}
+	if c.Parallel < 1 || c.Parallel > maxWorkers {
+		fail("-parallel=%q: want 1 to %d workers at a time", strconv.Itoa(c.Parallel), maxWorkers)
 	}
 	if c.StepTimeout <= 0 {
 		fail("-step-timeout=%q: want a positive duration", c.StepTimeout.String())

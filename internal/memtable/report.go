@@ -233,13 +233,13 @@ func (r *Result) Report(w io.Writer) error {
 
 	b.WriteString("\nRuns (per worker: median; all workers: sum)\n")
 	tw := tabwriter.NewWriter(&b, 2, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "transport\tN\tpools\tconns/worker\tRSS MiB\tVMS MiB\tPSS MiB\tsum RSS MiB\tsum VMS MiB\tsum PSS MiB\tserver conns\tcommands\terrors\t")
+	fmt.Fprintln(tw, "transport\tN\tpools\tconns/worker\tRSS MiB\tVMS MiB\tPSS MiB\tsum RSS MiB\tsum VMS MiB\tsum PSS MiB\tserver conns\tcommands\terrors\tunsettled\tsteady after s\t")
 	for _, run := range r.Runs {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%d\t%d\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%d\t%d\t%d\t%.1f\t\n",
 			run.Transport, run.Workers, onOff(run.Pools), median(field(run.Samples, serverConns)),
 			median(field(run.Samples, rss))/mib, median(field(run.Samples, vms))/mib, median(field(run.Samples, pss))/mib,
 			sum(field(run.Samples, rss))/mib, sum(field(run.Samples, vms))/mib, sum(field(run.Samples, pss))/mib,
-			sum(field(run.Samples, serverConns)), run.Commands, run.Errors)
+			sum(field(run.Samples, serverConns)), run.Commands, run.Errors, run.Unsettled, run.Elapsed.Seconds())
 	}
 	_ = tw.Flush()
 

@@ -35,7 +35,11 @@ type Run struct {
 	// ClientConns is the sum of the workers' own connection counts.
 	Commands, Errors int64
 	ClientConns      int64
-	// Elapsed is from the first start to the last worker steady.
+	// Unsettled counts the workers whose health checks or pool warm-up
+	// had not completed when they gave up waiting (normally 0).
+	Unsettled int
+	// Elapsed is from the first start to the last worker steady, with
+	// Config.Parallel workers running at a time.
 	Elapsed time.Duration
 }
 
@@ -203,33 +207,62 @@ func measureRun(ctx context.Context, cfg Config, srv *redisserver.Server, transp
 			err = awaitDrained(ctx, srv, cfg.StepTimeout)
 		}
 	}()
-	for i := range n {
-		c, err := startChild(fmt.Sprintf("%s N=%d pools %s worker %d", transport, n, onOff(on), i+1), cfg.Executable, kindPools, env)
-		if err != nil {
-			return nil, err
-		}
-		children = append(children, c)
-	}
-
+	// At most cfg.Parallel workers run their workload at a time: what a
+	// worker ends up holding depends on the concurrency inside it, not on
+	// how many others run beside it, and a hundred workers dialling (TLS)
+	// at once would only add dial timeouts on a small machine.
 	sctx, cancel := context.WithTimeout(ctx, cfg.StepTimeout)
 	defer cancel()
 	steady := make([]steadyLine, n)
 	errs := make([]error, n)
+	var mu sync.Mutex
+	next := 0
 	var wg sync.WaitGroup
-	for i, c := range children {
-		wg.Go(func() { steady[i], errs[i] = c.awaitSteady(sctx) })
+	for range min(cfg.Parallel, n) {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= n || sctx.Err() != nil {
+					return
+				}
+				c, err := startChild(fmt.Sprintf("%s N=%d pools %s worker %d", transport, n, onOff(on), i+1), cfg.Executable, kindPools, env)
+				if err != nil {
+					errs[i] = err
+					cancel()
+					return
+				}
+				mu.Lock()
+				children = append(children, c)
+				mu.Unlock()
+				if steady[i], errs[i] = c.awaitSteady(sctx); errs[i] != nil {
+					cancel()
+					return
+				}
+			}
+		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if len(children) != n {
+		return nil, fmt.Errorf("memtable: %s N=%d pools %s: %d of %d workers started: %w", transport, n, onOff(on), len(children), n, sctx.Err())
+	}
 	run.Elapsed = time.Since(start)
 	pids := make([]int, n)
 	for i, c := range children {
 		pids[i] = c.pid()
+	}
+	for i := range steady {
 		run.Commands += steady[i].Commands
 		run.Errors += steady[i].Errors
 		run.ClientConns += int64(steady[i].Conns)
+		if len(steady[i].Unsettled) > 0 {
+			run.Unsettled++
+		}
 	}
 	samples, err := sampleProcesses(ctx, srv, pids, cfg.StepTimeout)
 	if err != nil {

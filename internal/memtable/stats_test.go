@@ -97,6 +97,7 @@ func TestValidate(t *testing.T) {
 		{"negative conn step", func(c *Config) { c.ConnSteps = []int{0, -5} }, `-conn-steps="0,-5"`},
 		{"slot step", func(c *Config) { c.SlotSteps = []int{0, 10} }, `-slot-steps="0,10"`},
 		{"slot clients", func(c *Config) { c.SlotClients = 0 }, `-slot-clients="0"`},
+		{"parallel", func(c *Config) { c.Parallel = 0 }, `-parallel="0"`},
 		{"timeout", func(c *Config) { c.StepTimeout = 0 }, `-step-timeout="0s"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

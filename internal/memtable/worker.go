@@ -60,6 +60,9 @@ type steadyLine struct {
 	// Commands and Errors count the workload's commands.
 	Commands int64 `json:"commands,omitempty"`
 	Errors   int64 `json:"errors,omitempty"`
+	// Unsettled lists what had not settled when the worker gave up waiting
+	// (see awaitSettled); empty normally.
+	Unsettled []string `json:"unsettled,omitempty"`
 	// ElapsedMS is how long the workload or the step took.
 	ElapsedMS int64 `json:"elapsed_ms"`
 	// HeapInuse is runtime.MemStats.HeapInuse when the line was written.
@@ -100,8 +103,9 @@ func WorkerMain() (code int, ok bool) {
 // runPoolsWorker is one process of the N-worker runs. It opens the pools
 // from the REDIS_* variables the parent set (every flag 0 or every flag
 // 1), asks them for K master clients, runs the workload on all of them at
-// once, prints "steady", and holds every connection until "exit" or the
-// end of stdin.
+// once, waits until the pools' own connections are in place
+// (awaitSettled), prints "steady", and holds every connection until "exit"
+// or the end of stdin.
 //
 // The workload: on each client, Goroutines goroutines run Rounds rounds
 // each. A round is SET of the goroutine's own key (a ValueSize value, 60 s
@@ -142,6 +146,7 @@ func runPoolsWorker(in io.Reader, out io.Writer) error {
 	if errs == commands {
 		return fmt.Errorf("every one of the workload's %d commands failed; the first: %v", commands, firstErr)
 	}
+	unsettled := awaitSettled(p, settleTimeout)
 	distinct := map[*redis.Client]bool{}
 	conns := 0
 	for _, c := range clients {
@@ -152,12 +157,43 @@ func runPoolsWorker(in io.Reader, out io.Writer) error {
 		conns += poolConns(c)
 	}
 	if err := writeSteady(out, steadyLine{
-		Clients: len(distinct), Conns: conns, Commands: commands, Errors: errs,
+		Clients: len(distinct), Conns: conns, Commands: commands, Errors: errs, Unsettled: unsettled,
 		ElapsedMS: time.Since(start).Milliseconds(),
 	}); err != nil {
 		return err
 	}
 	return waitExit(in)
+}
+
+// settleTimeout bounds how long a worker waits, after its workload, for
+// the connections the pools open by themselves. A health check that fails
+// on a loaded machine is retried only after the 10 s interval.
+const settleTimeout = 2 * time.Minute
+
+// awaitSettled waits until the connections the pools open on their own are
+// in place: every role's health check has succeeded once (so its
+// connection is open) and every enabled pool holds its MIN idle
+// connections (the async pool's 5). Without it, a worker sampled on a
+// loaded machine could miss connections that it holds a moment later. It
+// returns what had not settled when timeout passed.
+func awaitSettled(p *pools.Pools, timeout time.Duration) []string {
+	cfg := p.Config()
+	deadline := time.Now().Add(timeout)
+	for {
+		var pending []string
+		for _, r := range pools.Roles {
+			if h := p.Health(r); !h.Checked || !h.Healthy {
+				pending = append(pending, string(r)+" health check")
+			}
+			if rc := cfg.Role(r); rc.Enabled && rc.MinIdle > 0 && poolConns(p.Client(r)) < rc.MinIdle {
+				pending = append(pending, string(r)+" pool warm-up")
+			}
+		}
+		if len(pending) == 0 || time.Now().After(deadline) {
+			return pending
+		}
+		time.Sleep(20 * time.Millisecond) // polling the worker's own state; nothing to wait on
+	}
 }
 
 // runWorkload runs the workload described on runPoolsWorker and returns

@@ -12,12 +12,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/poolscope/poolscope/internal/memtable"
+	"github.com/poolscope/poolscope/internal/redislog"
 )
 
 func main() {
@@ -40,8 +43,9 @@ func run(args []string) int {
 	connSteps := fs.String("conn-steps", "", "connection counts of the per-connection sweep (default 0,10,50,100,200; -quick: 0,10,20,40)")
 	slotSteps := fs.String("slot-steps", "", "pool sizes of the pool-slot sweep (default 10,100,1000,10000; -quick: 10,1000,10000)")
 	slotClients := fs.Int("slot-clients", 0, "clients per step of the pool-slot sweep (default 100; -quick: 20)")
+	parallel := fs.Int("parallel", d.Parallel, "workers running their workload at the same time")
 	noTLS := fs.Bool("no-tls", false, "skip the TLS runs and sweep")
-	stepTimeout := fs.Duration("step-timeout", 0, "bound on each wait (workers steady, a sample, the server draining) (default 5m; -quick: 3m)")
+	stepTimeout := fs.Duration("step-timeout", 0, "bound on each wait (workers steady, a sample, the server draining) (default 15m; -quick: 3m)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -89,6 +93,9 @@ func run(args []string) int {
 	if set["slot-clients"] {
 		cfg.SlotClients = *slotClients
 	}
+	if set["parallel"] {
+		cfg.Parallel = *parallel
+	}
 	if set["step-timeout"] {
 		cfg.StepTimeout = *stepTimeout
 	}
@@ -98,6 +105,9 @@ func run(args []string) int {
 		return 2
 	}
 
+	// go-redis logs the dial retries of the harness's own connections; on a
+	// loaded machine they would interleave with the table.
+	redislog.Route(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
