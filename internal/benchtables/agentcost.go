@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/procfs"
+
 	"github.com/poolscope/poolscope/internal/redisserver"
 )
 
@@ -52,7 +54,13 @@ type AgentCostRow struct {
 	Interval  time.Duration
 	CPU       float64 // utime+stime in the window, seconds
 	RSS       uint64  // resident set at the end of the window, bytes
+	RSSAnon   uint64  // its anonymous part (heap, stacks), bytes
+	RSSFile   uint64  // its file-backed part (the executable's pages), bytes
 	PeakRSS   uint64  // VmHWM, bytes
+	// HostProcesses is the number of processes on the machine at the
+	// start of the window: the hostmetrics scraper reads every one of
+	// them at every pass before filtering by name.
+	HostProcesses int
 }
 
 // Passes is the number of sampling passes in the window.
@@ -260,6 +268,12 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 	}
 
 	logf(cfg.Log, "agent cost: %d processes, measuring for %s", n, cfg.Window)
+	host := 0
+	if fs, err := procfs.NewDefaultFS(); err == nil {
+		if all, err := fs.AllProcs(); err == nil {
+			host = len(all)
+		}
+	}
 	before := make([]usage, len(samplers))
 	for i, s := range samplers {
 		if before[i], err = readUsage(s.pid()); err != nil {
@@ -280,7 +294,8 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 			return nil, err
 		}
 		rows[i] = AgentCostRow{Sampler: s.name, Processes: n, Window: cfg.Window, Interval: cfg.Interval,
-			CPU: after.cpu - before[i].cpu, RSS: after.rss, PeakRSS: after.peakRSS}
+			CPU: after.cpu - before[i].cpu, RSS: after.rss, RSSAnon: after.rssAnon, RSSFile: after.rssFile, PeakRSS: after.peakRSS,
+			HostProcesses: host}
 	}
 	for i, s := range samplers {
 		if err := s.exited(); err != nil {

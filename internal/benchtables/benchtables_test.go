@@ -2,7 +2,10 @@ package benchtables
 
 import (
 	"bytes"
+	"fmt"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,22 +15,51 @@ import (
 )
 
 // TestMain fails the package when a test leaves a goroutine behind (a
-// child's waiter, an HTTP connection).
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// child's waiter, an HTTP connection), and removes the poolscope binary
+// the tests share.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if build.dir != "" {
+		_ = os.RemoveAll(build.dir)
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
-// binaries builds poolscope and, with collector, finds or builds the
-// hostmetrics collector (cached by scripts/build-collector.sh; a cold build
-// takes minutes).
+// build is the poolscope binary, built once for every test.
+var build struct {
+	once      sync.Once
+	dir, root string
+	poolscope string
+	err       error
+}
+
+// binaries builds poolscope (once) and, with collector, finds or builds
+// the hostmetrics collector (cached by scripts/build-collector.sh; a cold
+// build takes minutes).
 func binaries(t *testing.T, collector bool) (poolscope, otelcol string) {
 	t.Helper()
-	root, err := ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
+	build.once.Do(func() {
+		if build.root, build.err = ModuleRoot(); build.err != nil {
+			return
+		}
+		if build.dir, build.err = os.MkdirTemp("", "poolscope-benchtables-test-"); build.err != nil {
+			return
+		}
+		build.poolscope, build.err = BuildPoolscope(build.root, build.dir)
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
 	}
-	if poolscope, err = BuildPoolscope(root, t.TempDir()); err != nil {
-		t.Fatal(err)
-	}
+	poolscope = build.poolscope
+	var err error
 	if collector {
+		root := build.root
 		if otelcol, err = BuildCollector(root); err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +118,8 @@ func TestServerImpactSmoke(t *testing.T) {
 		t.Fatalf("rows %+v, want 20 then 50 clients", rows)
 	}
 	for _, r := range rows {
-		if r.UsecPerCall <= 0 || r.ReplyBytes < 50*r.Clients || r.AgentUsec < 0 || r.AgentPasses < 0 {
+		if r.UsecPerCall <= 0 || r.ReplyBytes < 50*r.Clients || r.AgentUsec < 0 || r.AgentPasses < 0 ||
+			r.CPUUsecPerCall < 0 || r.InfoCPUUsecPerCal < 0 || r.AgentThreadShare() < 0 || r.ForcedThreadShare() < 0 {
 			t.Errorf("%d clients: %+v", r.Clients, r)
 		}
 	}
@@ -95,7 +128,7 @@ func TestServerImpactSmoke(t *testing.T) {
 	}
 	var out bytes.Buffer
 	PrintServerImpact(&out, rows)
-	if !strings.Contains(out.String(), "server: clients=50 client_list_usec=") {
+	if !strings.Contains(out.String(), "server: clients=50 client_list_cpu_usec=") {
 		t.Errorf("no summary line for 50 clients:\n%s", out.String())
 	}
 }

@@ -79,9 +79,10 @@ func BenchmarkLatency(b *testing.B) {
 	}
 	for _, callers := range []int{1, 64} {
 		b.Run("callers="+strconv.Itoa(callers), func(b *testing.B) {
-			// About 10 to 40 ms per slice on loopback: short enough that
-			// the machine's drift is the same for every mode of a round.
-			ops := 200
+			// About 20 to 40 ms per slice on loopback: short enough that
+			// the machine's drift is the same for every mode of a round,
+			// long enough that a slice is not one scheduler hiccup.
+			ops := 400
 			if callers > 1 {
 				ops = 20 * callers
 			}

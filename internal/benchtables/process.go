@@ -69,6 +69,8 @@ func (c *child) stop() {
 type usage struct {
 	cpu     float64 // utime+stime, seconds
 	rss     uint64  // bytes
+	rssAnon uint64  // RssAnon: heap, stacks (bytes)
+	rssFile uint64  // RssFile: mapped files, the executable's pages among them (bytes)
 	peakRSS uint64  // VmHWM, bytes
 }
 
@@ -86,7 +88,7 @@ func readUsage(pid int) (usage, error) {
 	if err != nil {
 		return usage{}, fmt.Errorf("benchtables: /proc/%d/status: %w", pid, err)
 	}
-	return usage{cpu: st.CPUTime(), rss: status.VmRSS, peakRSS: status.VmHWM}, nil
+	return usage{cpu: st.CPUTime(), rss: status.VmRSS, rssAnon: status.RssAnon, rssFile: status.RssFile, peakRSS: status.VmHWM}, nil
 }
 
 // sleepers are idle processes for the agents to sample: copies of sleep(1)

@@ -32,53 +32,69 @@ type ServerImpactConfig struct {
 	Log io.Writer
 }
 
-// ServerImpactRow is one size.
+// ServerImpactRow is one size. Two clocks measure the server:
+// commandstats usec is wall time inside the command (on a loaded machine
+// it includes time the server thread was not running), and CPU is the
+// server's main-thread getrusage (INFO used_cpu_*_main_thread), which
+// also counts writing the reply but not time spent descheduled. The
+// shares use CPU.
 type ServerImpactRow struct {
 	Clients int // idle clients the bench opened (the server has a few more: the bench's admin connection)
 
-	// Forced CLIENT LIST, Calls times in a row from the bench.
-	Calls            int
-	UsecPerCall      float64 // INFO commandstats usec_per_call of client|list
-	CPUUsecPerCall   float64 // server main-thread CPU (getrusage) per call: includes writing the reply
-	ClientUsecPerCal float64 // wall time per call at the bench, reply read included
-	ReplyBytes       int
+	// Forced CLIENT LIST, Calls times in a row from the bench, then as
+	// many INFO clients stats (the agent's per-pass command).
+	Calls             int
+	UsecPerCall       float64 // INFO commandstats usec_per_call of client|list
+	CPUUsecPerCall    float64 // server main-thread CPU per CLIENT LIST, reply writing included
+	WallUsecPerCall   float64 // wall time per CLIENT LIST at the bench, reply read included
+	ReplyBytes        int
+	InfoCPUUsecPerCal float64 // server main-thread CPU per INFO clients stats
 
-	// The agent at its defaults for Window.
+	// The agent at its defaults for Window, from just after its first pass.
 	Window          time.Duration
-	AgentPasses     int64   // INFO calls by the agent in the window
-	AgentClientList int64   // CLIENT LIST calls by the agent in the window
-	AgentUsec       float64 // commandstats usec of the agent's commands in the window
-	ServerCPUUsec   float64 // server main-thread CPU in the window
-	Interval        time.Duration
-	InfoUsecPerCall float64 // the agent's INFO clients stats, per call
+	Interval        time.Duration // the agent's default interval
+	AgentPasses     int64         // INFO calls by the agent in the window
+	AgentClientList int64         // CLIENT LIST calls by the agent in the window
+	AgentUsec       float64       // commandstats usec of the agent's commands in the window
+	ServerCPUUsec   float64       // server main-thread CPU in the window
+}
+
+// AgentCPUUsec is the server CPU the agent's commands took in the window:
+// its calls times the CPU per call measured above.
+func (r ServerImpactRow) AgentCPUUsec() float64 {
+	return float64(r.AgentPasses)*r.InfoCPUUsecPerCal + float64(r.AgentClientList)*r.CPUUsecPerCall
 }
 
 // AgentThreadShare is the share of the server's main thread (of wall
 // time) that the agent's commands take at its defaults.
 func (r ServerImpactRow) AgentThreadShare() float64 {
-	return r.AgentUsec / float64(r.Window.Microseconds())
+	return r.AgentCPUUsec() / float64(r.Window.Microseconds())
 }
 
-// AgentCPUShare is the agent's commands' time over everything the server
-// spent on its main thread in the window (mostly its own housekeeping of
+// AgentServerShare is the agent's part of everything the server's main
+// thread spent in the window (the rest is mostly its own housekeeping of
 // idle clients).
-func (r ServerImpactRow) AgentCPUShare() float64 {
+func (r ServerImpactRow) AgentServerShare() float64 {
 	if r.ServerCPUUsec <= 0 {
 		return 0
 	}
-	return r.AgentUsec / r.ServerCPUUsec
+	return min(r.AgentCPUUsec()/r.ServerCPUUsec, 1)
 }
 
 // ForcedThreadShare is the share of the server's main thread that one
-// INFO and one CLIENT LIST per pass would take at the agent's default
-// interval, with the reply's writing counted (server CPU per call).
+// INFO and one CLIENT LIST per pass take at the agent's default interval
+// (--client-list-every 1 --client-list-max-clients above the size).
 func (r ServerImpactRow) ForcedThreadShare() float64 {
-	return (r.CPUUsecPerCall + r.InfoUsecPerCall) / float64(r.Interval.Microseconds())
+	return (r.CPUUsecPerCall + r.InfoCPUUsecPerCal) / float64(r.Interval.Microseconds())
 }
 
 // agentDefaultInterval is `poolscope agent`'s default --interval; the
 // server table runs the agent without flags beyond --redis.
 const agentDefaultInterval = 10 * time.Second
+
+// agentDefaultClientListMax is the agent's default
+// --client-list-max-clients: above it, its passes skip CLIENT LIST.
+const agentDefaultClientListMax = 5000
 
 // ServerImpact opens idle clients to a redis-server of its own and, at each
 // size, times forced CLIENT LIST calls and runs `poolscope agent` at its
@@ -153,7 +169,9 @@ func serverImpactAt(ctx context.Context, cfg ServerImpactConfig, srv *redisserve
 	if err != nil {
 		return row, err
 	}
+	// One INFO of ours (it is counted by the next one), in both clocks.
 	ownInfo := s1.cmd["info"].usec - s0.cmd["info"].usec
+	ownInfoCPU := max(s1.cpu-s0.cpu, 0)
 	start := time.Now()
 	for range cfg.Calls {
 		list, err := admin.ClientList(ctx).Result()
@@ -162,7 +180,7 @@ func serverImpactAt(ctx context.Context, cfg ServerImpactConfig, srv *redisserve
 		}
 		row.ReplyBytes = len(list)
 	}
-	row.ClientUsecPerCal = float64(time.Since(start).Microseconds()) / float64(cfg.Calls)
+	row.WallUsecPerCall = float64(time.Since(start).Microseconds()) / float64(cfg.Calls)
 	s2, err := readStats(ctx, srv)
 	if err != nil {
 		return row, err
@@ -172,7 +190,17 @@ func serverImpactAt(ctx context.Context, cfg ServerImpactConfig, srv *redisserve
 		return row, fmt.Errorf("benchtables: commandstats counted %d CLIENT LIST calls, the bench made %d", cl.calls, cfg.Calls)
 	}
 	row.UsecPerCall = cl.usec / float64(cl.calls)
-	row.CPUUsecPerCall = (s2.cpu - s1.cpu - ownInfo) / float64(cfg.Calls)
+	row.CPUUsecPerCall = max(s2.cpu-s1.cpu-ownInfoCPU, 0) / float64(cfg.Calls)
+	for range cfg.Calls {
+		if err := admin.Info(ctx, "clients", "stats").Err(); err != nil {
+			return row, fmt.Errorf("benchtables: INFO clients stats at %d clients: %w", n, err)
+		}
+	}
+	s3, err := readStats(ctx, srv)
+	if err != nil {
+		return row, err
+	}
+	row.InfoCPUUsecPerCal = max(s3.cpu-s2.cpu-ownInfoCPU, 0) / float64(cfg.Calls)
 
 	// The agent at its defaults.
 	logf(cfg.Log, "server impact: %d clients, agent at its defaults for %s", n, cfg.Window)
@@ -183,9 +211,11 @@ func serverImpactAt(ctx context.Context, cfg ServerImpactConfig, srv *redisserve
 		return row, err
 	}
 	defer agent.stop()
-	// The agent's first pass is done when its INFO has run: HELLO and
-	// CLIENT SETNAME come first, then INFO clients stats.
-	base := s2
+	// The window starts once the agent's first pass is done: its INFO
+	// clients stats, then (up to 5000 clients) its CLIENT LIST. Every
+	// readStats is one INFO of ours, counted by the next one: s3's and
+	// the polls' before the current one.
+	polls := int64(0)
 	if err := poll(ctx, time.Minute, func() error {
 		if err := agent.exited(); err != nil {
 			return err
@@ -194,12 +224,12 @@ func serverImpactAt(ctx context.Context, cfg ServerImpactConfig, srv *redisserve
 		if err != nil {
 			return err
 		}
-		// Each of our polls is one INFO; the agent's are the rest.
-		polls := s.cmd["info"].calls - base.cmd["info"].calls
-		if s.clients < int64(n)+1 || polls < 2 {
+		polls++
+		agentInfos := s.cmd["info"].calls - s3.cmd["info"].calls - polls
+		agentLists := s.cmd["client|list"].calls - s3.cmd["client|list"].calls
+		if agentInfos < 1 || (s.clients <= agentDefaultClientListMax && agentLists < 1) {
 			return errNotYet
 		}
-		base = s
 		return nil
 	}); err != nil {
 		return row, fmt.Errorf("benchtables: the agent did not connect: %w\n%s", err, agent.out.tail(10))
@@ -229,9 +259,6 @@ func serverImpactAt(ctx context.Context, cfg ServerImpactConfig, srv *redisserve
 		switch name {
 		case "info":
 			row.AgentPasses = d.calls - 1
-			if d.calls > 1 {
-				row.InfoUsecPerCall = (d.usec - ownInfo) / float64(d.calls-1)
-			}
 		case "client|list":
 			row.AgentClientList = d.calls
 		}
@@ -363,27 +390,37 @@ func raiseNoFile(want uint64) error {
 	return nil
 }
 
-// PrintServerImpact prints the server-impact table and, per size, a
+// PrintServerImpact prints the server-impact tables and, per size, a
 // summary line:
 //
-//	server: clients=N client_list_usec=U agent_share_default=P% agent_share_forced=Q%
+//	server: clients=N client_list_cpu_usec=C client_list_usec=U agent_share_default=P% agent_share_forced=Q%
+//
+// C is the server CPU per CLIENT LIST, U its commandstats usec_per_call,
+// P and Q the agent's share of the server's main thread at its defaults
+// and with CLIENT LIST forced at every pass (both at the 10 s interval).
 func PrintServerImpact(w io.Writer, rows []ServerImpactRow) {
 	if len(rows) == 0 {
 		return
 	}
 	r0 := rows[0]
-	fmt.Fprintf(w, "server impact: idle named clients on one redis-server; %d forced CLIENT LIST calls per size; then poolscope agent at its defaults (interval %s) for %s\n\n",
-		r0.Calls, r0.Interval, r0.Window)
-	fmt.Fprintf(w, "%8s %10s %14s %14s %14s | %7s %12s %11s %12s %12s %11s\n",
-		"clients", "reply KB", "CL usec/call", "CL CPU us/call", "CL wall us", "passes", "CLIENT LISTs", "agent usec", "agent/thread", "agent/server", "forced/thread")
+	fmt.Fprintf(w, "server impact: idle named clients on one redis-server; %d forced CLIENT LIST calls and %d INFO clients stats per size (server main-thread CPU from INFO cpu; usec from INFO commandstats)\n\n",
+		r0.Calls, r0.Calls)
+	fmt.Fprintf(w, "%8s %10s %16s %16s %16s %16s\n", "clients", "reply KB", "CLIENT LIST CPU", "commandstats", "bench wall", "INFO CPU")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%8d %10.1f %14.1f %14.1f %14.1f | %7d %12d %11.0f %11.4f%% %11.2f%% %10.4f%%\n",
-			r.Clients, float64(r.ReplyBytes)/1024, r.UsecPerCall, r.CPUUsecPerCall, r.ClientUsecPerCal,
-			r.AgentPasses, r.AgentClientList, r.AgentUsec, 100*r.AgentThreadShare(), 100*r.AgentCPUShare(), 100*r.ForcedThreadShare())
+		fmt.Fprintf(w, "%8d %10.1f %13.1f us %13.1f us %13.1f us %13.1f us\n",
+			r.Clients, float64(r.ReplyBytes)/1024, r.CPUUsecPerCall, r.UsecPerCall, r.WallUsecPerCall, r.InfoCPUUsecPerCal)
+	}
+	fmt.Fprintf(w, "\npoolscope agent at its defaults (interval %s) for %s, from just after its first pass\n\n", r0.Interval, r0.Window)
+	fmt.Fprintf(w, "%8s %7s %13s %14s %16s %14s %14s %14s\n",
+		"clients", "passes", "CLIENT LISTs", "agent CPU us", "commandstats us", "share thread", "share server", "forced thread")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%8d %7d %13d %14.0f %16.0f %13.4f%% %13.2f%% %13.4f%%\n",
+			r.Clients, r.AgentPasses, r.AgentClientList, r.AgentCPUUsec(), r.AgentUsec,
+			100*r.AgentThreadShare(), 100*r.AgentServerShare(), 100*r.ForcedThreadShare())
 	}
 	fmt.Fprintln(w)
 	for _, r := range rows {
-		fmt.Fprintf(w, "server: clients=%d client_list_usec=%.1f agent_share_default=%.4f%% agent_share_forced=%.4f%%\n",
-			r.Clients, r.UsecPerCall, 100*r.AgentThreadShare(), 100*r.ForcedThreadShare())
+		fmt.Fprintf(w, "server: clients=%d client_list_cpu_usec=%.1f client_list_usec=%.1f agent_share_default=%.4f%% agent_share_forced=%.4f%%\n",
+			r.Clients, r.CPUUsecPerCall, r.UsecPerCall, 100*r.AgentThreadShare(), 100*r.ForcedThreadShare())
 	}
 }
