@@ -173,6 +173,22 @@ func TestSentinelFailover(t *testing.T) {
 		return second.Admin().Get(ctx, "before").Err()
 	})
 
+	// The replica pool reads all through the failover.
+	redistest.Eventually(t, 20*time.Second, func() error { return p.Replica().Get(ctx, "before").Err() })
+	var reads, failedReads atomic.Int64
+	readCtx, stopReading := context.WithCancel(ctx)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for readCtx.Err() == nil {
+			if err := p.Replica().Get(readCtx, "before").Err(); err != nil && readCtx.Err() == nil {
+				failedReads.Add(1)
+			}
+			reads.Add(1)
+			time.Sleep(5 * time.Millisecond) // a steady read rate, not a wait for state
+		}
+	}()
+
 	start := time.Now()
 	redistest.Eventually(t, 30*time.Second, func() error { return sentinel.Failover(ctx) })
 	redistest.Eventually(t, 30*time.Second, func() error {
@@ -197,9 +213,24 @@ func TestSentinelFailover(t *testing.T) {
 	if writing > elected+2*time.Second {
 		t.Errorf("writes reached the new master %v after the election", writing-elected)
 	}
+	readsBefore := reads.Load()
 	redistest.Eventually(t, 20*time.Second, func() error {
-		return p.Replica().Get(ctx, "before").Err()
+		if reads.Load()-readsBefore < 20 {
+			return fmt.Errorf("%d replica reads since the writes reached the new master", reads.Load()-readsBefore)
+		}
+		return nil
 	})
+	stopReading()
+	<-readerDone
+	t.Logf("replica pool: %d reads during the failover, %d failed", reads.Load(), failedReads.Load())
+	// The replica pool reads from the old master once it is demoted; a few
+	// reads may fail while Sentinel reconfigures it, not most of them.
+	if failedReads.Load()*10 > reads.Load() {
+		t.Errorf("%d of %d replica reads failed during the failover", failedReads.Load(), reads.Load())
+	}
+	if err := p.Replica().Get(ctx, "before").Err(); err != nil {
+		t.Errorf("replica read after the failover: %v", err)
+	}
 }
 
 // TestSlowServer: the server stops answering (CLIENT PAUSE ALL) under a
