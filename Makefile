@@ -113,7 +113,7 @@ bench-hotpath:
 		-latency-rounds $(LATENCYROUNDS) $(BENCHFLAGS) 2>"$$tmp/raw.txt" || { cat "$$tmp/raw.txt"; exit 1; }
 
 # --- reliability: fuzzing and the soak (see RELIABILITY-section.md) ---
-.PHONY: fuzz fuzz-short
+.PHONY: fuzz fuzz-short soak
 
 ## fuzz: every fuzz target (func FuzzXxx anywhere) for FUZZTIME each, one after the other
 FUZZTIME ?= 5m
@@ -123,3 +123,11 @@ fuzz:
 ## fuzz-short: every fuzz target for 3 seconds (part of make test)
 fuzz-short:
 	@FUZZTIME=3s scripts/fuzz.sh
+
+## soak: workload with connection churn, a collector outage of OUTAGE, redis-server
+## and collector restarts for DURATION; goroutines, fds, heap and the agent's memory
+## must be flat at the end (prints the figures; make test runs a 25 s version)
+DURATION ?= 30m
+OUTAGE ?= 1m
+soak: deps
+	$(GO) run ./internal/soak/cmd/soak -duration $(DURATION) -outage $(OUTAGE)
