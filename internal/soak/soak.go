@@ -108,7 +108,7 @@ type Report struct {
 	AgentRSSBefore     int64 // at the start of the outage
 	AgentRSSMaxOutage  int64 // the most during it
 	ServerRestarts     int
-	CollectorRestarts  int   // the outage included
+	CollectorRestarts  int // the outage included
 	ResumeAfter        []time.Duration
 	GoroutinesAtStart  int // before anything started
 	GoroutinesAtEnd    int // after everything stopped
