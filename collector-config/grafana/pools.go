@@ -46,9 +46,9 @@ func poolsDashboard() *dashboard.DashboardBuilder {
 				poolLegend + " max"},
 		)).
 		WithPanel(timeseriesPanel("Pool utilisation (used / max)",
-			"Share of the pool's maximum in use. Pools without a cap (max 0) are left out.",
+			"Share of the pool's maximum in use. Pub/sub connections are left out: go-redis opens them outside the cap. Pools without a cap (max 0) are left out.",
 			units.PercentUnit, 12,
-			target{`sum by (job, db_client_connection_pool_name) (db_client_connection_count{db_client_connection_state="used", job=~"$service", db_client_connection_pool_name=~"$pool", server_address=~"$server"})` +
+			target{`sum by (job, db_client_connection_pool_name) (db_client_connection_count{db_client_connection_state="used", redis_client_connection_kind!="pubsub", job=~"$service", db_client_connection_pool_name=~"$pool", server_address=~"$server"})` +
 				` / sum by (job, db_client_connection_pool_name) (db_client_connection_max` + poolSelector + ` > 0)`,
 				poolLegend},
 		)).
