@@ -231,12 +231,12 @@ func (r *Result) Report(w io.Writer) error {
 	fmt.Fprintf(&b, "pools off: every REDIS_*_POOL_ENABLED=0 (each client its own go-redis client, defaults); on: every flag 1, default sizes (master 10)\n")
 	fmt.Fprintf(&b, "samples: poolscope agent (statm RSS/VMS, smaps_rollup PSS, CLIENT LIST per client name); elapsed %s\n", r.Elapsed.Round(time.Second))
 
-	b.WriteString("\nRuns (per worker: median; all workers: sum)\n")
+	b.WriteString("\nRuns (per worker: median, pipeline conns the mean of the workers' own counts; all workers: sum)\n")
 	tw := tabwriter.NewWriter(&b, 2, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "transport\tN\tpools\tconns/worker\tRSS MiB\tVMS MiB\tPSS MiB\tsum RSS MiB\tsum VMS MiB\tsum PSS MiB\tserver conns\tcommands\terrors\tunsettled\tsteady after s\t")
+	fmt.Fprintln(tw, "transport\tN\tpools\tconns/worker\tof which pipeline\tRSS MiB\tVMS MiB\tPSS MiB\tsum RSS MiB\tsum VMS MiB\tsum PSS MiB\tserver conns\tcommands\terrors\tunsettled\tsteady after s\t")
 	for _, run := range r.Runs {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%d\t%d\t%d\t%.1f\t\n",
-			run.Transport, run.Workers, onOff(run.Pools), median(field(run.Samples, serverConns)),
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%d\t%d\t%d\t%.1f\t\n",
+			run.Transport, run.Workers, onOff(run.Pools), median(field(run.Samples, serverConns)), float64(run.PipelineConns)/float64(max(run.Workers, 1)),
 			median(field(run.Samples, rss))/mib, median(field(run.Samples, vms))/mib, median(field(run.Samples, pss))/mib,
 			sum(field(run.Samples, rss))/mib, sum(field(run.Samples, vms))/mib, sum(field(run.Samples, pss))/mib,
 			sum(field(run.Samples, serverConns)), run.Commands, run.Errors, run.Unsettled, run.Elapsed.Seconds())

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/poolscope/poolscope/internal/redisserver"
+	"github.com/poolscope/poolscope/pools"
 )
 
 // Transports, in the order they are measured.
@@ -35,6 +36,9 @@ type Run struct {
 	// ClientConns is the sum of the workers' own connection counts.
 	Commands, Errors int64
 	ClientConns      int64
+	// PipelineConns is the part of ClientConns in the go-redis clients'
+	// dedicated pipeline pools (outside the master pool's cap).
+	PipelineConns int64
 	// Unsettled counts the workers whose health checks or pool warm-up
 	// had not completed when they gave up waiting (normally 0).
 	Unsettled int
@@ -112,7 +116,7 @@ func Measure(ctx context.Context, cfg Config, progress io.Writer) (*Result, erro
 	for _, n := range cfg.Workers {
 		for _, t := range transports {
 			for _, on := range []bool{false, true} {
-				run, err := measureRun(ctx, cfg, servers[t], t, n, on)
+				run, err := measureRun(ctx, cfg, servers[t], t, n, on, progress)
 				if err != nil {
 					return nil, err
 				}
@@ -123,14 +127,14 @@ func Measure(ctx context.Context, cfg Config, progress io.Writer) (*Result, erro
 		}
 	}
 	for _, t := range transports {
-		pts, err := connSweep(ctx, cfg, servers[t], t)
+		pts, err := connSweep(ctx, cfg, servers[t], t, progress)
 		if err != nil {
 			return nil, err
 		}
 		res.ConnSweep[t] = pts
 		logf("%s connection sweep done", t)
 	}
-	if res.SlotSweep, err = slotSweep(ctx, cfg, servers[Plain]); err != nil {
+	if res.SlotSweep, err = slotSweep(ctx, cfg, servers[Plain], progress); err != nil {
 		return nil, err
 	}
 	res.Machine.LoadAtFinish = loadAverage()
@@ -194,7 +198,7 @@ func poolsEnv(srv *redisserver.Server, on bool, w Workload) []string {
 // measureRun starts N workers, waits until every one is steady, samples
 // them, stops them and waits until the server has dropped their
 // connections.
-func measureRun(ctx context.Context, cfg Config, srv *redisserver.Server, transport string, n int, on bool) (run *Run, err error) {
+func measureRun(ctx context.Context, cfg Config, srv *redisserver.Server, transport string, n int, on bool, progress io.Writer) (run *Run, err error) {
 	env := poolsEnv(srv, on, cfg.Workload)
 	run = &Run{Transport: transport, Workers: n, Pools: on}
 	start := time.Now()
@@ -260,11 +264,13 @@ func measureRun(ctx context.Context, cfg Config, srv *redisserver.Server, transp
 		run.Commands += steady[i].Commands
 		run.Errors += steady[i].Errors
 		run.ClientConns += int64(steady[i].Conns)
+		run.PipelineConns += int64(steady[i].PipelineConns)
 		if len(steady[i].Unsettled) > 0 {
 			run.Unsettled++
 		}
 	}
-	samples, err := sampleProcesses(ctx, srv, pids, cfg.StepTimeout)
+	// Every worker holds at least its four health-check connections.
+	samples, err := sampleProcesses(ctx, srv, pids, int64(len(pools.Roles)), cfg.StepTimeout, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -276,23 +282,23 @@ func measureRun(ctx context.Context, cfg Config, srv *redisserver.Server, transp
 }
 
 // connSweep runs the per-connection sweep in one worker process.
-func connSweep(ctx context.Context, cfg Config, srv *redisserver.Server, transport string) ([]SweepPoint, error) {
+func connSweep(ctx context.Context, cfg Config, srv *redisserver.Server, transport string, progress io.Writer) ([]SweepPoint, error) {
 	env := []string{"REDIS_MASTER_URL=" + srv.URL(), envPoolSize + "=" + strconv.Itoa(slices.Max(cfg.ConnSteps)+1)}
 	if srv.TLS != nil {
 		env = append(env, "REDIS_TLS_CA_FILE="+srv.TLS.CAFile)
 	}
-	return sweep(ctx, cfg, srv, transport+" connection sweep", kindConns, "conns", cfg.ConnSteps, env)
+	return sweep(ctx, cfg, srv, transport+" connection sweep", kindConns, "conns", cfg.ConnSteps, env, progress)
 }
 
 // slotSweep runs the pool-slot sweep in one worker process.
-func slotSweep(ctx context.Context, cfg Config, srv *redisserver.Server) ([]SweepPoint, error) {
+func slotSweep(ctx context.Context, cfg Config, srv *redisserver.Server, progress io.Writer) ([]SweepPoint, error) {
 	env := []string{"REDIS_MASTER_URL=" + srv.URL(), envSlotClients + "=" + strconv.Itoa(cfg.SlotClients)}
-	return sweep(ctx, cfg, srv, "pool-slot sweep", kindSlots, "slots", cfg.SlotSteps, env)
+	return sweep(ctx, cfg, srv, "pool-slot sweep", kindSlots, "slots", cfg.SlotSteps, env, progress)
 }
 
 // sweep starts one worker, walks it through the steps and samples it at
 // each, once the server lists exactly the connections the worker holds.
-func sweep(ctx context.Context, cfg Config, srv *redisserver.Server, name, kind, verb string, steps []int, env []string) (pts []SweepPoint, err error) {
+func sweep(ctx context.Context, cfg Config, srv *redisserver.Server, name, kind, verb string, steps []int, env []string, progress io.Writer) (pts []SweepPoint, err error) {
 	c, err := startChild(name, cfg.Executable, kind, env)
 	if err != nil {
 		return nil, err
@@ -322,7 +328,7 @@ func sweep(ctx context.Context, cfg Config, srv *redisserver.Server, name, kind,
 		var s *ProcessSample
 		deadline := time.Now().Add(cfg.StepTimeout)
 		for {
-			samples, err := sampleProcesses(ctx, srv, []int{c.pid()}, cfg.StepTimeout)
+			samples, err := sampleProcesses(ctx, srv, []int{c.pid()}, 0, cfg.StepTimeout, progress)
 			if err != nil {
 				return nil, err
 			}

@@ -53,19 +53,32 @@ const (
 // VMS, PSS and a socket count and the server has been read, and stops the
 // agent. The agent is started after the workers are steady, so its first
 // pass is a steady-state sample.
-func sampleProcesses(ctx context.Context, srv *redisserver.Server, pids []int, timeout time.Duration) (map[int]*ProcessSample, error) {
+//
+// minConns is the fewest server-side connections a process may have for a
+// sample to count (a pools worker has at least its health checks'); a
+// CLIENT LIST that has not come back yet then shows up as missing data,
+// not as zero connections.
+func sampleProcesses(ctx context.Context, srv *redisserver.Server, pids []int, minConns int64, timeout time.Duration, problems io.Writer) (map[int]*ProcessSample, error) {
+	// The harness's admin connection is always on the CLIENT LIST, so an
+	// empty list means "not read yet", never "no clients".
+	if err := srv.Admin().Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("memtable: redis-server on port %d: %w", srv.Port, err)
+	}
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	defer func() { _ = mp.Shutdown(context.WithoutCancel(ctx)) }()
 
 	a, err := agent.Start(ctx,
 		agent.WithMeterProvider(mp),
-		agent.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		agent.WithLogger(slog.New(slog.NewTextHandler(problems, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 		agent.WithPIDs(pids...),
 		agent.WithPSS(),
 		agent.WithRedis(srv.URL()),
 		agent.WithTLSConfig(srv.ClientTLSConfig()),
-		agent.WithInterval(time.Second),
+		// The interval also sets the agent's timeout for one pass (up to
+		// 5 s): CLIENT LIST of 16000 TLS clients on a loaded machine
+		// takes more than a second.
+		agent.WithInterval(5*time.Second),
 		agent.WithTopNames(math.MaxInt32),
 		agent.WithClientListMaxClients(math.MaxInt32),
 		agent.WithClientListEvery(1),
@@ -82,7 +95,7 @@ func sampleProcesses(ctx context.Context, srv *redisserver.Server, pids []int, t
 		if err := reader.Collect(ctx, &rm); err != nil {
 			return nil, fmt.Errorf("memtable: collect the agent's metrics: %w", err)
 		}
-		samples, why := readSamples(&rm, pids)
+		samples, why := readSamples(&rm, pids, minConns)
 		if why == "" {
 			return samples, nil
 		}
@@ -100,12 +113,12 @@ func sampleProcesses(ctx context.Context, srv *redisserver.Server, pids []int, t
 
 // readSamples builds the per-process samples from one collection; why says
 // what is still missing ("" when complete).
-func readSamples(rm *metricdata.ResourceMetrics, pids []int) (map[int]*ProcessSample, string) {
+func readSamples(rm *metricdata.ResourceMetrics, pids []int, minConns int64) (map[int]*ProcessSample, string) {
 	out := make(map[int]*ProcessSample, len(pids))
 	for _, pid := range pids {
 		out[pid] = &ProcessSample{Pid: pid, RSS: -1, VMS: -1, PSS: -1, SocketConns: -1}
 	}
-	serverRead := false
+	serverRead, listRead := false, false
 	byProcess := func(dps []metricdata.DataPoint[int64], set func(*ProcessSample, int64)) {
 		for _, dp := range dps {
 			v, ok := dp.Attributes.Value(aPID)
@@ -140,6 +153,7 @@ func readSamples(rm *metricdata.ResourceMetrics, pids []int) (map[int]*ProcessSa
 			case mConnected:
 				serverRead = len(dps) > 0
 			case mServerConns:
+				listRead = len(dps) > 0
 				for _, dp := range dps {
 					v, ok := dp.Attributes.Value(aClientPID)
 					if !ok {
@@ -156,8 +170,8 @@ func readSamples(rm *metricdata.ResourceMetrics, pids []int) (map[int]*ProcessSa
 			}
 		}
 	}
-	if !serverRead {
-		return nil, "the server has not been read yet"
+	if !serverRead || !listRead {
+		return nil, "the server's INFO or CLIENT LIST has not been read yet"
 	}
 	for _, pid := range pids {
 		s := out[pid]
@@ -168,6 +182,8 @@ func readSamples(rm *metricdata.ResourceMetrics, pids []int) (map[int]*ProcessSa
 			return nil, "no PSS for pid " + strconv.Itoa(pid)
 		case s.SocketConns < 0:
 			return nil, "no socket count for pid " + strconv.Itoa(pid)
+		case s.ServerConns < minConns:
+			return nil, "the server lists " + strconv.FormatInt(s.ServerConns, 10) + " connections of pid " + strconv.Itoa(pid) + ", want at least " + strconv.FormatInt(minConns, 10)
 		}
 	}
 	return out, ""

@@ -55,6 +55,9 @@ type steadyLine struct {
 	// Conns is the worker's own count of its connections (every client's
 	// main and pipeline pools; the health checks' are not included).
 	Conns int `json:"conns"`
+	// PipelineConns is the part of Conns in the clients' dedicated
+	// pipeline pools.
+	PipelineConns int `json:"pipeline_conns"`
 	// Slots is the pool slots configured (slots sweep).
 	Slots int `json:"slots,omitempty"`
 	// Commands and Errors count the workload's commands.
@@ -148,16 +151,19 @@ func runPoolsWorker(in io.Reader, out io.Writer) error {
 	}
 	unsettled := awaitSettled(p, settleTimeout)
 	distinct := map[*redis.Client]bool{}
-	conns := 0
+	conns, pipelined := 0, 0
 	for _, c := range clients {
 		if distinct[c] {
 			continue
 		}
 		distinct[c] = true
 		conns += poolConns(c)
+		if ps := c.PoolStats().PipelineStats; ps != nil {
+			pipelined += int(ps.TotalConns)
+		}
 	}
 	if err := writeSteady(out, steadyLine{
-		Clients: len(distinct), Conns: conns, Commands: commands, Errors: errs, Unsettled: unsettled,
+		Clients: len(distinct), Conns: conns, PipelineConns: pipelined, Commands: commands, Errors: errs, Unsettled: unsettled,
 		ElapsedMS: time.Since(start).Milliseconds(),
 	}); err != nil {
 		return err
