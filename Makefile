@@ -18,9 +18,11 @@ build:
 vet:
 	$(GO) vet ./...
 
-## test: install what is missing, vet, then run every test with the race
-## detector, then every fuzz target briefly (fuzz-short)
-test: deps vet
+## test: install what is missing, vet, build the collector (cached) and check
+## collector-config/, then run every test with the race detector (the
+## end-to-end test in e2e/ included, once), then every fuzz target briefly
+## (fuzz-short)
+test: deps vet collector check-config
 	$(GO) test $(TESTFLAGS) ./...
 	@$(MAKE) --no-print-directory fuzz-short
 
@@ -131,3 +133,13 @@ DURATION ?= 30m
 OUTAGE ?= 1m
 soak: deps
 	$(GO) run ./internal/soak/cmd/soak -duration $(DURATION) -outage $(OUTAGE)
+
+# --- e2e: the whole pipeline with real processes ---
+.PHONY: e2e
+
+## e2e: run the end-to-end test alone, verbosely: Redis master, replica,
+## Sentinel and a local server, the collector built from the manifest,
+## Prometheus, a workload (pools + instrument + exporters) and the agent;
+## every dashboard panel query, the cross-checks and the health alerts
+e2e: deps collector
+	$(GO) test $(TESTFLAGS) -v -run '^TestEndToEnd$$' ./e2e/...

@@ -15,20 +15,25 @@ type Child struct {
 
 func (c Child) String() string { return fmt.Sprintf("pid %d (%s)", c.Pid, c.Command) }
 
-// Children lists the live child processes of pid from /proc. Zombies
-// count: a child that exited but was never waited for is a leak too.
-func Children(pid int) ([]Child, error) {
+// Leftovers lists the processes that are children of parent or members of
+// one of the process groups (each test child leads its own group, so a
+// grandchild it left behind keeps the group id even when re-parented).
+func Leftovers(parent int, groups []int) ([]Child, error) {
 	all, err := procfs.AllProcs()
 	if err != nil {
 		return nil, fmt.Errorf("stack: list processes: %w", err)
 	}
-	var children []Child
+	inGroup := make(map[int]bool, len(groups))
+	for _, g := range groups {
+		inGroup[g] = true
+	}
+	var left []Child
 	for _, p := range all {
 		stat, err := p.Stat()
 		if err != nil {
 			continue // exited while we looked
 		}
-		if stat.PPID != pid {
+		if stat.PPID != parent && !inGroup[stat.PGRP] {
 			continue
 		}
 		cmdline, _ := p.CmdLine()
@@ -36,7 +41,7 @@ func Children(pid int) ([]Child, error) {
 		if command == "" {
 			command = stat.Comm
 		}
-		children = append(children, Child{Pid: p.PID, Command: command})
+		left = append(left, Child{Pid: p.PID, Command: fmt.Sprintf("%s, state %s", command, stat.State)})
 	}
-	return children, nil
+	return left, nil
 }

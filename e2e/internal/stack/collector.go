@@ -29,24 +29,22 @@ type Collector struct {
 
 // CollectorBinary builds otelcol-poolscope with scripts/build-collector.sh
 // (a few minutes the first time, then cached by the manifest's hash) and
-// returns its path, the script's last line on stdout.
-func CollectorBinary(tb testing.TB, repoRoot string) string {
-	tb.Helper()
+// returns its path, the script's last line on stdout. It is safe to call
+// from any goroutine.
+func CollectorBinary(repoRoot string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(filepath.Join(repoRoot, "scripts", "build-collector.sh"))
 	cmd.Dir = repoRoot
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		tb.Fatalf("scripts/build-collector.sh: %v\n%s", err, stderr.String())
+		return "", fmt.Errorf("stack: scripts/build-collector.sh: %w\n%s", err, stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	path := lines[len(lines)-1]
 	if _, err := os.Stat(path); err != nil {
-		tb.Fatalf("scripts/build-collector.sh printed %q, which is not a file: %v", path, err)
+		return "", fmt.Errorf("stack: scripts/build-collector.sh printed %q, which is not a file: %w", path, err)
 	}
-	tb.Logf("collector binary %s (build-collector.sh took %s)", path, time.Since(start).Round(time.Millisecond))
-	return path
+	return path, nil
 }
 
 // StartCollector runs the gateway configuration on free loopback ports and
@@ -107,7 +105,12 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-var httpClient = &http.Client{Timeout: 2 * time.Second}
+// httpClient polls readiness endpoints. Its own transport keeps no idle
+// connection, so that no keep-alive goroutine outlives a test (goleak).
+var httpClient = &http.Client{
+	Timeout:   2 * time.Second,
+	Transport: &http.Transport{DisableKeepAlives: true},
+}
 
 func httpOK(url string) error {
 	resp, err := httpClient.Get(url)

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,7 +82,11 @@ rule_files:
 		}
 		lastErr = p.waitReady(30*time.Second, func() error { return httpOK(p.URL + "/-/ready") })
 		if lastErr == nil {
-			client, err := api.NewClient(api.Config{Address: p.URL})
+			// A transport of its own, closed at cleanup, so that no
+			// keep-alive goroutine outlives the test (goleak).
+			transport := &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 10 * time.Second}
+			tb.Cleanup(transport.CloseIdleConnections)
+			client, err := api.NewClient(api.Config{Address: p.URL, RoundTripper: transport})
 			if err != nil {
 				tb.Fatal(err)
 			}
