@@ -121,6 +121,9 @@ func New(target any, opts ...Option) (*Instrumentation, error) {
 	default:
 		return nil, fmt.Errorf("instrument: %T is not supported (want *pools.Pools, *redis.Client or *redis.ClusterClient)", target)
 	}
+	if cfg.dialTimer != nil && !isPools {
+		return nil, fmt.Errorf("instrument: WithPoolsDialTimer applies to *pools.Pools only, not to %T", target)
+	}
 
 	meter := cfg.meterProvider.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
 	in, err := newInstruments(meter, cfg.boundaries, isPools)
@@ -232,6 +235,9 @@ func (i *Instrumentation) observePools(ps *pools.Pools) {
 		p.health = func() pools.HealthStatus { return ps.Health(r) }
 		byRole[r] = p
 		i.addPool(p)
+	}
+	if t := i.cfg.dialTimer; t != nil {
+		t.attach(byRole) // before any hook: see attach
 	}
 	// Watch for new clients before listing the existing ones, so that none
 	// falls in between (hook ignores a client it has seen).

@@ -15,6 +15,7 @@ type config struct {
 	attrs         []attribute.KeyValue
 	poolName      string
 	boundaries    []float64
+	dialTimer     *PoolsDialTimer
 }
 
 // Option configures New.

@@ -149,6 +149,20 @@ func (h *healthMonitor) goWarmUp(c *redis.Client, n int, timeout time.Duration) 
 		defer h.wg.Done()
 		ctx, cancel := context.WithTimeout(h.ctx, timeout)
 		defer cancel()
+		// go-redis dials the MinIdleConns in the background; taking
+		// connections before they exist would dial more, so wait for them.
+		// (Taking them still makes go-redis dial n more idle ones: its
+		// MinIdleConns is a reserve of idle connections besides the used
+		// ones. Those stay unnamed until first used.)
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for int(c.PoolStats().TotalConns) < n {
+			select {
+			case <-ctx.Done():
+				return // the health loop reports why
+			case <-tick.C:
+			}
+		}
 		conns := make([]*redis.Conn, 0, n)
 		defer func() {
 			for _, cn := range conns {

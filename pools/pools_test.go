@@ -125,6 +125,7 @@ func TestAsyncMinIdleAtStart(t *testing.T) {
 		}
 		return nil
 	})
+
 }
 
 // TestHardCap: 200 goroutines hammer a master pool of size 10; CLIENT LIST,

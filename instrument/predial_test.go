@@ -1,0 +1,114 @@
+package instrument_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/poolscope/poolscope/instrument"
+	"github.com/poolscope/poolscope/internal/redisserver"
+	"github.com/poolscope/poolscope/internal/redistest"
+	"github.com/poolscope/poolscope/pools"
+)
+
+// TestPreDialledAsyncConnectionsHaveCreateTimes: pools.New dials the async
+// pool's MIN connections before instrument.New can hook its clients. With a
+// PoolsDialTimer they are counted in db.client.connection.create_time;
+// without one (the control) they are not. Using them afterwards adds no
+// second count.
+func TestPreDialledAsyncConnectionsHaveCreateTimes(t *testing.T) {
+	srv := redistest.Start(t, redisserver.Options{})
+	const minIdle = 3
+	for _, withTimer := range []bool{true, false} {
+		t.Run(fmt.Sprintf("timer=%v", withTimer), func(t *testing.T) {
+			cfg, err := pools.LoadConfig(func(k string) (string, bool) {
+				v, ok := map[string]string{
+					"REDIS_MASTER_URL": srv.URL(), "REDIS_LOCAL_URL": srv.URL(), "OTEL_SERVICE_NAME": fmt.Sprintf("predial-%v", withTimer),
+					"REDIS_ASYNC_POOL_MIN": fmt.Sprint(minIdle),
+				}[k]
+				return v, ok
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			timer := instrument.NewPoolsDialTimer()
+			// Count the async pool's dials: go-redis keeps MIN idle
+			// connections besides the used ones, so the warm-up that
+			// names the pre-dialled ones makes it dial MIN more.
+			var mu sync.Mutex
+			asyncDials := 0
+			counting := pools.WithDialWrapper(func(role pools.Role, next pools.DialFunc) pools.DialFunc {
+				return func(ctx context.Context, network, addr string) (net.Conn, error) {
+					conn, err := next(ctx, network, addr)
+					if err == nil && role == pools.Async {
+						mu.Lock()
+						asyncDials++
+						mu.Unlock()
+					}
+					return conn, err
+				}
+			})
+			popts := []pools.Option{pools.WithLogger(slog.New(slog.DiscardHandler)), counting}
+			var iopts []instrument.Option
+			if withTimer {
+				popts = append(popts, timer.PoolsOption())
+				iopts = append(iopts, instrument.WithPoolsDialTimer(timer))
+			}
+			p, err := pools.New(cfg, popts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = p.Close() })
+			// Wait until the server has the MIN connections, named: they
+			// were dialled (and their handshake done) before instrumenting.
+			name := p.ClientName(pools.Async)
+			redistest.Eventually(t, 10*time.Second, func() error {
+				counts, err := srv.ClientsByName(context.Background())
+				if err != nil {
+					return err
+				}
+				if counts[name] != minIdle {
+					return fmt.Errorf("server sees %d connections named %s, want %d", counts[name], name, minIdle)
+				}
+				return nil
+			})
+
+			// Let the pool settle (the warm-up's extra idle dials) so
+			// that every dial happened before instrumenting.
+			redistest.Eventually(t, 10*time.Second, func() error {
+				if n := p.Async().PoolStats().IdleConns; n < 2*minIdle {
+					return fmt.Errorf("async pool has %d idle connections, want %d", n, 2*minIdle)
+				}
+				return nil
+			})
+			mu.Lock()
+			dialled := asyncDials
+			mu.Unlock()
+
+			r := newReader(t)
+			r.instrumentT(t, p, iopts...)
+			for i := 0; i < 20; i++ {
+				if err := p.Async().Ping(context.Background()).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h, _ := r.collect(t).hist("db.client.connection.create_time", pool("async"))
+			t.Logf("async pool: %d connections dialled before instrument.New; create_time: %d samples, max %.6f s", dialled, h.count, h.max)
+			switch {
+			case dialled < minIdle:
+				t.Fatalf("%d async dials before instrumenting, want >= %d", dialled, minIdle)
+			case withTimer && h.count != uint64(dialled):
+				t.Errorf("create_time{pool=async} has %d samples, want one per connection dialled before instrument.New (%d)", h.count, dialled)
+			case !withTimer && h.count != 0:
+				t.Errorf("control without the timer: %d samples; the pre-dialled connections should be missing", h.count)
+			}
+		})
+	}
+	if _, err := instrument.New(redisserver.Options{}, instrument.WithPoolsDialTimer(instrument.NewPoolsDialTimer())); err == nil {
+		t.Error("New accepted WithPoolsDialTimer for a target that is not *pools.Pools")
+	}
+}
