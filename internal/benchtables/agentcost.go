@@ -41,6 +41,7 @@ type AgentCostConfig struct {
 const (
 	SamplerPoolscope      = "poolscope agent"
 	SamplerPoolscopeNone  = "poolscope, no exporter"
+	SamplerPoolscopeUnix  = "poolscope, unix server"
 	SamplerHostmetricsMem = "hostmetrics memory-only"
 	SamplerHostmetrics    = "hostmetrics defaults"
 )
@@ -61,6 +62,10 @@ type AgentCostRow struct {
 	// start of the window: the hostmetrics scraper reads every one of
 	// them at every pass before filtering by name.
 	HostProcesses int
+	// HostTCPSockets is the number of rows of /proc/net/tcp and tcp6 (the
+	// larger at the window's start and end): poolscope's agent reads them
+	// all at every discovery pass when it watches a server over TCP.
+	HostTCPSockets int
 }
 
 // Passes is the number of sampling passes in the window.
@@ -156,7 +161,7 @@ func AgentCost(ctx context.Context, cfg AgentCostConfig) ([]AgentCostRow, error)
 	if cfg.Interval <= 0 || cfg.Window < cfg.Interval {
 		return nil, fmt.Errorf("benchtables: window %s and interval %s: want a positive interval and a window of at least one interval", cfg.Window, cfg.Interval)
 	}
-	srv, err := redisserver.Start(redisserver.Options{})
+	srv, err := redisserver.Start(redisserver.Options{UnixSocket: true})
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +203,7 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 	if err != nil {
 		return nil, err
 	}
-	samplers := make([]*sampler, 0, 4)
+	samplers := make([]*sampler, 0, 5)
 	defer func() {
 		for _, s := range samplers {
 			s.stop()
@@ -229,6 +234,19 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 		return nil, err
 	}
 	samplers = append(samplers, &sampler{name: SamplerPoolscopeNone, child: bare})
+	// And the same again watching the server through its unix socket: to
+	// count each process's connections, the agent reads the host's whole
+	// TCP socket tables at every discovery pass for a TCP server, and only
+	// the unix-socket peers (sock_diag) for a unix one. The difference
+	// between the two rows is the TCP tables' cost on this host.
+	unix, err := startChild(SamplerPoolscopeUnix, cfg.Poolscope,
+		[]string{"agent", "--match", "^" + regexp.QuoteMeta(SleeperName) + "$", "--interval", cfg.Interval.String(),
+			"--redis", "unix://" + srv.Socket, "--log-level", "warn"},
+		[]string{"OTEL_METRICS_EXPORTER=none"})
+	if err != nil {
+		return nil, err
+	}
+	samplers = append(samplers, &sampler{name: SamplerPoolscopeUnix, child: unix})
 	for _, name := range []string{SamplerHostmetricsMem, SamplerHostmetrics} {
 		c, err := startChild(name, cfg.Collector, []string{"--config=" + configs[name]}, nil)
 		if err != nil {
@@ -274,6 +292,7 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 			host = len(all)
 		}
 	}
+	tcpStart := tcpSockets()
 	before := make([]usage, len(samplers))
 	for i, s := range samplers {
 		if before[i], err = readUsage(s.pid()); err != nil {
@@ -287,6 +306,7 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 		return nil, ctx.Err()
 	case <-time.After(cfg.Window):
 	}
+	tcpEnd := tcpSockets()
 	rows := make([]AgentCostRow, len(samplers))
 	for i, s := range samplers {
 		after, err := readUsage(s.pid())
@@ -295,7 +315,7 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 		}
 		rows[i] = AgentCostRow{Sampler: s.name, Processes: n, Window: cfg.Window, Interval: cfg.Interval,
 			CPU: after.cpu - before[i].cpu, RSS: after.rss, RSSAnon: after.rssAnon, RSSFile: after.rssFile, PeakRSS: after.peakRSS,
-			HostProcesses: host}
+			HostProcesses: host, HostTCPSockets: max(tcpStart, tcpEnd)}
 	}
 	for i, s := range samplers {
 		if err := s.exited(); err != nil {
@@ -345,4 +365,20 @@ func logf(w io.Writer, format string, args ...any) {
 	if w != nil {
 		fmt.Fprintf(w, format+"\n", args...)
 	}
+}
+
+// tcpSockets counts the rows of /proc/net/tcp and /proc/net/tcp6 (every
+// socket in the network namespace, TIME_WAIT included); 0 when unreadable.
+func tcpSockets() int {
+	n := 0
+	for _, name := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			continue
+		}
+		if rows := strings.Count(string(b), "\n") - 1; rows > 0 {
+			n += rows
+		}
+	}
+	return n
 }

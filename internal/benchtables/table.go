@@ -50,9 +50,10 @@ func PrintAgentCost(w io.Writer, rows []AgentCostRow) {
 		return
 	}
 	fmt.Fprintf(w, "agent cost: idle %q processes sampled by each sampler at a %s interval, CPU counted over the same %s window (utime+stime);\n", SleeperName, rows[0].Interval, rows[0].Window)
-	fmt.Fprintf(w, "host: processes on the machine (hostmetrics reads them all at every pass); seen: processes the sampler reported\n\n")
-	fmt.Fprintf(w, "%-24s %9s %6s %6s %8s %8s %14s %8s %8s %8s %8s %12s\n",
-		"sampler", "processes", "host", "seen", "CPU s", "CPU %", "us/pass/proc", "RSS MB", "anon MB", "file MB", "peak MB", "x poolscope")
+	fmt.Fprintf(w, "host: processes on the machine (hostmetrics reads them all at every pass); tcp: sockets in /proc/net/tcp{,6} (poolscope\n")
+	fmt.Fprintf(w, "reads them all at every 6th pass when it watches a server over TCP); seen: processes the sampler reported\n\n")
+	fmt.Fprintf(w, "%-24s %9s %6s %6s %6s %8s %8s %14s %8s %8s %8s %8s %12s\n",
+		"sampler", "processes", "host", "tcp", "seen", "CPU s", "CPU %", "us/pass/proc", "RSS MB", "anon MB", "file MB", "peak MB", "x poolscope")
 	for _, n := range sizes(rows) {
 		var base AgentCostRow
 		for _, r := range rows {
@@ -72,8 +73,8 @@ func PrintAgentCost(w io.Writer, rows []AgentCostRow) {
 			if r.Seen >= 0 {
 				seen = strconv.Itoa(r.Seen)
 			}
-			fmt.Fprintf(w, "%-24s %9d %6d %6s %8.2f %8.2f %14.1f %8.1f %8.1f %8.1f %8.1f %12s\n",
-				r.Sampler, r.Processes, r.HostProcesses, seen, r.CPU, 100*r.CPUShare(), r.MicrosPerProcessPass(),
+			fmt.Fprintf(w, "%-24s %9d %6d %6d %6s %8.2f %8.2f %14.1f %8.1f %8.1f %8.1f %8.1f %12s\n",
+				r.Sampler, r.Processes, r.HostProcesses, r.HostTCPSockets, seen, r.CPU, 100*r.CPUShare(), r.MicrosPerProcessPass(),
 				mib(r.RSS), mib(r.RSSAnon), mib(r.RSSFile), mib(r.PeakRSS), ratio)
 		}
 	}
