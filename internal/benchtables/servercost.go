@@ -263,7 +263,9 @@ func serverImpactAt(ctx context.Context, cfg ServerImpactConfig, srv *redisserve
 			row.AgentClientList = d.calls
 		}
 	}
-	row.AgentUsec -= ownInfo
+	// ownInfo is an estimate (one INFO of ours, timed earlier): in a window
+	// with no agent command the difference can dip below zero.
+	row.AgentUsec = max(row.AgentUsec-ownInfo, 0)
 	row.ServerCPUUsec = w1.cpu - w0.cpu
 	return row, nil
 }
