@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel"
+
 	"github.com/poolscope/poolscope/exporters"
 	"github.com/poolscope/poolscope/instrument"
 	"github.com/poolscope/poolscope/internal/redislog"
@@ -114,6 +116,7 @@ type Report struct {
 	GoroutinesAtEnd    int // after everything stopped
 	AgentExit          string
 	Ops, Errors, Churn int64
+	ExportErrors       int64 // failed exports reported to otel.Handle (the collector down)
 	Problems           []string
 }
 
@@ -171,6 +174,9 @@ type run struct {
 	ops     atomic.Int64
 	errs    atomic.Int64
 	churned atomic.Int64
+
+	exportErrors atomic.Int64
+	prevHandler  otel.ErrorHandler
 
 	samplesMu sync.Mutex
 }
@@ -269,6 +275,13 @@ func (r *run) setUp(ctx context.Context) error {
 	r.appLog = appLog
 	logger := slog.New(slog.NewTextHandler(appLog, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	redislog.Route(logger)
+	// Failed exports (the collector down) are expected here: count them and
+	// keep them in app.log instead of the terminal.
+	r.prevHandler = otel.GetErrorHandler()
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		r.exportErrors.Add(1)
+		logger.Warn("otel", "error", err)
+	}))
 	if r.pools, err = pools.New(pc, pools.WithLogger(logger)); err != nil {
 		return err
 	}
@@ -339,7 +352,9 @@ func (r *run) drive(ctx context.Context) error {
 	r.rep.P99Before, r.rep.OpsBefore = before.p99()
 	r.rep.P99During, r.rep.OpsDuring = during.p99()
 	r.rep.P99After, r.rep.OpsAfter = after.p99()
-	r.window.Store(&latencies{})
+	// No more windows: stop keeping latencies (a 30-minute run would keep
+	// millions of them, and the heap check would measure the harness).
+	r.window.Store(nil)
 
 	// Restarts until the end.
 	r.setPhase("server and collector restarts")
@@ -465,7 +480,9 @@ func (r *run) worker(ctx context.Context, w int, every time.Duration) {
 			r.errs.Add(1)
 			continue
 		}
-		r.window.Load().add(time.Since(start))
+		if l := r.window.Load(); l != nil {
+			l.add(time.Since(start))
+		}
 		r.ops.Add(1)
 	}
 }
@@ -497,7 +514,7 @@ func (r *run) sampler(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		s := r.sample(false)
+		s := r.sample(true) // live heap: a GC every SampleEvery costs little at a few MiB
 		r.samplesMu.Lock()
 		r.rep.Samples = append(r.rep.Samples, s)
 		r.samplesMu.Unlock()
@@ -577,9 +594,13 @@ func (r *run) tearDown() {
 	if r.server != nil {
 		_ = r.server.Close()
 	}
+	if r.prevHandler != nil {
+		otel.SetErrorHandler(r.prevHandler)
+	}
 	if r.appLog != nil {
 		_ = r.appLog.Close()
 	}
+	r.rep.ExportErrors = r.exportErrors.Load()
 	// Goroutines that end asynchronously (the HTTP transport's idle
 	// connections) get a moment, polled.
 	deadline := time.Now().Add(5 * time.Second)
@@ -642,12 +663,49 @@ func (r *run) judge() {
 			rep.fail("export took %s to resume after collector start %d", d, i+1)
 		}
 	}
+	// Flat over time, not only at the end: the last quarter of the samples
+	// against the second (the first holds the outage).
+	if q2, q4 := rep.quarter(1), rep.quarter(3); q2.n > 0 && q4.n > 0 {
+		if q4.heap > q2.heap*3/2+heapSlackBytes/2 {
+			rep.fail("live heap rose from %s (second quarter) to %s (last quarter)", mib(int64(q2.heap)), mib(int64(q4.heap)))
+		}
+		if q4.rss > q2.rss*3/2+rssSlackBytes/2 {
+			rep.fail("agent RSS rose from %s (second quarter) to %s (last quarter)", mib(q2.rss), mib(q4.rss))
+		}
+	}
 	if rep.OpsDuring == 0 {
 		rep.fail("no command completed while the collector was down")
 	}
 	if rep.GoroutinesAtEnd > rep.GoroutinesAtStart+2 {
 		rep.fail("%d goroutines after shutdown, %d before start", rep.GoroutinesAtEnd, rep.GoroutinesAtStart)
 	}
+}
+
+// quarterMeans are the means of one quarter of the samples.
+type quarterMeans struct {
+	n          int
+	heap       uint64
+	rss        int64
+	goroutines float64
+}
+
+// quarter returns the means of the q-th quarter (0 to 3) of the samples.
+func (r *Report) quarter(q int) quarterMeans {
+	n := len(r.Samples)
+	part := r.Samples[q*n/4 : (q+1)*n/4]
+	m := quarterMeans{n: len(part)}
+	if m.n == 0 {
+		return m
+	}
+	for _, s := range part {
+		m.heap += s.HeapBytes
+		m.rss += s.AgentRSS
+		m.goroutines += float64(s.Goroutines)
+	}
+	m.heap /= uint64(m.n)
+	m.rss /= int64(m.n)
+	m.goroutines /= float64(m.n)
+	return m
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
@@ -674,11 +732,15 @@ func (r *Report) WriteTable(w io.Writer) {
 		resumes[i] = d.Round(10 * time.Millisecond).String()
 	}
 	fmt.Fprintf(w, "export resumed after each collector start in: %s\n", strings.Join(resumes, ", "))
-	fmt.Fprintf(w, "restarts: redis-server %d, collector %d; commands: %d SET+GET pairs, %d errors; %d churned connections\n",
-		r.ServerRestarts, r.CollectorRestarts, r.Ops, r.Errors, r.Churn)
+	fmt.Fprintf(w, "restarts: redis-server %d, collector %d; commands: %d SET+GET pairs, %d errors; %d churned connections; %d failed exports\n",
+		r.ServerRestarts, r.CollectorRestarts, r.Ops, r.Errors, r.Churn, r.ExportErrors)
 	fmt.Fprintf(w, "goroutines: %d before start, %d after shutdown; agent: %s\n", r.GoroutinesAtStart, r.GoroutinesAtEnd, r.AgentExit)
+	if q2, q4 := r.quarter(1), r.quarter(3); q2.n > 0 && q4.n > 0 {
+		fmt.Fprintf(w, "means, second quarter -> last quarter: live heap %s -> %s, agent RSS %s -> %s, goroutines %.1f -> %.1f\n",
+			mib(int64(q2.heap)), mib(int64(q4.heap)), mib(q2.rss), mib(q4.rss), q2.goroutines, q4.goroutines)
+	}
 	if len(r.Samples) > 0 {
-		fmt.Fprintf(w, "\n%-8s %-10s %-6s %-11s %-10s %-9s %s\n", "t", "goroutines", "fds", "heap", "agent RSS", "agent fds", "phase")
+		fmt.Fprintf(w, "\n%-8s %-10s %-6s %-11s %-10s %-9s %s\n", "t", "goroutines", "fds", "live heap", "agent RSS", "agent fds", "phase")
 		step := max(1, len(r.Samples)/20)
 		for i := 0; i < len(r.Samples); i += step {
 			s := r.Samples[i]
