@@ -31,21 +31,27 @@ start=$SECONDS
 # much faster than `go test -list`, which builds every test binary).
 targets="$(grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*(' . |
   sed -E 's#^\./(.*)/[^/]*_test\.go:func (Fuzz[A-Za-z0-9_]*)\($#\1 \2#' | sort -u)"
-built=""
+# One instrumented test binary per package (go test -fuzz would link one per
+# target, seconds each; go test -c -fuzz takes one package at a time, so the
+# builds run side by side). Each runs from its package directory so that
+# testdata/fuzz/ is read, and written when an input fails.
+binary() { echo "$work/$(echo "$1" | tr / _).test"; }
+pids=()
+for dir in $(echo "$targets" | cut -d' ' -f1 | sort -u); do
+  "$GO" test -c -fuzz=. -o "$(binary "$dir")" "./$dir" >"$(binary "$dir").log" 2>&1 &
+  pids+=("$!:$dir")
+done
+for p in "${pids[@]}"; do
+  if ! wait "${p%%:*}"; then
+    cat "$(binary "${p#*:}").log" >&2
+    echo "fuzz: ./${p#*:} does not build" >&2
+    exit 1
+  fi
+done
+echo "fuzz: built ${#pids[@]} test binaries in $((SECONDS - start))s" >&2
 while read -r dir target; do
   [ -n "$target" ] || continue
-  # One instrumented test binary per package (go test -fuzz would link one
-  # per target: seconds each), run from the package directory so that
-  # testdata/fuzz/ is read, and written when an input fails.
-  bin="$work/$(echo "$dir" | tr / _).test"
-  if [ "$built" != "$dir" ]; then
-    if ! "$GO" test -c -fuzz=. -o "$bin" "./$dir" >"$work/log" 2>&1; then
-      cat "$work/log" >&2
-      echo "fuzz: ./$dir does not build" >&2
-      exit 1
-    fi
-    built="$dir"
-  fi
+  bin="$(binary "$dir")"
   echo "fuzz: ./$dir $target for $FUZZTIME" >&2
   # -test.run=^$ skips the package's other tests; the target's seed corpus
   # (and testdata/fuzz/) still runs first.
