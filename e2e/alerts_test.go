@@ -149,6 +149,8 @@ func mustSeconds(t *testing.T, d string) float64 {
 // one label.
 type watchedAlert struct {
 	name, label, value string
+	wantSummary        string   // the summary annotation it must have
+	summary            string   // the one it has
 	states             []string // the states seen, in order, with when
 	firing             bool
 }
@@ -195,8 +197,11 @@ func checkHealthAlerts(t *testing.T, ctx context.Context, s *e2eStack) {
 	})
 
 	watched := []*watchedAlert{
-		{name: "PoolHealthCheckFailing", label: "db_client_connection_pool_name", value: "local"},
-		{name: "RedisDown", label: "server_address", value: s.local.Socket},
+		{name: "PoolHealthCheckFailing", label: "db_client_connection_pool_name", value: "local",
+			wantSummary: "Health checks of pool local of " + workloadService + " fail"},
+		// A unix socket has no port: the summary must not end in "sock:".
+		{name: "RedisDown", label: "server_address", value: s.local.Socket,
+			wantSummary: "Redis " + s.local.Socket + " is down"},
 	}
 	if err := s.local.Stop(); err != nil {
 		t.Fatal(err)
@@ -218,6 +223,7 @@ func checkHealthAlerts(t *testing.T, ctx context.Context, s *e2eStack) {
 			for _, a := range last.Alerts {
 				if string(a.Labels["alertname"]) == w.name && string(a.Labels[modelLabel(w.label)]) == w.value {
 					state = string(a.State)
+					w.summary = string(a.Annotations["summary"])
 				}
 			}
 			if state != "" && (len(w.states) == 0 || !strings.HasPrefix(w.states[len(w.states)-1], state+" ")) {
@@ -240,7 +246,10 @@ func checkHealthAlerts(t *testing.T, ctx context.Context, s *e2eStack) {
 			t.Errorf("%s not firing %s after the server stopped; states seen: %v; workload health: %s", w, time.Since(stopped).Round(time.Second), w.states, s.workload.LogTail(5))
 			continue
 		}
-		t.Logf("%s: %s", w, strings.Join(w.states, ", then "))
+		t.Logf("%s: %s; summary %q", w, strings.Join(w.states, ", then "), w.summary)
+		if w.summary != w.wantSummary {
+			t.Errorf("%s: summary %q, want %q", w, w.summary, w.wantSummary)
+		}
 	}
 	var firing []string
 	for _, a := range last.Alerts {

@@ -58,10 +58,16 @@ func TestEndToEnd(t *testing.T) {
 	var groups []int
 	var groupsMu sync.Mutex
 	addGroup := func(pid int) { groupsMu.Lock(); groups = append(groups, pid); groupsMu.Unlock() }
-	t.Cleanup(func() { checkNoLeftovers(t, groups) })
+	var stopping time.Time
+	t.Cleanup(func() {
+		if !stopping.IsZero() {
+			t.Logf("every process stopped in %s", time.Since(stopping).Round(100*time.Millisecond))
+		}
+		checkNoLeftovers(t, groups)
+	})
 
 	ctx := redistest.Context(t, 5*time.Minute)
-	s := startStack(t, addGroup)
+	s := startStack(t, addGroup, &stopping)
 
 	t.Run("data arrives", func(t *testing.T) { waitForData(t, ctx, s) })
 	if t.Failed() {
@@ -74,6 +80,9 @@ func TestEndToEnd(t *testing.T) {
 	if _, err := s.workload.do("quiet"); err != nil {
 		t.Fatal(err)
 	}
+	if addr, err := s.sentinel.MasterAddr(ctx); err != nil || addr != s.master.Addr() {
+		t.Fatalf("the Sentinel names %q (%v) as master, not %s: a failover swapped the servers' roles", addr, err, s.master.Addr())
+	}
 	t.Run("pool connections: client side vs CLIENT LIST vs agent", func(t *testing.T) { checkPoolConnections(t, ctx, s) })
 	t.Run("server clients: agent vs INFO clients and CLIENT LIST", func(t *testing.T) { checkServerClients(t, ctx, s) })
 	t.Run("process connections: agent /proc scan vs CLIENT LIST", func(t *testing.T) { checkProcessConnections(t, ctx, s) })
@@ -81,7 +90,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("alerts: a stopped Redis fires the health-check alerts", func(t *testing.T) { checkHealthAlerts(t, ctx, s) })
 }
 
-func startStack(t *testing.T, addGroup func(pid int)) *e2eStack {
+func startStack(t *testing.T, addGroup func(pid int), stopping *time.Time) *e2eStack {
 	repo, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -94,10 +103,13 @@ func startStack(t *testing.T, addGroup func(pid int)) *e2eStack {
 	var buildErr, collectorErr error
 	var wg sync.WaitGroup
 	wg.Add(2)
+	var buildTime time.Duration
+	start := time.Now()
 	go func() { defer wg.Done(); collectorBin, collectorErr = stack.CollectorBinary(repo) }()
 	go func() {
 		defer wg.Done()
 		binDir, buildErr = stack.GoBuild(t.TempDir(), repo, "./cmd/poolscope", "./e2e/internal/workload")
+		buildTime = time.Since(start)
 	}()
 	s.master = redistest.Start(t, redisserver.Options{})
 	s.replica = redistest.Start(t, redisserver.Options{ReplicaOf: s.master})
@@ -111,6 +123,16 @@ func startStack(t *testing.T, addGroup func(pid int)) *e2eStack {
 	if err := s.sentinel.WaitReplicas(wctx, 1); err != nil {
 		t.Fatal(err)
 	}
+	// redisserver's Sentinel declares the master down after 1 s, for
+	// failover tests. On a loaded machine a master can miss that, and a
+	// failover would swap the servers' roles under the cross-checks; this
+	// test fails nothing over, so give the master a minute.
+	sc := s.sentinel.SentinelClient()
+	err = sc.Set(wctx, sentinelMaster, "down-after-milliseconds", "60000").Err()
+	sc.Close()
+	if err != nil {
+		t.Fatalf("sentinel set down-after-milliseconds: %v", err)
+	}
 	wg.Wait()
 	if collectorErr != nil {
 		t.Fatal(collectorErr)
@@ -118,7 +140,7 @@ func startStack(t *testing.T, addGroup func(pid int)) *e2eStack {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	t.Logf("collector binary: %s", collectorBin)
+	t.Logf("collector binary: %s; go build of poolscope and the workload took %s; Redis servers up", collectorBin, buildTime.Round(100*time.Millisecond))
 
 	s.collector = stack.StartCollector(t, collectorBin, filepath.Join(repo, "collector-config", "gateway.yaml"))
 	addGroup(s.collector.Pid())
@@ -168,6 +190,8 @@ func startStack(t *testing.T, addGroup func(pid int)) *e2eStack {
 		t.Fatal(err)
 	}
 	addGroup(s.agent.Pid())
+	t.Logf("every process started %s after the test began", time.Since(start).Round(100*time.Millisecond))
+	t.Cleanup(func() { *stopping = time.Now() }) // runs first: the stops follow
 	return s
 }
 

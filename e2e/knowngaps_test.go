@@ -36,7 +36,8 @@ func knownEmpty(expr string) string {
 // CLIENT LIST, the agent's per-name series, the "server-side vs client-side"
 // panel and ServerConnectionsAbovePoolMax miss up to MinIdleConns of a
 // pool's connections, although pools/doc.go says every connection announces
-// itself. Only the async pool has a minimum (REDIS_ASYNC_POOL_MIN). Fix
+// itself (upstream: go-redis#3121, closed without a change). Only the
+// async pool has a minimum (REDIS_ASYNC_POOL_MIN). Fix
 // (pools/): dial the minimum through the pool's own connection
 // initialisation, or name connections in the Dialer.
 const unnamedIdleGap = "pools/go-redis: MinIdleConns connections stay unnamed on the server until first used"
