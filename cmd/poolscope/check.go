@@ -70,7 +70,7 @@ func runCheck(ctx context.Context, e env) int {
 	fs.SetOutput(e.stderr)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	connect := fs.Bool("connect", false, "dial every enabled pool and PING it")
-	timeout := fs.Duration("timeout", 3*time.Second, "PING timeout for --connect")
+	timeout := fs.Duration("timeout", 3*time.Second, "PING timeout for --connect, 1ms to 1h")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), checkHelp)
 		fs.PrintDefaults()

@@ -195,7 +195,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer os.RemoveAll(dir)
 		cfg.Dir = dir
 	}
-	r := &run{cfg: cfg, rep: rep}
+	r := &run{cfg: cfg, rep: rep, start: time.Now()}
 	r.setPhase("setup")
 	err := r.setUp(ctx)
 	if err == nil {
@@ -215,7 +215,6 @@ func (r *run) setPhase(p string) {
 }
 
 func (r *run) setUp(ctx context.Context) error {
-	r.start = time.Now()
 	var err error
 	if r.server, err = redisserver.Start(redisserver.Options{}); err != nil {
 		return err
