@@ -179,6 +179,14 @@ func TestQuickEndToEnd(t *testing.T) {
 				t.Errorf("slot sweep step %d: x %d, server conns %d", cfg.SlotSteps[i], p.X, p.Sample.ServerConns)
 			}
 		}
+		if len(res.SlotSweepMaintOff) != len(cfg.SlotSteps) {
+			t.Errorf("slot sweep with maintenance notifications off: %d points, want %d", len(res.SlotSweepMaintOff), len(cfg.SlotSteps))
+		}
+		for i, p := range res.SlotSweepMaintOff {
+			if p.X != cfg.SlotClients*cfg.SlotSteps[i] || p.Sample.ServerConns != 0 {
+				t.Errorf("slot sweep (maint off) step %d: x %d, server conns %d", cfg.SlotSteps[i], p.X, p.Sample.ServerConns)
+			}
+		}
 		s := res.Summary()
 		if !(s.PerConnKiB > 0) || math.IsInf(s.PerConnKiB, 0) || math.IsNaN(s.TLSExtraKiB) || math.IsInf(s.TLSExtraKiB, 0) {
 			t.Errorf("per connection %v KiB, TLS extra %v KiB: want a positive and a finite number", s.PerConnKiB, s.TLSExtraKiB)

@@ -76,6 +76,9 @@ func (r *Result) ConnFitAll(transport string) (Fit, bool) {
 // SlotFit is the slope of RSS (bytes) against configured pool slots.
 func (r *Result) SlotFit() (Fit, bool) { return sweepFit(r.SlotSweep) }
 
+// SlotFitMaintOff is SlotFit with go-redis's maintenance notifications off.
+func (r *Result) SlotFitMaintOff() (Fit, bool) { return sweepFit(r.SlotSweepMaintOff) }
+
 // WorkerFit is the slope of RSS against server-side connections over every
 // worker of every run of the transport, pools on and off together. It mixes
 // the connections' cost with that of the clients (ten go-redis clients off,
@@ -263,6 +266,9 @@ func (r *Result) Report(w io.Writer) error {
 	for _, p := range r.SlotSweep {
 		fmt.Fprintf(tw, "pool slots (%d clients)\t%d\t%d\t%d\t%d\t%d\t%d\t\n", c.SlotClients, p.X, p.Sample.RSS/kib, p.Sample.VMS/kib, p.Sample.PSS/kib, p.HeapInuse/kib, p.Sample.ServerConns)
 	}
+	for _, p := range r.SlotSweepMaintOff {
+		fmt.Fprintf(tw, "pool slots, maint. notif. off\t%d\t%d\t%d\t%d\t%d\t%d\t\n", p.X, p.Sample.RSS/kib, p.Sample.VMS/kib, p.Sample.PSS/kib, p.HeapInuse/kib, p.Sample.ServerConns)
+	}
 	_ = tw.Flush()
 
 	b.WriteString("\nMarginal costs (least-squares slope of RSS)\n")
@@ -297,6 +303,10 @@ func (r *Result) Report(w io.Writer) error {
 	}
 	sf, sok := r.SlotFit()
 	fitRow("RSS per pool slot", "pool-slot sweep", sf, sok)
+	if len(r.SlotSweepMaintOff) > 0 {
+		mf, mok := r.SlotFitMaintOff()
+		fitRow("RSS per pool slot", "pool-slot sweep, maint. notif. off", mf, mok)
+	}
 	_ = tw.Flush()
 
 	b.WriteString("\nThe specification's claims (KB read as KiB, MB as MiB; \"about X\" agrees from X/1.5 to 1.5X)\n")

@@ -62,9 +62,11 @@ type Result struct {
 	Runs    []Run
 	// ConnSweep is the per-connection sweep per transport.
 	ConnSweep map[string][]SweepPoint
-	// SlotSweep is the pool-slot sweep (plain; no connection is opened).
-	SlotSweep []SweepPoint
-	Elapsed   time.Duration
+	// SlotSweep is the pool-slot sweep (plain; no connection is opened);
+	// SlotSweepMaintOff the same with go-redis's maintenance notifications
+	// off.
+	SlotSweep, SlotSweepMaintOff []SweepPoint
+	Elapsed                      time.Duration
 }
 
 // Measure starts its redis-servers, runs every configuration and both
@@ -134,7 +136,10 @@ func Measure(ctx context.Context, cfg Config, progress io.Writer) (*Result, erro
 		res.ConnSweep[t] = pts
 		logf("%s connection sweep done", t)
 	}
-	if res.SlotSweep, err = slotSweep(ctx, cfg, servers[Plain], progress); err != nil {
+	if res.SlotSweep, err = slotSweep(ctx, cfg, servers[Plain], false, progress); err != nil {
+		return nil, err
+	}
+	if res.SlotSweepMaintOff, err = slotSweep(ctx, cfg, servers[Plain], true, progress); err != nil {
 		return nil, err
 	}
 	res.Machine.LoadAtFinish = loadAverage()
@@ -291,9 +296,14 @@ func connSweep(ctx context.Context, cfg Config, srv *redisserver.Server, transpo
 }
 
 // slotSweep runs the pool-slot sweep in one worker process.
-func slotSweep(ctx context.Context, cfg Config, srv *redisserver.Server, progress io.Writer) ([]SweepPoint, error) {
+func slotSweep(ctx context.Context, cfg Config, srv *redisserver.Server, maintOff bool, progress io.Writer) ([]SweepPoint, error) {
 	env := []string{"REDIS_MASTER_URL=" + srv.URL(), envSlotClients + "=" + strconv.Itoa(cfg.SlotClients)}
-	return sweep(ctx, cfg, srv, "pool-slot sweep", kindSlots, "slots", cfg.SlotSteps, env, progress)
+	name := "pool-slot sweep"
+	if maintOff {
+		env = append(env, envMaintOff+"=1")
+		name += " (maintenance notifications off)"
+	}
+	return sweep(ctx, cfg, srv, name, kindSlots, "slots", cfg.SlotSteps, env, progress)
 }
 
 // sweep starts one worker, walks it through the steps and samples it at

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/poolscope/poolscope/internal/redislog"
 	"github.com/poolscope/poolscope/pools"
@@ -32,6 +33,7 @@ const (
 	envWorkload    = "POOLSCOPE_MEMTABLE_WORKLOAD"     // Workload as JSON (pools workers)
 	envPoolSize    = "POOLSCOPE_MEMTABLE_POOL_SIZE"    // PoolSize of the conns sweep's client
 	envSlotClients = "POOLSCOPE_MEMTABLE_SLOT_CLIENTS" // clients per step of the slots sweep
+	envMaintOff    = "POOLSCOPE_MEMTABLE_MAINT_OFF"    // "1": slots sweep with maintenance notifications off
 )
 
 // Worker kinds (the values of POOLSCOPE_MEMTABLE_WORKER).
@@ -307,7 +309,9 @@ func runConnsWorker(in io.Reader, out io.Writer) error {
 // runSlotsWorker is the pool-slot sweep: at "slots P" it closes the
 // previous step's clients and creates SlotClients new go-redis clients
 // with PoolSize P and no connection (go-redis dials lazily), collects
-// garbage and prints "steady" with the slots configured.
+// garbage and prints "steady" with the slots configured. With
+// POOLSCOPE_MEMTABLE_MAINT_OFF=1 the clients have go-redis's maintenance
+// notifications turned off.
 func runSlotsWorker(in io.Reader, out io.Writer) error {
 	n, err := strconv.Atoi(os.Getenv(envSlotClients))
 	if err != nil || n < 1 {
@@ -316,6 +320,11 @@ func runSlotsWorker(in io.Reader, out io.Writer) error {
 	o, err := sweepOptions()
 	if err != nil {
 		return err
+	}
+	if os.Getenv(envMaintOff) == "1" {
+		// go-redis sizes its maintenance-notification handoff queues from
+		// PoolSize; this variant shows what a slot costs without them.
+		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	}
 	var clients []*redis.Client
 	closeAll := func() {
