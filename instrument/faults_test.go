@@ -84,7 +84,10 @@ func TestKilledServerShowsInHealthAndCloseReasons(t *testing.T) {
 
 // TestFailoverShowsInCloseReasons: after SENTINEL FAILOVER the old master
 // drops its clients; the master pool's connections to it are counted as
-// closed (failover, stale or error) and the pool writes to the new master.
+// closed and the pool writes to the new master. go-redis reports the close
+// as failover when its Sentinel watcher acts first; when the connection
+// is found dead first it closes it without a reason (other) or as stale or
+// error: every one of them is a close that was not a pool shutdown.
 func TestFailoverShowsInCloseReasons(t *testing.T) {
 	first := redistest.Start(t, redisserver.Options{})
 	second := redistest.Start(t, redisserver.Options{ReplicaOf: first})
@@ -116,7 +119,8 @@ func TestFailoverShowsInCloseReasons(t *testing.T) {
 			return fmt.Errorf("new master has after=%q, %v", v, err)
 		}
 		after := closeReasons(s, "master")
-		if after["failover"]+after["stale"]+after["error"] <= before["failover"]+before["stale"]+before["error"] {
+		sum := func(m map[string]int64) int64 { return m["failover"] + m["stale"] + m["error"] + m["other"] }
+		if sum(after) <= sum(before) {
 			return fmt.Errorf("close reasons %v (before the failover %v): no connection closed by the failover", after, before)
 		}
 		return nil

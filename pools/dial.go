@@ -146,15 +146,23 @@ func (g *dialGate) result(ctx context.Context, addr string, err error) {
 }
 
 // dialerFor builds the Dialer of a role client: go-redis's own dialer for
-// o (TCP or unix, then TLS when o.TLSConfig is set), inside the shared
-// pool's dial gate, inside the WithDialWrapper wrappers.
+// o (TCP or unix, then TLS when o.TLSConfig is set), its connections
+// wrapped to name a server that closes them unanswered (ServerClosedError),
+// inside the shared pool's dial gate, inside the WithDialWrapper wrappers.
 func (p *Pools) dialerFor(role Role, o *redis.Options, gate *dialGate) DialFunc {
 	if o.DialTimeout == 0 {
 		// redis.NewDialer reads it at every dial; go-redis fills its
 		// default into its own copy of the options, not into o.
 		o.DialTimeout = 5 * time.Second
 	}
-	d := DialFunc(redis.NewDialer(o))
+	dial := redis.NewDialer(o)
+	d := DialFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return withFirstReply(conn, role, addr), nil
+	})
 	if gate != nil {
 		d = gate.wrap(d)
 	}

@@ -269,7 +269,13 @@ func TestDialFailuresStayBounded(t *testing.T) {
 		if r.Failures == 0 {
 			t.Errorf("pools, %s: no call failed", sc.name)
 		}
-		if r.PeakRSSKiB > limit {
+		// Under the race detector RSS is mostly its shadow memory, which
+		// grows with every allocation and is never given back: a failing
+		// server makes the callers loop 8 times faster (fast failures), so
+		// the figure measures the detector, not the pool (142 MiB against
+		// 63 MiB healthy in one -race run, 17.8 against 17.8 MiB without).
+		// The memory bound is asserted in normal builds only.
+		if !raceEnabled && r.PeakRSSKiB > limit {
 			t.Errorf("pools, %s: peak RSS %d KiB, more than the healthy %d KiB + 25%% + 8 MiB", sc.name, r.PeakRSSKiB, healthy.PeakRSSKiB)
 		}
 		// Callers get the error quickly: go-redis's 3 retries with their

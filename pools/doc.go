@@ -3,8 +3,9 @@
 // pool, each with an on/off flag.
 //
 // Enabled, a role has one shared go-redis client per process whose size is
-// a hard cap (PoolSize and MaxActiveConns both equal the size); every
-// Client call returns it. Disabled, every Client call returns a new client
+// a hard cap (PoolSize and MaxActiveConns both equal the size, and
+// go-redis's separate pipeline pool, which MaxActiveConns does not cover,
+// is turned off); every Client call returns it. Disabled, every Client call returns a new client
 // with go-redis's defaults, the behaviour before pooling, so that the two can
 // be compared. Each role also has a health loop that PINGs its server at an
 // interval through a dedicated connection.
@@ -49,6 +50,17 @@
 //
 // The pool timeout, idle timeout and lifetime apply to enabled pools only;
 // a disabled role's clients keep go-redis's defaults.
+//
+// # Dials
+//
+// A shared pool runs at most max(1, size/4) dials at once, and after a
+// failed dial to an address it refuses dials to it for 50 ms, doubling up
+// to 1 s, returning a DialBackoffError at once (go-redis then dials once per
+// attempt instead of 5 times 100 ms apart). A broken or unreachable server
+// thus makes callers fail fast without a pile of half-open connections or
+// TLS handshakes. WithDialWrapper wraps every dial of the role clients from
+// the first one (instrument uses it to time the pre-dialled async
+// connections). Disabled roles keep go-redis's dialling.
 //
 // # Client names
 //

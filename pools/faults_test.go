@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -358,13 +359,11 @@ func isTimeoutErr(err error) bool {
 }
 
 // TestMaxClients: a server at its maxclients limit refuses the pool's new
-// connections; callers get an error quickly (no hang) and the pool works
-// once slots free up.
-//
-// Known gap: Redis greets a connection beyond maxclients with "-ERR max
-// number of clients reached" and closes it, but go-redis writes HELLO
-// first and reports only "write: broken pipe" (20 calls out of 20 in the
-// runs made), so callers do not learn that maxclients is the cause.
+// connections; callers get an error quickly that names the pool and the
+// server and says max clients reached, and the pool works once slots free
+// up. (Redis greets such a connection with "-ERR max number of clients
+// reached" and closes it, but go-redis writes HELLO first and, left alone,
+// reports only "write: broken pipe": see ServerClosedError.)
 func TestMaxClients(t *testing.T) {
 	s := redistest.Start(t, redisserver.Options{MaxClients: 4})
 	ctx := redistest.Context(t, 30*time.Second)
@@ -385,8 +384,14 @@ func TestMaxClients(t *testing.T) {
 		start := time.Now()
 		err := p.Master().Ping(ctx).Err()
 		slowest = max(slowest, time.Since(start))
-		if err == nil {
-			t.Fatal("PING on a full server succeeded")
+		var closed *pools.ServerClosedError
+		if !errors.As(err, &closed) {
+			t.Fatalf("PING on a full server: %v, want a pools.ServerClosedError", err)
+		}
+		for _, want := range []string{"master pool", s.Addr(), "max number of clients reached"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
 		}
 		sample = err
 	}
