@@ -40,11 +40,13 @@ func WithDialWrapper(w DialWrapper) Option {
 
 // Bounds of the dial back-off of shared pools: after a failed dial the pool
 // refuses new dials for dialBackoffMin, doubling with each consecutive
-// failure up to dialBackoffMax, so that a broken server is probed a few
-// times a second per pool instead of once per caller per retry.
+// failure up to dialBackoffMax, so that a broken server is probed about
+// twice a second per pool instead of once per caller per retry. The cap is
+// also how long a pool may go on refusing after the server is back, so it
+// stays well under a second.
 const (
 	dialBackoffMin = 50 * time.Millisecond
-	dialBackoffMax = time.Second
+	dialBackoffMax = 500 * time.Millisecond
 )
 
 // dialGate bounds a shared pool's dials: at most a few run at once (a

@@ -278,9 +278,14 @@ func TestDialFailuresStayBounded(t *testing.T) {
 		if !raceEnabled && r.PeakRSSKiB > limit {
 			t.Errorf("pools, %s: peak RSS %d KiB, more than the healthy %d KiB + 25%% + 8 MiB", sc.name, r.PeakRSSKiB, healthy.PeakRSSKiB)
 		}
-		// Callers get the error quickly: go-redis's 3 retries with their
-		// back-off (8 to 512 ms) on top of dials that fail at once.
-		if r.SlowestFailureMs > 1500 {
+		// Callers get the error quickly, not after go-redis's 5 dial
+		// attempts 100 ms apart per command attempt: the bound is the pool
+		// timeout (1 s) plus go-redis's command retries' back-off (3 x up
+		// to 512 ms) plus 1.5 s for a loaded 2-core machine running -race
+		// (seen: 3.6 s for the slowest failure and 1.9 s for the median
+		// healthy call in such a run; 0.25 to 0.9 s unloaded). The medians
+		// in the table show the usual case.
+		if r.SlowestFailureMs > 4000 {
 			t.Errorf("pools, %s: a call took %.0f ms to fail", sc.name, r.SlowestFailureMs)
 		}
 		if r.PeakGoroutines > healthy.PeakGoroutines+dialCallers/2 {

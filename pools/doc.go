@@ -55,10 +55,12 @@
 //
 // A shared pool runs at most max(1, size/4) dials at once, and after a
 // failed dial to an address it refuses dials to it for 50 ms, doubling up
-// to 1 s, returning a DialBackoffError at once (go-redis then dials once per
+// to 500 ms, returning a DialBackoffError at once (go-redis then dials once per
 // attempt instead of 5 times 100 ms apart). A broken or unreachable server
 // thus makes callers fail fast without a pile of half-open connections or
-// TLS handshakes. WithDialWrapper wraps every dial of the role clients from
+// TLS handshakes. A server that refuses a new connection (its maxclients
+// limit) gives callers a ServerClosedError naming the pool and the server,
+// where go-redis alone says "broken pipe". WithDialWrapper wraps every dial of the role clients from
 // the first one (instrument uses it to time the pre-dialled async
 // connections). Disabled roles keep go-redis's dialling.
 //
