@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 )
 
 // GoBuild builds the main packages (paths relative to repoRoot, for example
@@ -17,6 +18,9 @@ func GoBuild(dir, repoRoot string, packages ...string) (string, error) {
 	args := append([]string{"build", "-o", dir + string(filepath.Separator)}, packages...)
 	cmd := exec.Command(goBin, args...)
 	cmd.Dir = repoRoot
+	// A test binary that dies (timeout, panic) must not leave the build
+	// running (its compiler children finish within seconds on their own).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("stack: go %v: %w\n%s", args, err, out)
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,6 +37,10 @@ func CollectorBinary(repoRoot string) (string, error) {
 	cmd := exec.Command(filepath.Join(repoRoot, "scripts", "build-collector.sh"))
 	cmd.Dir = repoRoot
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// A test binary that dies must not leave the script running; a cold
+	// build's builder child then finishes on its own and caches nothing
+	// half-written (the script renames the binary into place).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("stack: scripts/build-collector.sh: %w\n%s", err, stderr.String())
 	}
