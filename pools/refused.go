@@ -1,11 +1,11 @@
 package pools
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"sync/atomic"
 	"syscall"
 )
@@ -67,7 +67,7 @@ func (c *firstReplyConn) Read(b []byte) (int, error) {
 		// which go-redis takes for "HELLO not supported" before failing
 		// on the closed connection with a bare "broken pipe". Turned into
 		// an I/O error, it reaches the caller.
-		if strings.HasPrefix(string(b[:n]), maxClientsGreeting) {
+		if bytes.HasPrefix(b[:n], maxClientsGreetingBytes) {
 			return 0, c.refused(errMaxClients)
 		}
 		c.answered.Store(true)
@@ -76,6 +76,8 @@ func (c *firstReplyConn) Read(b []byte) (int, error) {
 	}
 	return n, err
 }
+
+var maxClientsGreetingBytes = []byte(maxClientsGreeting)
 
 // errMaxClients is the server's greeting as an error.
 var errMaxClients = errors.New(maxClientsGreeting[1:])
