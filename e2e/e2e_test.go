@@ -111,6 +111,9 @@ func startStack(t *testing.T, addGroup func(pid int), stopping *time.Time) *e2eS
 		binDir, buildErr = stack.GoBuild(t.TempDir(), repo, "./cmd/poolscope", "./e2e/internal/workload")
 		buildTime = time.Since(start)
 	}()
+	// A Fatal below still waits for the builds, so that none outlives
+	// the test.
+	defer wg.Wait()
 	s.master = redistest.Start(t, redisserver.Options{})
 	s.replica = redistest.Start(t, redisserver.Options{ReplicaOf: s.master})
 	s.local = redistest.Start(t, redisserver.Options{UnixSocket: true})
