@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -73,7 +74,8 @@ func TestHostileInputsBinary(t *testing.T) {
 	bin := poolscopeBinary(t)
 	var cases []hostileCase
 	for _, group := range [][]hostileCase{poolsCases(t), exportersCases(t), agentCases(), checkCases()} {
-		// The first, the middle and the last case of every group.
+		// The first, the middle and the last case of every group, by name.
+		sort.Slice(group, func(i, j int) bool { return group[i].name < group[j].name })
 		cases = append(cases, group[0], group[len(group)/2], group[len(group)-1])
 	}
 	for _, tc := range cases {
