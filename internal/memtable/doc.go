@@ -7,16 +7,21 @@
 // (REDIS_*_POOL_ENABLED=0: each client is a separate go-redis client with
 // its defaults) and once with every flag on (the default sizes: the
 // clients share one size-capped pool per role). Each worker runs the same
-// workload (see Workload), says "steady" and holds its connections; the
-// parent then samples every worker with poolscope's agent (RSS and VMS
-// from /proc/PID/statm, PSS from smaps_rollup, the server's connections per
-// client name from CLIENT LIST) and stops them.
+// workload (see Workload and runPoolsWorker), a few at a time
+// (Config.Parallel), says "steady" once its pools' own connections are in
+// place and holds its connections; when all N are steady the parent
+// samples them with poolscope's agent (RSS and VMS from /proc/PID/statm,
+// PSS from smaps_rollup, the server's connections per client name from
+// CLIENT LIST) and stops them.
 //
-// Two sweeps in single processes give the marginal costs: one opens 0, 10,
-// 50, 100 and 200 connections (plain and TLS) and fits RSS against the
-// connection count by least squares; the other creates clients with ever
+// Sweeps in single processes give the marginal costs: one opens 0, 10, 50,
+// 100 and 200 connections (plain and TLS) and fits RSS against the
+// connection count by least squares; another creates clients with ever
 // larger pool sizes and no connections, and fits RSS against the number of
-// configured pool slots.
+// configured pool slots (once more with go-redis's maintenance
+// notifications off, which is where that memory goes).
+//
+// BENCHMARKS-section.md in this directory has a full run and its reading.
 //
 // Report prints the table with the specification's claims next to the
 // measurements; its last line is
