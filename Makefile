@@ -47,23 +47,6 @@ memtable: deps
 memtable-quick: deps
 	@$(MAKE) --no-print-directory memtable MEMTABLEFLAGS="-quick $(MEMTABLEFLAGS)"
 
-# --- internal/memtable: the memory table ---
-.PHONY: memtable memtable-quick
-
-## memtable: RSS/VMS/PSS of N=10,50,100 worker processes with every pool flag
-## off and on, plain and TLS; memory per connection and per pool slot; the
-## specification's claims next to the measurements (a few minutes). Last line
-## "memtable: rss_reduction=X% vms_reduction=Y% per_conn_kib=Z tls_extra_kib=W"
-MEMTABLEFLAGS ?=
-memtable: deps
-	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	$(GO) build -o "$$tmp/memtable" ./internal/memtable/cmd/memtable && \
-	"$$tmp/memtable" $(MEMTABLEFLAGS)
-
-## memtable-quick: the same with N=4 and short sweeps, for CI (seconds)
-memtable-quick: deps
-	@$(MAKE) --no-print-directory memtable MEMTABLEFLAGS="-quick $(MEMTABLEFLAGS)"
-
 # --- collector-config: poolscope's OpenTelemetry Collector and Prometheus files ---
 .PHONY: collector check-config
 
