@@ -120,16 +120,24 @@ var poolServer = map[pools.Role]string{
 // exports it (redis_clients_connected: INFO connected_clients minus the
 // agent's own connection) with INFO clients read by the test, and the
 // agent's CLIENT LIST view (the sum of poolscope_server_connections over
-// every client name) with the same INFO. CLIENT LIST also lists the
+// the client names) with the same INFO. CLIENT LIST also lists the
 // replicas' replication links, which INFO connected_clients leaves out,
 // so connected_slaves is added to that side.
+//
+// The sum is taken over the names the server lists now (the test reads
+// CLIENT LIST itself): a name seen once and gone since, such as a
+// connection caught between its accept and its CLIENT SETNAME, stops being
+// reported by the agent, but the collector's prometheus exporter keeps
+// serving its last value until metric_expiration (5 m). Such series are
+// logged as KNOWN GAP (see staleGroupGap).
 func checkServerClients(t *testing.T, ctx context.Context, s *e2eStack) {
 	for role, srv := range s.servers() {
 		viaSocket := role == "local"
 		labels := serverLabels(srv, viaSocket)
 		connectedQuery := `redis_clients_connected{job="` + agentService + `", ` + labels + `}`
-		listQuery := `sum(poolscope_server_connections{job="` + agentService + `", ` + labels + `})`
+		groupsQuery := `poolscope_server_connections{job="` + agentService + `", ` + labels + `}`
 		var line string
+		var stale []string
 		redistest.Eventually(t, settleDeadline, func() error {
 			info, err := srv.Admin().Info(ctx, "clients", "replication").Result()
 			if err != nil {
@@ -143,6 +151,11 @@ func checkServerClients(t *testing.T, ctx context.Context, s *e2eStack) {
 			if err != nil {
 				return err
 			}
+			list, err := srv.Admin().ClientList(ctx).Result()
+			if err != nil {
+				return err
+			}
+			current := clientNames(list)
 			vec, err := instant(ctx, s.prometheus.API, connectedQuery)
 			if err != nil {
 				return err
@@ -151,22 +164,51 @@ func checkServerClients(t *testing.T, ctx context.Context, s *e2eStack) {
 			if err != nil {
 				return err
 			}
-			if vec, err = instant(ctx, s.prometheus.API, listQuery); err != nil {
+			if vec, err = instant(ctx, s.prometheus.API, groupsQuery); err != nil {
 				return err
 			}
-			listed, err := single(vec, listQuery)
-			if err != nil {
-				return err
+			listed := 0.0
+			stale = stale[:0]
+			for _, g := range vec {
+				name := string(g.Metric["redis_client_name"])
+				if current[name] {
+					listed += float64(g.Value)
+				} else {
+					stale = append(stale, fmt.Sprintf("%q=%g", name, float64(g.Value)))
+				}
 			}
 			line = fmt.Sprintf("%-7s INFO connected_clients %d (the agent's own connection included), connected_slaves %d; exported redis_clients_connected %.0f; agent's CLIENT LIST total %.0f",
-				role, connected, replicas, float64(exported.Value), float64(listed.Value))
-			if float64(exported.Value) != float64(connected-1) || float64(listed.Value) != float64(connected-1+replicas) {
-				return fmt.Errorf("want redis_clients_connected = connected_clients - 1 and CLIENT LIST total = that + connected_slaves: %s", line)
+				role, connected, replicas, float64(exported.Value), listed)
+			if float64(exported.Value) != float64(connected-1) || listed != float64(connected-1+replicas) {
+				return fmt.Errorf("want redis_clients_connected = connected_clients - 1 and CLIENT LIST total = that + connected_slaves: %s; every group the agent exports: %s",
+					line, vectorString(vec))
 			}
 			return nil
 		})
 		t.Log(line)
+		if len(stale) > 0 {
+			t.Logf("KNOWN GAP (%s): %s: %s", staleGroupGap, role, strings.Join(stale, ", "))
+		}
 	}
+}
+
+// clientNames is the set of client names in a CLIENT LIST reply ("" for
+// unnamed connections).
+func clientNames(list string) map[string]bool {
+	names := map[string]bool{}
+	for _, line := range strings.Split(list, "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		name := ""
+		for _, field := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(field, "name="); ok {
+				name = v
+			}
+		}
+		names[name] = true
+	}
+	return names
 }
 
 func infoField(info, field string) (int, error) {

@@ -194,7 +194,15 @@ func startStack(t *testing.T, addGroup func(pid int), stopping *time.Time) *e2eS
 	}
 	addGroup(s.agent.Pid())
 	t.Logf("every process started %s after the test began", time.Since(start).Round(100*time.Millisecond))
-	t.Cleanup(func() { *stopping = time.Now() }) // runs first: the stops follow
+	// Runs first, while the logs still exist: the stops follow.
+	t.Cleanup(func() {
+		*stopping = time.Now()
+		if t.Failed() {
+			for _, p := range []*stack.Process{s.agent, s.workload.Process, s.collector.Process, s.prometheus.Process} {
+				t.Logf("%s's log, last lines: %s", p.Name, p.LogTail(25))
+			}
+		}
+	})
 	return s
 }
 

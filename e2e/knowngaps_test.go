@@ -41,3 +41,14 @@ func knownEmpty(expr string) string {
 // (pools/): dial the minimum through the pool's own connection
 // initialisation, or name connections in the Dialer.
 const unnamedIdleGap = "pools/go-redis: MinIdleConns connections stay unnamed on the server until first used"
+
+// staleGroupGap: when a client name disappears from a server (a
+// connection caught by CLIENT LIST between its accept and its CLIENT
+// SETNAME shows as a one-off "" group; a process that exits takes its
+// names with it), the agent stops reporting that name's
+// poolscope.server.connections series, and the gateway's prometheus
+// exporter serves the last value until metric_expiration (5 m). Until then
+// "Server connections by client name" shows a phantom line and sums over
+// names are too high. Fix (agent/): report 0 for a name at the pass it
+// disappears (and keep it at 0 for a few passes) before dropping it.
+const staleGroupGap = "agent: a vanished client name keeps its last value in Prometheus for the collector's metric_expiration"
