@@ -93,7 +93,11 @@ type DialBackoffError struct {
 }
 
 func (e *DialBackoffError) Error() string {
-	return fmt.Sprintf("pools: %s pool: not dialling %s for now after %d failed dials in a row: %v", e.Role, e.Addr, e.Failures, e.Err)
+	dials := "dials"
+	if e.Failures == 1 {
+		dials = "dial"
+	}
+	return fmt.Sprintf("pools: %s pool: not dialling %s for now after %d failed %s in a row: %v", e.Role, e.Addr, e.Failures, dials, e.Err)
 }
 
 func (g *dialGate) wrap(next DialFunc) DialFunc {
