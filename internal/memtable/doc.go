@@ -21,7 +21,7 @@
 // configured pool slots (once more with go-redis's maintenance
 // notifications off, which is where that memory goes).
 //
-// BENCHMARKS-section.md in this directory has a full run and its reading.
+// BENCHMARKS.md at the top of the repository has a full run and its reading.
 //
 // Report prints the table with the specification's claims next to the
 // measurements; its last line is
