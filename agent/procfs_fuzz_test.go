@@ -186,6 +186,15 @@ const fixturePID = 4242
 func (p procFixture) write(tb testing.TB) string {
 	tb.Helper()
 	root := tb.TempDir()
+	p.writeInto(tb, root)
+	return root
+}
+
+// writeInto writes the fixture into root, replacing what a previous fixture
+// left there (the fuzz target reuses one tree: a new directory per input
+// cost more than the pass itself).
+func (p procFixture) writeInto(tb testing.TB, root string) {
+	tb.Helper()
 	dir := filepath.Join(root, strconv.Itoa(fixturePID))
 	for _, d := range []string{filepath.Join(dir, "fd"), filepath.Join(root, "net")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -201,6 +210,10 @@ func (p procFixture) write(tb testing.TB) string {
 			tb.Fatal(err)
 		}
 	}
+	fd3 := filepath.Join(dir, "fd", "3")
+	if err := os.Remove(fd3); err != nil && !os.IsNotExist(err) {
+		tb.Fatal(err)
+	}
 	if p.fdLink != "" {
 		// A symlink's target may be any string but NUL and must be short
 		// enough for the kernel.
@@ -209,12 +222,11 @@ func (p procFixture) write(tb testing.TB) string {
 			link = link[:1000]
 		}
 		if link != "" {
-			if err := os.Symlink(link, filepath.Join(dir, "fd", "3")); err != nil {
+			if err := os.Symlink(link, fd3); err != nil {
 				tb.Fatal(err)
 			}
 		}
 	}
-	return root
 }
 
 // realFixture copies this process's own files and the host's socket table,
@@ -272,8 +284,9 @@ func FuzzProcfsFixture(f *testing.F) {
 	f.Add("", "", "", "", "", "")
 	f.Add("1 2", "x\n", "a\x00b\x00", "Pss: x kB\n", "sl local\n 0: 0100007F\n", "socket:[1]")
 	f.Add("-1 -1 -1 -1 0 -1 0\n", "\x00", "\x00\x00", "Rss:\n", "header\n   0: 0100007F:9C40 0100007F:18EB 01\n", "socket:[99999999999999999999]")
+	root := f.TempDir()
 	f.Fuzz(func(t *testing.T, statm, comm, cmdline, smaps, netTCP, fdLink string) {
-		root := procFixture{statm: statm, comm: comm, cmdline: cmdline, smapsRollup: smaps, netTCP: netTCP, fdLink: fdLink}.write(t)
+		procFixture{statm: statm, comm: comm, cmdline: cmdline, smapsRollup: smaps, netTCP: netTCP, fdLink: fdLink}.writeInto(t, root)
 		_ = runFixture(t, root)
 	})
 }
