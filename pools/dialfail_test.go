@@ -252,8 +252,12 @@ func TestDialFailuresStayBounded(t *testing.T) {
 	}
 
 	healthy := results[kindPools]["healthy"]
-	if healthy.Failures > 0 {
-		t.Errorf("pools, healthy server: %d of %d calls failed: %s", healthy.Failures, healthy.Calls, healthy.FirstError)
+	// A healthy server serves every call within dialCallLimit, unless the
+	// machine is so loaded that go-redis's own client, measured side by
+	// side, misses it too (seen in a -race run: 48 and 55 calls of 64 past
+	// 5 s): compare with it rather than with zero.
+	if control := results[kindDefaults]["healthy"]; healthy.Failures > control.Failures {
+		t.Errorf("pools, healthy server: %d of %d calls failed (go-redis's client: %d of %d): %s", healthy.Failures, healthy.Calls, control.Failures, control.Calls, healthy.FirstError)
 	}
 	// The margin: 25% of the healthy figure plus 8 MiB. A failing server
 	// leaves the pool empty (no 64 KiB connection buffers), but the callers
