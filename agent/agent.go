@@ -2,12 +2,9 @@ package agent
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,7 +116,7 @@ func (a *Agent) addServers() error {
 				"roles", following)
 		}
 		if tlsBase == nil && usesTLS(urls) {
-			t, err := tlsFromPools(pc.TLS)
+			t, err := pc.TLSClientConfig()
 			if err != nil {
 				errs = append(errs, err)
 			}
@@ -175,38 +172,3 @@ func usesTLS(urls []string) bool {
 	return false
 }
 
-func loadCAFile(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, errors.New("no PEM certificate in the file")
-	}
-	return pool, nil
-}
-
-// tlsFromPools builds the client TLS settings from the REDIS_TLS_*
-// variables that pools read. pools builds the same settings but keeps them
-// unexported.
-func tlsFromPools(t pools.TLSConfig) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // the user asked for it with REDIS_TLS_INSECURE_SKIP_VERIFY
-	var errs []error
-	if t.CAFile != "" {
-		pool, err := loadCAFile(t.CAFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("agent: REDIS_TLS_CA_FILE=%q: %w", t.CAFile, err))
-		}
-		cfg.RootCAs = pool
-	}
-	if t.CertFile != "" && t.KeyFile != "" {
-		pair, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("agent: REDIS_TLS_CERT_FILE=%q, REDIS_TLS_KEY_FILE=%q: %w", t.CertFile, t.KeyFile, err))
-		} else {
-			cfg.Certificates = []tls.Certificate{pair}
-		}
-	}
-	return cfg, errors.Join(errs...)
-}

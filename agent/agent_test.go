@@ -228,6 +228,11 @@ func TestClientListGroupsMatchServer(t *testing.T) {
 		m := ta.collect(t)
 		got := groups(m[metricServerConnections])
 		delete(got, "poolscope-test-admin")
+		for name, n := range got {
+			if n == 0 {
+				delete(got, name) // gone from the server, reported at 0 for a while
+			}
+		}
 		want := map[string]int64{}
 		for name, n := range server {
 			want[name] = int64(n)
@@ -546,4 +551,50 @@ func TestGroupNamedOtherAbsorbsTheRest(t *testing.T) {
 	if !slices.Equal(names, []string{"a=3", "other=4"}) {
 		t.Fatalf("groups = %v, want [a=3 other=4]", names)
 	}
+}
+
+// A client name that leaves the server is reported at 0 for a while
+// instead of just ending: behind a collector, a series that ends keeps its
+// last value until the exporter's metric_expiration.
+func TestVanishedGroupGoesToZero(t *testing.T) {
+	s := redistest.Start(t, redisserver.Options{})
+	ctx := redistest.Context(t, time.Minute)
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), ClientName: "short-lived"})
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ta := startAgent(t, WithRedis(s.URL()))
+	count := func() (int64, bool) {
+		n, ok := groups(ta.collect(t)[metricServerConnections])["short-lived"]
+		return n, ok
+	}
+	redistest.Eventually(t, waitFor, func() error {
+		if n, _ := count(); n != 1 {
+			return fmt.Errorf("short-lived = %d, want 1", n)
+		}
+		return nil
+	})
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	redistest.Eventually(t, waitFor, func() error {
+		if n, ok := count(); !ok || n != 0 {
+			return fmt.Errorf("short-lived = %d (reported: %v), want 0 and still reported", n, ok)
+		}
+		return nil
+	})
+}
+
+// The skip counter is there, at 0, before any skip, so that a dashboard
+// shows 0 rather than no data.
+func TestClientListSkippedStartsAtZero(t *testing.T) {
+	s := redistest.Start(t, redisserver.Options{})
+	ta := startAgent(t, WithRedis(s.URL()))
+	redistest.Eventually(t, waitFor, func() error {
+		skipped := ta.collect(t)[metricClientListSkipped]
+		if len(skipped) != 1 || skipped[0].value != 0 {
+			return fmt.Errorf("client_list.skipped = %v, want one series at 0", skipped)
+		}
+		return nil
+	})
 }

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"time"
+
 	"context"
 	"errors"
 
@@ -142,6 +144,9 @@ type serverSnapshot struct {
 type groupSample struct {
 	attrs metric.MeasurementOption
 	clientGroup
+	// goneSince is when the name was first missing from CLIENT LIST; the
+	// group is then reported at 0 for a while (see vanishedLinger).
+	goneSince time.Time
 }
 
 // observe reports the latest snapshots. Only live processes and reachable

@@ -205,6 +205,9 @@ func passTimeout(interval time.Duration) time.Duration {
 // answers, with a doubling back-off (capped at maxBackoff) while it does not.
 func (a *Agent) runServer(ctx context.Context, s *server) {
 	defer s.closeClient()
+	// The skip counter exists from the start, at 0, so that "no CLIENT LIST
+	// skipped" is a series with a value rather than no data.
+	a.inst.clientListSkipped.Add(ctx, 0, s.measure)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	failures := 0
@@ -360,12 +363,45 @@ func (a *Agent) clientList(ctx context.Context, s *server, info redisInfo, pass 
 		a.problems.resolve("redis "+s.display+" client-list-parse", "")
 	}
 	groups := groupClients(entries, s.ownID.Load(), a.cfg.topNames)
-	samples := make([]groupSample, len(groups))
+	samples := make([]groupSample, len(groups), len(groups)+len(s.groups))
 	for i, g := range groups {
 		samples[i] = groupSample{attrs: metric.WithAttributeSet(groupAttributes(g.name, s.attrs)), clientGroup: g}
 	}
+	samples = append(samples, vanished(s.groups, groups, start)...)
 	s.groups, s.haveGroups = samples, true
 	return samples
+}
+
+// vanishedLinger is how long a client name that left the server is still
+// reported, with 0 connections, before its series ends. A series that just
+// stops keeps its last count in a Prometheus behind a collector until the
+// collector's metric_expiration (5 minutes by default): a phantom group. Two
+// minutes lets at least one export of the 0 through at the SDK's default
+// 60 s export interval.
+const vanishedLinger = 2 * time.Minute
+
+// vanished returns the groups of prev that are not in now, at 0
+// connections, each stamped with when it was first seen gone; those gone
+// for longer than vanishedLinger are dropped.
+func vanished(prev []groupSample, now []clientGroup, at time.Time) []groupSample {
+	present := make(map[string]bool, len(now))
+	for _, g := range now {
+		present[g.name] = true
+	}
+	var out []groupSample
+	for _, g := range prev {
+		if present[g.name] {
+			continue
+		}
+		if g.goneSince.IsZero() {
+			g.goneSince = at
+			g.count, g.ageMax, g.idleMax = 0, 0, 0
+		}
+		if at.Sub(g.goneSince) < vanishedLinger {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // isRedisError reports whether the server answered with an error (as

@@ -12,11 +12,8 @@ import "strings"
 // knownEmptyMetrics are series that never appear while things are healthy,
 // so that every panel query reading them is empty, with why.
 var knownEmptyMetrics = map[string]string{
-	// The agent creates the counter's series only at the first skip
-	// (agent/server.go adds 1, never 0), so the panel shows "No data"
-	// instead of 0 on every healthy server. Fix: add 0 for each server
-	// when the agent starts watching it.
-	"poolscope_agent_client_list_skipped_total": "agent: the client_list.skipped counter has no series until the first skip",
+	// None now. poolscope_agent_client_list_skipped_total was one until the
+	// agent started each server's counter at 0.
 }
 
 // knownEmpty returns why expr is expected to be empty, or "".
@@ -42,13 +39,9 @@ func knownEmpty(expr string) string {
 // initialisation, or name connections in the Dialer.
 const unnamedIdleGap = "pools/go-redis: MinIdleConns connections stay unnamed on the server until first used"
 
-// staleGroupGap: when a client name disappears from a server (a
-// connection caught by CLIENT LIST between its accept and its CLIENT
-// SETNAME shows as a one-off "" group; a process that exits takes its
-// names with it), the agent stops reporting that name's
-// poolscope.server.connections series, and the gateway's prometheus
-// exporter serves the last value until metric_expiration (5 m). Until then
-// "Server connections by client name" shows a phantom line and sums over
-// names are too high. Fix (agent/): report 0 for a name at the pass it
-// disappears (and keep it at 0 for a few passes) before dropping it.
-const staleGroupGap = "agent: a vanished client name keeps its last value in Prometheus for the collector's metric_expiration"
+// staleGroupGap: a client name gone from a server must be exported at 0
+// (the agent reports it so for two minutes, agent.vanishedLinger) before its
+// series ends; the gateway's prometheus exporter then keeps that 0 until
+// metric_expiration (5 m). A gone name still showing its old count would be
+// a phantom line in "Server connections by client name".
+const staleGroupGap = "agent: a vanished client name still shows a count other than 0"
