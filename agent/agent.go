@@ -171,4 +171,3 @@ func usesTLS(urls []string) bool {
 	}
 	return false
 }
-
