@@ -62,13 +62,16 @@ func runDemoWorker(ctx context.Context, e env) int {
 		printErrors(e.stderr, err)
 		return exitUsage
 	}
-	pl, err := pools.New(p, pools.WithLogger(slog.New(slog.NewTextHandler(e.stderr, nil))))
+	// The timer sees the async pool's pre-dialled connections, which
+	// pools.New makes before instrument.New can hook the clients.
+	timer := instrument.NewPoolsDialTimer()
+	pl, err := pools.New(p, timer.PoolsOption(), pools.WithLogger(slog.New(slog.NewTextHandler(e.stderr, nil))))
 	if err != nil {
 		printErrors(e.stderr, err)
 		return exitUsage
 	}
 	defer pl.Close()
-	inst, err := instrument.New(pl, instrument.WithMeterProvider(pipeline.MeterProvider()))
+	inst, err := instrument.New(pl, instrument.WithMeterProvider(pipeline.MeterProvider()), instrument.WithPoolsDialTimer(timer))
 	if err != nil {
 		fmt.Fprintln(e.stderr, "demo-worker:", err)
 		return exitFail
