@@ -50,7 +50,7 @@ func serverLabels(srv *redisserver.Server, viaSocket bool) string {
 func checkPoolConnections(t *testing.T, ctx context.Context, s *e2eStack) {
 	clientQuery := `sum by (db_client_connection_pool_name) (db_client_connection_count{job="` + workloadService + `"})`
 	agentQuery := `sum by (redis_client_name) (poolscope_server_connections{job="` + agentService + `", poolscope_client_service="` + workloadService + `"})`
-	var table, gaps []string
+	var table []string
 	redistest.Eventually(t, settleDeadline, func() error {
 		stats, err := s.workload.do("stats")
 		if err != nil {
@@ -72,8 +72,7 @@ func checkPoolConnections(t *testing.T, ctx context.Context, s *e2eStack) {
 		}
 		agent := byLabel(vec, "redis_client_name")
 
-		table, gaps = table[:0], gaps[:0]
-		s.unnamed = map[string]int{}
+		table = table[:0]
 		var mismatches []string
 		for _, role := range pools.Roles {
 			c := stats.Pools[string(role)]
@@ -82,17 +81,9 @@ func checkPoolConnections(t *testing.T, ctx context.Context, s *e2eStack) {
 			line := fmt.Sprintf("%-7s %-28s PoolStats %2d (regular %d, pipeline %d, pubsub %d)  exported %2.0f  CLIENT LIST %2d  agent %2.0f",
 				role, c.Name, c.Total, c.Regular, c.Pipeline, c.PubSub, exported[string(role)], named, agent[c.Name])
 			table = append(table, line)
-			gap := c.Total - named
-			switch {
-			case c.Total == 0 || float64(c.Total) != exported[string(role)] || float64(named) != agent[c.Name]:
-				mismatches = append(mismatches, line)
-			case gap == 0:
-			case role == pools.Async && gap > 0 && gap <= asyncPoolMin && listed[server][""] >= gap:
-				// See unnamedIdleGap: the missing connections are among
-				// the server's unnamed ones.
-				s.unnamed[server] += gap
-				gaps = append(gaps, fmt.Sprintf("%s: %d of %d connections unnamed on the server (it lists %d unnamed)", role, gap, c.Total, listed[server][""]))
-			default:
+			// Every connection is named on the server, the async pool's
+			// pre-dialled ones included (pools names them as it dials).
+			if c.Total == 0 || float64(c.Total) != exported[string(role)] || c.Total != named || float64(named) != agent[c.Name] {
 				mismatches = append(mismatches, line)
 			}
 		}
@@ -102,9 +93,6 @@ func checkPoolConnections(t *testing.T, ctx context.Context, s *e2eStack) {
 		return nil
 	})
 	t.Logf("connections per pool, four sources agree:\n%s", strings.Join(table, "\n"))
-	for _, g := range gaps {
-		t.Logf("KNOWN GAP (%s): %s", unnamedIdleGap, g)
-	}
 }
 
 // poolServer is the server (a key of e2eStack.servers) that holds each
@@ -253,12 +241,8 @@ func checkProcessConnections(t *testing.T, ctx context.Context, s *e2eStack) {
 			if err != nil {
 				return err
 			}
-			unnamed := s.unnamed[role]
 			line = fmt.Sprintf("%-7s agent (/proc) %.0f, CLIENT LIST %d %v", role, float64(exported.Value), listed, names)
-			if unnamed > 0 {
-				line += fmt.Sprintf(" + %d unnamed (KNOWN GAP: %s)", unnamed, unnamedIdleGap)
-			}
-			if listed == 0 || float64(exported.Value) != float64(listed+unnamed) {
+			if listed == 0 || float64(exported.Value) != float64(listed) {
 				return fmt.Errorf("workload pid %d's connections disagree: %s", pid, line)
 			}
 			return nil

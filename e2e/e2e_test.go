@@ -44,10 +44,6 @@ type e2eStack struct {
 	workload               *workload
 	agent                  *stack.Process
 	rules                  *testRules
-	// unnamed counts, per server, the workload's pool connections the
-	// server lists without a name (see unnamedIdleGap), as found by the
-	// pool connections check.
-	unnamed map[string]int
 }
 
 // TestEndToEnd runs the whole pipeline once and checks it from every side.

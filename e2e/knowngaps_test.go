@@ -26,19 +26,6 @@ func knownEmpty(expr string) string {
 	return ""
 }
 
-// unnamedIdleGap: go-redis (v9.23) dials a pool's MinIdleConns
-// connections, and the ones it adds later to keep that minimum, without
-// running the connection's initialisation (HELLO, CLIENT SETNAME) until
-// their first use. Until then the server lists them without a name, so
-// CLIENT LIST, the agent's per-name series, the "server-side vs client-side"
-// panel and ServerConnectionsAbovePoolMax miss up to MinIdleConns of a
-// pool's connections, although pools/doc.go says every connection announces
-// itself (upstream: go-redis#3121, closed without a change). Only the
-// async pool has a minimum (REDIS_ASYNC_POOL_MIN). Fix
-// (pools/): dial the minimum through the pool's own connection
-// initialisation, or name connections in the Dialer.
-const unnamedIdleGap = "pools/go-redis: MinIdleConns connections stay unnamed on the server until first used"
-
 // staleGroupGap: a client name gone from a server must be exported at 0
 // (the agent reports it so for two minutes, agent.vanishedLinger) before its
 // series ends; the gateway's prometheus exporter then keeps that 0 until

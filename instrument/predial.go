@@ -29,8 +29,8 @@ const maxPendingDials = 1024
 // 1024; New records them into create_time. From then on it only passes
 // dials through: go-redis reports the create time of later connections
 // (dial plus Redis handshake), so none is counted twice. A pre-dialled
-// connection's create time is its dial alone, since go-redis sends its
-// HELLO only at first use. Their closes and lifetimes are still not
+// connection's create time is its dial with the AUTH and CLIENT SETNAME
+// pools sends to name it; go-redis's HELLO comes at first use. Their closes and lifetimes are still not
 // reported (New wraps only the connections dialled after it).
 type PoolsDialTimer struct {
 	mu      sync.Mutex

@@ -77,10 +77,9 @@ func TestHostileServiceNamesOnRealServer(t *testing.T) {
 				}
 				for n := range names {
 					if n == "" {
-						// The async pool's pre-dialled idle connections:
-						// go-redis sends HELLO/SETNAME only when a
-						// connection is first used (reported to pools).
-						continue
+						// The async pool's pre-dialled connections too are
+						// named as they are dialled.
+						return fmt.Errorf("%d connections without a name: %v", names[n], names)
 					}
 					if !poolscopeName.MatchString(n) || !strings.HasPrefix(n, want+":") {
 						list, _ := admin.ClientList(ctx).Result()

@@ -153,6 +153,7 @@ func (g *dialGate) result(ctx context.Context, addr string, err error) {
 
 // dialerFor builds the Dialer of a role client: go-redis's own dialer for
 // o (TCP or unix, then TLS when o.TLSConfig is set), its connections
+// named on the server at once when the pool keeps a minimum (announce),
 // wrapped to name a server that closes them unanswered (ServerClosedError),
 // inside the shared pool's dial gate, inside the WithDialWrapper wrappers.
 func (p *Pools) dialerFor(role Role, o *redis.Options, gate *dialGate) DialFunc {
@@ -166,6 +167,12 @@ func (p *Pools) dialerFor(role Role, o *redis.Options, gate *dialGate) DialFunc 
 		conn, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
+		}
+		if o.MinIdleConns > 0 {
+			if err := announce(ctx, conn, o, role, addr); err != nil {
+				_ = conn.Close()
+				return nil, err
+			}
 		}
 		return withFirstReply(conn, role, addr), nil
 	})

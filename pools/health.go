@@ -137,48 +137,6 @@ func (h *healthMonitor) record(p *Pools, check HealthCheck) {
 	}
 }
 
-// goWarmUp initialises the n connections a pool pre-dials. go-redis dials
-// MinIdleConns at construction but sends HELLO and CLIENT SETNAME only when
-// a connection is first used, so until then the server lists them without
-// a name and nobody can attribute them. Holding n connections at once and
-// PINGing each makes go-redis finish them. It runs in the background (a
-// down server must not block New) and gives up at Close or after timeout.
-func (h *healthMonitor) goWarmUp(c *redis.Client, n int, timeout time.Duration) {
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		ctx, cancel := context.WithTimeout(h.ctx, timeout)
-		defer cancel()
-		// go-redis dials the MinIdleConns in the background; taking
-		// connections before they exist would dial more, so wait for them.
-		// (Taking them still makes go-redis dial n more idle ones: its
-		// MinIdleConns is a reserve of idle connections besides the used
-		// ones. Those stay unnamed until first used.)
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for int(c.PoolStats().TotalConns) < n {
-			select {
-			case <-ctx.Done():
-				return // the health loop reports why
-			case <-tick.C:
-			}
-		}
-		conns := make([]*redis.Conn, 0, n)
-		defer func() {
-			for _, cn := range conns {
-				_ = cn.Close() // returns the connection to the pool
-			}
-		}()
-		for i := 0; i < n; i++ {
-			cn := c.Conn()
-			conns = append(conns, cn)
-			if cn.Ping(ctx).Err() != nil {
-				return // the health loop reports why
-			}
-		}
-	}()
-}
-
 func (h *healthMonitor) stop() {
 	h.cancel()
 	h.wg.Wait()

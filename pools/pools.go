@@ -104,11 +104,6 @@ func New(cfg Config, opts ...Option) (*Pools, error) {
 		}
 	}
 	p.health = startHealth(p)
-	for r, c := range p.shared {
-		if n := cfg.Role(r).MinIdle; n > 0 {
-			p.health.goWarmUp(c, n, cfg.PoolTimeout)
-		}
-	}
 	return p, nil
 }
 

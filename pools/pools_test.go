@@ -115,17 +115,56 @@ func TestSharedPoolsAreTheDefaults(t *testing.T) {
 
 // TestAsyncMinIdleAtStart: the async pool's MIN connections are dialled at
 // start and show in CLIENT LIST without any command being sent.
+// TestAsyncMinIdleAtStart: the async pool's MIN connections are on the
+// server right after start, each already carrying the pool's client name
+// (go-redis alone names a connection only at its first use), and there are
+// exactly MIN of them: nothing has to borrow them to name them. With a
+// password, an ACL user and TLS, the naming authenticates first.
 func TestAsyncMinIdleAtStart(t *testing.T) {
-	s := redistest.Start(t, redisserver.Options{})
-	p := open(t, s.URL(), map[string]string{"REDIS_ASYNC_POOL_MIN": "3", "REDIS_ASYNC_POOL_MAX": "8"})
-	name := p.ClientName(pools.Async)
-	redistest.Eventually(t, 10*time.Second, func() error {
-		if n := countFor(t, s, name); n != 3 {
-			return fmt.Errorf("server sees %d connections named %s, want 3", n, name)
-		}
-		return nil
-	})
-
+	for _, tc := range []struct {
+		name string
+		opts redisserver.Options
+		url  func(*redisserver.Server) string
+		vars func(*redisserver.Server) map[string]string
+	}{
+		{name: "plain"},
+		{name: "password", opts: redisserver.Options{Password: "s3cret"}},
+		{name: "acl-user", opts: redisserver.Options{Users: []redisserver.User{{Name: "app", Password: "apppw", Rules: "~* &* +@all"}}},
+			url: func(s *redisserver.Server) string { return s.URLFor("app", "apppw") }},
+		{name: "tls", opts: redisserver.Options{TLS: true},
+			vars: func(s *redisserver.Server) map[string]string {
+				return map[string]string{"REDIS_TLS_CA_FILE": s.TLS.CAFile}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := redistest.Start(t, tc.opts)
+			url := s.URL()
+			if tc.url != nil {
+				url = tc.url(s)
+			}
+			vars := map[string]string{"REDIS_ASYNC_POOL_MIN": "3", "REDIS_ASYNC_POOL_MAX": "8"}
+			if tc.vars != nil {
+				for k, v := range tc.vars(s) {
+					vars[k] = v
+				}
+			}
+			p := open(t, url, vars)
+			name := p.ClientName(pools.Async)
+			redistest.Eventually(t, 10*time.Second, func() error {
+				counts, err := s.ClientsByName(context.Background())
+				if err != nil {
+					return err
+				}
+				if counts[name] != 3 || counts[""] != 0 {
+					return fmt.Errorf("server sees %d connections named %s and %d unnamed, want 3 and 0: %v", counts[name], name, counts[""], counts)
+				}
+				if n := p.Async().PoolStats().TotalConns; n != 3 {
+					return fmt.Errorf("the async pool holds %d connections, want its MIN, 3", n)
+				}
+				return nil
+			})
+		})
+	}
 }
 
 // TestHardCap: 200 goroutines hammer a master pool of size 10; CLIENT LIST,
