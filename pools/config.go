@@ -536,7 +536,22 @@ func RedactURL(raw string) string {
 	return scheme + "://" + redactQuery(rest)
 }
 
-// redactQuery masks secret-looking query values in "host/path?query#frag".
+// plainURLOptions are the query parameters go-redis's ParseURL reads
+// (v9.23), none of them a credential.
+var plainURLOptions = map[string]bool{
+	"client_name": true, "conn_max_idle_time": true, "conn_max_lifetime": true, "conn_max_lifetime_jitter": true,
+	"db": true, "dial_timeout": true, "idle_timeout": true, "max_active_conns": true, "max_concurrent_dials": true,
+	"max_conn_age": true, "max_idle_conns": true, "max_retries": true, "max_retry_backoff": true,
+	"min_idle_conns": true, "min_retry_backoff": true, "pipeline_pool_size": true,
+	"pipeline_read_buffer_size": true, "pipeline_write_buffer_size": true, "pool_fifo": true,
+	"pool_size": true, "pool_timeout": true, "protocol": true, "read_timeout": true,
+	"skip_verify": true, "write_timeout": true,
+}
+
+// redactQuery masks query values in "host/path?query#frag": every value
+// but those of go-redis's own URL options, which hold no secret. Masking by
+// what a name looks like is not enough: a misspelt "?pasword=" is exactly
+// the value a user did not mean to show.
 func redactQuery(s string) string {
 	q := strings.IndexByte(s, '?')
 	if q < 0 {
@@ -546,9 +561,7 @@ func redactQuery(s string) string {
 	params := strings.Split(query, "&")
 	for i, kv := range params {
 		k, _, hasValue := strings.Cut(kv, "=")
-		lk := strings.ToLower(k)
-		if hasValue && (strings.Contains(lk, "pass") || strings.Contains(lk, "pwd") || strings.Contains(lk, "auth") ||
-			strings.Contains(lk, "token") || strings.Contains(lk, "secret") || strings.Contains(lk, "key")) {
+		if hasValue && !plainURLOptions[strings.ToLower(k)] {
 			params[i] = k + "=***"
 		}
 	}

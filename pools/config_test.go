@@ -215,12 +215,14 @@ func TestRedactURL(t *testing.T) {
 		"redis://:pw@h:1/0":               "redis://***@h:1/0",
 		"redis://user:pw@h:1/0":           "redis://user:***@h:1/0",
 		"redis://pw@h:1":                  "redis://***@h:1",
-		"rediss://u:p@ss:w@rd@h:1/0?x=y":  "rediss://u:***@h:1/0?x=y",
+		"rediss://u:p@ss:w@rd@h:1/0?x=y":  "rediss://u:***@h:1/0?x=***",
 		"unix://:pw@/run/redis.sock":      "unix://***@/run/redis.sock",
 		"unix:///run/redis.sock":          "unix:///run/redis.sock",
 		"pw@h:1":                          "***@h:1",
 		"redis://h:1/0?password=pw&db=2":  "redis://h:1/0?password=***&db=2",
 		"redis://h:1/0?auth_token=t#frag": "redis://h:1/0?auth_token=***#frag",
+		"redis://h:1/0?pasword=pw":        "redis://h:1/0?pasword=***", // misspelt: unknown, masked
+		"redis://h:1/0?dial_timeout=3s":   "redis://h:1/0?dial_timeout=3s",
 	} {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
