@@ -97,7 +97,7 @@ bench-hotpath:
 	$(GO) run ./instrument/internal/benchreport -bin "$$tmp/instrument.test" -latency-bin "$$tmp/benchtables.test" \
 		-latency-rounds $(LATENCYROUNDS) $(BENCHFLAGS) 2>"$$tmp/raw.txt" || { cat "$$tmp/raw.txt"; exit 1; }
 
-# --- reliability: fuzzing and the soak (see RELIABILITY-section.md) ---
+# --- reliability: fuzzing and the soak (see RELIABILITY.md) ---
 .PHONY: fuzz fuzz-short soak
 
 ## fuzz: every fuzz target (func FuzzXxx anywhere) for FUZZTIME each, one after the other
