@@ -267,6 +267,8 @@ func (r *envReader) prometheusAddr(fromOption string) string {
 	host, ok := r.get("OTEL_EXPORTER_PROMETHEUS_HOST")
 	if !ok {
 		host = defaultPrometheusHost
+	} else if !validListenHost(host) {
+		r.fail("OTEL_EXPORTER_PROMETHEUS_HOST", host, "not an IP address or host name")
 	}
 	port, ok := r.get("OTEL_EXPORTER_PROMETHEUS_PORT")
 	if !ok {
@@ -291,4 +293,27 @@ func hostPort(value string) (addr, problem string) {
 		return "", "not a port number (0 to 65535)"
 	}
 	return net.JoinHostPort(host, port), ""
+}
+
+// validListenHost reports whether host can name an address to listen on:
+// empty (every interface), an IP address, or a DNS name (RFC 1123 labels).
+// Whether the name resolves is for the listener to find out.
+func validListenHost(host string) bool {
+	if host == "" || net.ParseIP(host) != nil {
+		return true
+	}
+	if len(host) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }

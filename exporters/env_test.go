@@ -1,12 +1,15 @@
 package exporters
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -182,4 +185,20 @@ func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 		t.Fatal(err)
 	}
 	return certFile, keyFile
+}
+
+func TestPrometheusHostChecked(t *testing.T) {
+	for host, ok := range map[string]bool{
+		"127.0.0.1": true, "::1": true, "": true, "localhost": true, "metrics.internal.": true,
+		"not a host": false, "exa_mple.com": false, "-bad.example": false, "a..b": false,
+	} {
+		if got := validListenHost(host); got != ok {
+			t.Errorf("validListenHost(%q) = %v, want %v", host, got, ok)
+		}
+	}
+	vars := map[string]string{"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_EXPORTER_PROMETHEUS_HOST": "not a host"}
+	_, err := New(context.Background(), WithLookup(func(k string) (string, bool) { v, ok := vars[k]; return v, ok }))
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(fmt.Sprint(err), `OTEL_EXPORTER_PROMETHEUS_HOST="not a host"`) {
+		t.Errorf("a bad host gives %v, want an ErrInvalidConfig naming the variable and value", err)
+	}
 }
