@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,9 @@ const maxFlagValue = 4096
 // agent exits within 5 seconds even when the collector is unreachable.
 const shutdownBudget = 4 * time.Second
 
+// agentGCPercent is the agent's GOGC unless the environment sets one.
+const agentGCPercent = 50
+
 const agentHelp = `Usage: poolscope agent [flags]
 
 Samples processes and Redis servers every --interval and exports the metrics
@@ -48,7 +52,8 @@ every pass; the selection and connection counts every --discover-every
 passes. CLIENT LIST runs at every pass up to 1000 clients, every 6th pass up
 to --client-list-max-clients, and is skipped (and counted) above.
 
-Stops on SIGINT or SIGTERM, flushing within 5 seconds. Exit status: 0 after a
+Runs Go's garbage collector at GOGC=50 unless GOGC is set (a smaller RSS
+for a small heap). Stops on SIGINT or SIGTERM, flushing within 5 seconds. Exit status: 0 after a
 signal, 1 when the exporter cannot be set up, 2 for bad flags or
 configuration (one line per problem on stderr).
 
@@ -199,6 +204,12 @@ func runAgent(ctx context.Context, e env) int {
 		return exitUsage
 	}
 
+	// The agent's heap is a few MiB; collecting at 50 % growth instead of
+	// Go's default 100 % keeps its RSS about 1.5 MiB lower at no measurable
+	// CPU cost (BENCHMARKS.md). GOGC, when set, wins.
+	if _, set := e.lookup("GOGC"); !set {
+		debug.SetGCPercent(agentGCPercent)
+	}
 	logger := newLogger(e.stderr, *logFormat, level)
 	redislog.Route(logger)
 	pipeline, code, err := newPipeline(ctx, e, "agent")
