@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"encoding/binary"
 	"log/slog"
 	"net"
 	"os"
@@ -9,9 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/procfs"
@@ -24,7 +21,7 @@ import (
 // this machine's kernel when the test starts.
 
 // captureUnixDiag opens a listening unix socket and a connection to it,
-// then asks the kernel for its sock_diag dump (the request unixPeers sends)
+// then asks the kernel for its sock_diag dump (as unixPeers does)
 // and returns the raw unix_diag_msg bodies.
 func captureUnixDiag(tb testing.TB) [][]byte {
 	tb.Helper()
@@ -45,43 +42,11 @@ func captureUnixDiag(tb testing.TB) [][]byte {
 	}
 	defer accepted.Close()
 
-	fd, err := syscall.Socket(syscall.AF_NETLINK, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, netlinkSockDiag)
-	if err != nil {
-		tb.Fatalf("sock_diag: %v", err)
-	}
-	defer syscall.Close(fd)
-	tv := syscall.NsecToTimeval((2 * time.Second).Nanoseconds())
-	_ = syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
-	req := make([]byte, syscall.NLMSG_HDRLEN+unixDiagReqLen)
-	ne := binary.NativeEndian
-	ne.PutUint32(req[0:], uint32(len(req)))
-	ne.PutUint16(req[4:], sockDiagByFamily)
-	ne.PutUint16(req[6:], syscall.NLM_F_REQUEST|syscall.NLM_F_DUMP)
-	body := req[syscall.NLMSG_HDRLEN:]
-	body[0] = syscall.AF_UNIX
-	ne.PutUint32(body[4:], 1<<tcpEstablished)
-	ne.PutUint32(body[12:], udiagShowName|udiagShowPeer)
-	if err := syscall.Sendto(fd, req, 0, &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK}); err != nil {
+	var bodies [][]byte
+	if err := dumpUnixDiag(func(msg []byte) { bodies = append(bodies, append([]byte(nil), msg...)) }); err != nil {
 		tb.Fatal(err)
 	}
-	var bodies [][]byte
-	buf := make([]byte, netlinkRecvBuffer)
-	for {
-		n, _, err := syscall.Recvfrom(fd, buf, 0)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
-		if err != nil {
-			tb.Fatal(err)
-		}
-		for _, m := range msgs {
-			if m.Header.Type != sockDiagByFamily {
-				return bodies
-			}
-			bodies = append(bodies, append([]byte(nil), m.Data...))
-		}
-	}
+	return bodies
 }
 
 // FuzzParseUnixDiagMsg: any message gives a name without NUL bytes and a

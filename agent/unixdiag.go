@@ -34,9 +34,29 @@ const (
 // one of paths (a server's socket), that socket's inode mapped to the
 // path's value. The sockets are those of the agent's network namespace.
 func unixPeers(paths map[string]int) (map[uint64]int, error) {
+	peers := map[uint64]int{}
+	err := dumpUnixDiag(func(msg []byte) {
+		name, peer := parseUnixDiagMsg(msg)
+		if peer == 0 || name == "" {
+			return
+		}
+		if i, ok := paths[filepath.Clean(name)]; ok {
+			peers[uint64(peer)] = i
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return peers, nil
+}
+
+// dumpUnixDiag asks the kernel (sock_diag over netlink) for every
+// established unix socket with its name and peer, and calls visit with
+// each unix_diag_msg. visit must not keep msg: its buffer is reused.
+func dumpUnixDiag(visit func(msg []byte)) error {
 	fd, err := syscall.Socket(syscall.AF_NETLINK, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, netlinkSockDiag)
 	if err != nil {
-		return nil, fmt.Errorf("agent: sock_diag netlink socket: %w", err)
+		return fmt.Errorf("agent: sock_diag netlink socket: %w", err)
 	}
 	defer syscall.Close(fd)
 	// A dump is answered at once; the timeout only guards against a kernel
@@ -55,39 +75,32 @@ func unixPeers(paths map[string]int) (map[uint64]int, error) {
 	ne.PutUint32(body[4:], 1<<tcpEstablished)            // udiag_states
 	ne.PutUint32(body[12:], udiagShowName|udiagShowPeer) // udiag_show
 	if err := syscall.Sendto(fd, req, 0, &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK}); err != nil {
-		return nil, fmt.Errorf("agent: sock_diag request: %w", err)
+		return fmt.Errorf("agent: sock_diag request: %w", err)
 	}
 
-	peers := map[uint64]int{}
 	buf := make([]byte, netlinkRecvBuffer)
 	for {
 		n, _, err := syscall.Recvfrom(fd, buf, 0)
 		if err != nil {
-			return nil, fmt.Errorf("agent: sock_diag reply: %w", err)
+			return fmt.Errorf("agent: sock_diag reply: %w", err)
 		}
 		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
 		if err != nil {
-			return nil, fmt.Errorf("agent: sock_diag reply: %w", err)
+			return fmt.Errorf("agent: sock_diag reply: %w", err)
 		}
 		for _, m := range msgs {
 			switch m.Header.Type {
 			case syscall.NLMSG_DONE:
-				return peers, nil
+				return nil
 			case syscall.NLMSG_ERROR:
 				if len(m.Data) >= 4 {
 					if errno := int32(ne.Uint32(m.Data)); errno != 0 {
-						return nil, fmt.Errorf("agent: sock_diag: %w", syscall.Errno(-errno))
+						return fmt.Errorf("agent: sock_diag: %w", syscall.Errno(-errno))
 					}
 				}
-				return nil, errors.New("agent: sock_diag: error reply")
+				return errors.New("agent: sock_diag: error reply")
 			case sockDiagByFamily:
-				name, peer := parseUnixDiagMsg(m.Data)
-				if peer == 0 || name == "" {
-					continue
-				}
-				if i, ok := paths[filepath.Clean(name)]; ok {
-					peers[uint64(peer)] = i
-				}
+				visit(m.Data)
 			}
 		}
 	}

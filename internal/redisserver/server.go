@@ -257,7 +257,7 @@ func (s *Server) ClientOptions() *redis.Options {
 	o := &redis.Options{
 		Addr:         s.Addr(),
 		Password:     s.opts.Password,
-		ClientName:   "poolscope-test-admin",
+		ClientName:   adminClientName,
 		DialTimeout:  time.Second,
 		ReadTimeout:  2 * time.Second,
 		WriteTimeout: 2 * time.Second,
@@ -374,6 +374,9 @@ func (s *Server) Pause(ctx context.Context, d time.Duration) error {
 	return s.Admin().Do(ctx, "CLIENT", "PAUSE", d.Milliseconds(), "ALL").Err()
 }
 
+// adminClientName names the harness's own connections (Admin).
+const adminClientName = "poolscope-test-admin"
+
 // ClientsByName counts the server's connections per client name from
 // CLIENT LIST. Connections without a name count under "". The admin
 // connection used for the query is left out.
@@ -382,6 +385,14 @@ func (s *Server) ClientsByName(ctx context.Context) (map[string]int, error) {
 	if err != nil {
 		return nil, err
 	}
+	counts := CountByName(list)
+	delete(counts, adminClientName)
+	return counts, nil
+}
+
+// CountByName counts the connections of a CLIENT LIST reply per client
+// name, every connection included; unnamed ones count under "".
+func CountByName(list string) map[string]int {
 	counts := map[string]int{}
 	for _, line := range strings.Split(list, "\n") {
 		if strings.TrimSpace(line) == "" {
@@ -393,12 +404,9 @@ func (s *Server) ClientsByName(ctx context.Context) (map[string]int, error) {
 				name = v
 			}
 		}
-		if name == "poolscope-test-admin" {
-			continue
-		}
 		counts[name]++
 	}
-	return counts, nil
+	return counts
 }
 
 // Close stops the server and removes its directory.
