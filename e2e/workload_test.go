@@ -12,24 +12,8 @@ import (
 	"time"
 
 	"github.com/poolscope/poolscope/e2e/internal/stack"
+	"github.com/poolscope/poolscope/e2e/internal/wire"
 )
-
-// poolCounts and workloadReply mirror the JSON lines of e2e/internal/workload.
-type poolCounts struct {
-	Name     string `json:"name"`
-	Regular  int    `json:"regular"`
-	Pipeline int    `json:"pipeline"`
-	PubSub   int    `json:"pubsub"`
-	Total    int    `json:"total"`
-}
-
-type workloadReply struct {
-	Event  string                `json:"event"`
-	Pid    int                   `json:"pid"`
-	Pools  map[string]poolCounts `json:"pools"`
-	Errors map[string]int64      `json:"errors"`
-	Error  string                `json:"error"`
-}
 
 // workload is the running e2e/internal/workload process, driven through its
 // stdin and stdout.
@@ -37,7 +21,7 @@ type workload struct {
 	*stack.Process
 	stdin io.WriteCloser
 	lines chan string
-	ready workloadReply
+	ready wire.Reply
 }
 
 func startWorkload(t *testing.T, binary string, env []string) *workload {
@@ -80,30 +64,30 @@ func startWorkload(t *testing.T, binary string, env []string) *workload {
 }
 
 // next reads the workload's next reply.
-func (w *workload) next(timeout time.Duration) (workloadReply, error) {
+func (w *workload) next(timeout time.Duration) (wire.Reply, error) {
 	select {
 	case line, ok := <-w.lines:
 		if !ok {
-			return workloadReply{}, fmt.Errorf("workload exited (%v); %s", w.ExitErr(), w.LogTail(20))
+			return wire.Reply{}, fmt.Errorf("workload exited (%v); %s", w.ExitErr(), w.LogTail(20))
 		}
-		var r workloadReply
+		var r wire.Reply
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			return workloadReply{}, fmt.Errorf("workload wrote %q: %v", line, err)
+			return wire.Reply{}, fmt.Errorf("workload wrote %q: %v", line, err)
 		}
 		if r.Event == "error" {
 			return r, fmt.Errorf("workload: %s", r.Error)
 		}
 		return r, nil
 	case <-time.After(timeout):
-		return workloadReply{}, fmt.Errorf("no reply from the workload after %s; %s", timeout, w.LogTail(20))
+		return wire.Reply{}, fmt.Errorf("no reply from the workload after %s; %s", timeout, w.LogTail(20))
 	}
 }
 
 // do sends one command and returns its reply. "quiet" waits for every
 // command in flight, the longest being a 1 s BRPOP.
-func (w *workload) do(command string) (workloadReply, error) {
+func (w *workload) do(command string) (wire.Reply, error) {
 	if _, err := io.WriteString(w.stdin, command+"\n"); err != nil {
-		return workloadReply{}, fmt.Errorf("workload stdin: %w", err)
+		return wire.Reply{}, fmt.Errorf("workload stdin: %w", err)
 	}
 	r, err := w.next(15 * time.Second)
 	if err == nil && r.Event != strings.Fields(command)[0] {

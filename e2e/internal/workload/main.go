@@ -38,32 +38,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/poolscope/poolscope/e2e/internal/wire"
 	"github.com/poolscope/poolscope/exporters"
 	"github.com/poolscope/poolscope/instrument"
 	"github.com/poolscope/poolscope/pools"
 )
 
 func main() { os.Exit(run()) }
-
-// PoolCounts is one role's connections as its go-redis client counts them
-// (PoolStats), by kind: what db.client.connection.count reports, and what
-// the server's CLIENT LIST should show under Name.
-type PoolCounts struct {
-	Name     string `json:"name"`
-	Regular  int    `json:"regular"`
-	Pipeline int    `json:"pipeline"`
-	PubSub   int    `json:"pubsub"`
-	Total    int    `json:"total"`
-}
-
-// Reply is one line on stdout.
-type Reply struct {
-	Event  string                `json:"event"`
-	Pid    int                   `json:"pid,omitempty"`
-	Pools  map[string]PoolCounts `json:"pools,omitempty"`
-	Errors map[string]int64      `json:"errors,omitempty"`
-	Error  string                `json:"error,omitempty"`
-}
 
 func run() int {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -104,12 +85,12 @@ func run() int {
 	defer t.stop()
 
 	out := json.NewEncoder(os.Stdout)
-	reply := func(r Reply) {
+	reply := func(r wire.Reply) {
 		if err := out.Encode(r); err != nil {
 			logger.Error("stdout", "err", err)
 		}
 	}
-	reply(Reply{Event: "ready", Pid: os.Getpid(), Pools: counts(p)})
+	reply(wire.Reply{Event: "ready", Pid: os.Getpid(), Pools: counts(p)})
 
 	commands := make(chan string)
 	go func() {
@@ -134,24 +115,24 @@ func run() int {
 			switch cmd {
 			case "quiet":
 				t.stop()
-				reply(Reply{Event: "quiet"})
+				reply(wire.Reply{Event: "quiet"})
 			case "busy":
 				t.start()
-				reply(Reply{Event: "busy"})
+				reply(wire.Reply{Event: "busy"})
 			case "stats":
-				reply(Reply{Event: "stats", Pid: os.Getpid(), Pools: counts(p), Errors: t.errorCounts()})
+				reply(wire.Reply{Event: "stats", Pid: os.Getpid(), Pools: counts(p), Errors: t.errorCounts()})
 			default:
-				reply(Reply{Event: "error", Error: fmt.Sprintf("workload: unknown command %q (want quiet, busy or stats)", cmd)})
+				reply(wire.Reply{Event: "error", Error: fmt.Sprintf("workload: unknown command %q (want quiet, busy or stats)", cmd)})
 			}
 		}
 	}
 }
 
 // counts reads every role's PoolStats.
-func counts(p *pools.Pools) map[string]PoolCounts {
-	m := make(map[string]PoolCounts, len(pools.Roles))
+func counts(p *pools.Pools) map[string]wire.PoolCounts {
+	m := make(map[string]wire.PoolCounts, len(pools.Roles))
 	for _, r := range pools.Roles {
-		c := PoolCounts{Name: p.ClientName(r)}
+		c := wire.PoolCounts{Name: p.ClientName(r)}
 		for _, client := range p.Clients(r) {
 			s := client.PoolStats()
 			c.Regular += int(s.TotalConns)
