@@ -90,7 +90,7 @@ func runDemo(ctx context.Context, e env) int {
 	if *concurrency < 1 || *concurrency > 100 {
 		bad = append(bad, fmt.Sprintf("--concurrency=%q: want 1 to 100", strconv.Itoa(*concurrency)))
 	}
-	if _, problem := splitListen(*listen); problem != "" {
+	if problem := checkListen(*listen); problem != "" {
 		bad = append(bad, fmt.Sprintf("--listen=%q: %s", *listen, problem))
 	}
 	if len(bad) > 0 {
@@ -203,16 +203,16 @@ func demoLookup(extra map[string]string) func(string) (string, bool) {
 	}
 }
 
-// splitListen checks a host:port to listen on; it returns what is wrong.
-func splitListen(addr string) (host, problem string) {
-	host, port, err := net.SplitHostPort(addr)
+// checkListen says what is wrong with a host:port to listen on, or "".
+func checkListen(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", "not host:port"
+		return "not host:port"
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return "", "not a port number (0 to 65535)"
+		return "not a port number (0 to 65535)"
 	}
-	return host, ""
+	return ""
 }
 
 // startWorkers re-executes this binary as two demo-workers, one with every

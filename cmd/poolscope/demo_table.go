@@ -32,9 +32,9 @@ func newDemoTable(server *redisserver.Server, workers []*demoWorker) *demoTable 
 type poolKey struct{ job, instance, pool string }
 
 type poolRow struct {
-	used, idle, max                      float64
-	waits, timeouts, hits, misses, stale float64
-	waitP99                              float64 // seconds; NaN when no wait in the window
+	used, idle, max               float64
+	waits, timeouts, hits, misses float64
+	waitP99                       float64 // seconds; NaN when no wait in the window
 }
 
 // histogram is a cumulative Prometheus histogram: upper bounds and counts.
@@ -102,8 +102,8 @@ func (t *demoTable) render(snap *snapshot, elapsed time.Duration) string {
 	fmt.Fprintln(tw, "process\tpool\tused\tidle\tmax\twaits\ttimeouts\thits\tmisses\twait p99\t")
 	for _, k := range keys {
 		r := rows[k]
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t\n", k.job, k.pool, r.used, r.idle,
-			maxCell(r.max), r.waits, r.timeouts, r.hits, r.misses, seconds(r.waitP99))
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t\n", k.job, k.pool, r.used, r.idle,
+			r.max, r.waits, r.timeouts, r.hits, r.misses, seconds(r.waitP99))
 	}
 	_ = tw.Flush()
 
@@ -225,10 +225,6 @@ func seconds(s float64) string {
 }
 
 func mib(bytes float64) string { return fmt.Sprintf("%.1f MiB", bytes/(1<<20)) }
-
-// maxCell shows a pool's cap; go-redis's default for a disabled role is
-// per client, so the sum is large and not a cap anyone configured.
-func maxCell(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
 
 func roleOrder(pool string) int {
 	for i, r := range pools.Roles {
