@@ -4,7 +4,14 @@ GO      ?= go
 # timeout covers a loaded 2-core machine.
 TESTFLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: all deps build vet test demo bench
+# The product is the root module; the harness lives in modules of its own so
+# that an importer of the product never sees its dependencies:
+#   collector-config/  the Grafana dashboard generator (Grafana SDK, PromQL parser)
+#   e2e/               the end-to-end test, the soak and the credential canary
+#   bench/             the memory table, the benchmark tables and their report
+MODULES := . collector-config e2e bench
+
+.PHONY: all deps build vet tidy test demo bench
 
 all: build
 
@@ -12,25 +19,39 @@ all: build
 deps:
 	@scripts/install-deps.sh
 
+# Runs "$(GO) $(1) ./..." in every module, naming the module that fails.
+define each-module
+	@for m in $(MODULES); do \
+		(cd $$m && $(GO) $(1) ./...) || { echo "make: $(GO) $(1) failed in module $$m" >&2; exit 1; }; \
+	done
+endef
+
 build:
-	$(GO) build ./...
+	$(call each-module,build)
 
 vet:
-	$(GO) vet ./...
+	$(call each-module,vet)
 
-## test: install what is missing, vet, build the collector (cached) and check
-## collector-config/, then run every test with the race detector (the
-## end-to-end test in e2e/ included, once), then every fuzz target briefly
-## (fuzz-short)
-test: deps vet collector check-config
-	$(GO) test $(TESTFLAGS) ./...
+## tidy: fail, naming the module and showing the diff, when a module's go.mod
+## or go.sum is not what `go mod tidy` would write
+tidy:
+	@for m in $(MODULES); do \
+		(cd $$m && $(GO) mod tidy -diff) || { echo "make: module $$m ($$m/go.mod) is not tidy: run 'cd $$m && $(GO) mod tidy'" >&2; exit 1; }; \
+	done
+
+## test: install what is missing, check that every module is tidy, vet,
+## build the collector (cached) and check collector-config/, then run every
+## module's tests with the race detector (the end-to-end test in e2e/
+## included, once), then every fuzz target briefly (fuzz-short)
+test: deps tidy vet collector check-config
+	$(call each-module,test $(TESTFLAGS))
 	@$(MAKE) --no-print-directory fuzz-short
 
 ## demo: run the main job against its own redis-server
 demo: deps
 	$(GO) run ./cmd/poolscope demo $(DEMOFLAGS)
 
-# --- internal/memtable: the memory table ---
+# --- bench/memtable: the memory table ---
 .PHONY: memtable memtable-quick
 
 ## memtable: RSS/VMS/PSS of N=10,50,100 worker processes with every pool flag
@@ -40,7 +61,7 @@ demo: deps
 MEMTABLEFLAGS ?=
 memtable: deps
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	$(GO) build -o "$$tmp/memtable" ./internal/memtable/cmd/memtable && \
+	(cd bench && $(GO) build -o "$$tmp/memtable" ./memtable/cmd/memtable) && \
 	"$$tmp/memtable" $(MEMTABLEFLAGS)
 
 ## memtable-quick: the same with N=4 and short sweeps, for CI (seconds)
@@ -71,7 +92,7 @@ bench:
 	@$(MAKE) --no-print-directory bench-server
 	@$(MAKE) --no-print-directory bench-hotpath
 
-# --- internal/benchtables: agent cost, server impact, hot-path latency ---
+# --- bench/benchtables: agent cost, server impact, hot-path latency ---
 .PHONY: bench-agent bench-server bench-hotpath
 AGENTBENCHFLAGS ?= -sizes 100,1000 -window 60s
 SERVERBENCHFLAGS ?= -sizes 100,1000,10000 -window 65s -calls 20
@@ -81,20 +102,20 @@ LATENCYROUNDS ?= 100
 ## and the Collector's hostmetrics process scraper on the same 100 and 1000
 ## processes in one window (builds the collector the first time: minutes)
 bench-agent: deps
-	@$(GO) run ./internal/benchtables/cmd/benchtables agent $(AGENTBENCHFLAGS)
+	@cd bench && $(GO) run ./benchtables/cmd/benchtables agent $(AGENTBENCHFLAGS)
 
 ## bench-server: time in CLIENT LIST at 100/1000/10000 clients and the agent's
 ## share of the server's CPU at its defaults
 bench-server: deps
-	@$(GO) run ./internal/benchtables/cmd/benchtables server $(SERVERBENCHFLAGS)
+	@cd bench && $(GO) run ./benchtables/cmd/benchtables server $(SERVERBENCHFLAGS)
 
 ## bench-hotpath: the GET/SET table plus p50/p99 latency with 1 and 64 callers;
 ## last line "overhead: ..."
 bench-hotpath:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(GO) test -c -o "$$tmp/instrument.test" ./instrument && \
-	$(GO) test -c -o "$$tmp/benchtables.test" ./internal/benchtables && \
-	$(GO) run ./instrument/internal/benchreport -bin "$$tmp/instrument.test" -latency-bin "$$tmp/benchtables.test" \
+	cd bench && $(GO) test -c -o "$$tmp/benchtables.test" ./benchtables && \
+	$(GO) run ./benchreport -bin "$$tmp/instrument.test" -latency-bin "$$tmp/benchtables.test" \
 		-latency-rounds $(LATENCYROUNDS) $(BENCHFLAGS) 2>"$$tmp/raw.txt" || { cat "$$tmp/raw.txt"; exit 1; }
 
 # --- reliability: fuzzing and the soak (see RELIABILITY.md) ---
@@ -115,7 +136,7 @@ fuzz-short:
 DURATION ?= 30m
 OUTAGE ?= 1m
 soak: deps
-	$(GO) run ./internal/soak/cmd/soak -duration $(DURATION) -outage $(OUTAGE)
+	cd e2e && $(GO) run ./soak/cmd/soak -duration $(DURATION) -outage $(OUTAGE)
 
 # --- e2e: the whole pipeline with real processes ---
 .PHONY: e2e
@@ -125,4 +146,4 @@ soak: deps
 ## Prometheus, a workload (pools + instrument + exporters) and the agent;
 ## every dashboard panel query, the cross-checks and the health alerts
 e2e: deps collector
-	$(GO) test $(TESTFLAGS) -v -run '^TestEndToEnd$$' ./e2e/...
+	cd e2e && $(GO) test $(TESTFLAGS) -v -run '^TestEndToEnd$$' ./...

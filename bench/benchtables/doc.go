@@ -13,12 +13,12 @@
 //
 // The hot-path latency table (p50/p99 with 1 and 64 callers) is
 // BenchmarkLatency in this package's tests, printed by
-// instrument/internal/benchreport.
+// bench/benchreport.
 //
 // Every figure is a ratio or a share measured side by side in one run:
 // the 2-core machines these run on drift by tens of percent from one
 // minute to the next, so numbers from separate runs do not compare. CPU
 // times come from /proc/PID/stat (utime+stime) and the server's own
 // getrusage (INFO cpu), never from wall-clock time. The command that prints
-// the tables is ./internal/benchtables/cmd/benchtables.
+// the tables is ./benchtables/cmd/benchtables (in the bench module).
 package benchtables

@@ -1,7 +1,7 @@
-// Command soak runs poolscope's soak (see internal/soak) and prints its
+// Command soak runs poolscope's soak (see e2e/soak) and prints its
 // report; the exit status is 1 when a check failed.
 //
-//	go run ./internal/soak/cmd/soak -duration 30m
+//	(cd e2e && go run ./soak/cmd/soak) -duration 30m
 //
 // make soak DURATION=10m runs it.
 package main
@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/poolscope/poolscope/internal/soak"
+	"github.com/poolscope/poolscope/e2e/soak"
 )
 
 func main() {

@@ -1,8 +1,8 @@
 // Command benchtables prints the agent-cost and server-impact tables of
-// `make bench` (see package internal/benchtables):
+// `make bench` (see package bench/benchtables):
 //
-//	go run ./internal/benchtables/cmd/benchtables agent  [-sizes 100,1000] [-window 60s]
-//	go run ./internal/benchtables/cmd/benchtables server [-sizes 100,1000,10000] [-window 30s]
+//	go run ./benchtables/cmd/benchtables (in the bench module) agent  [-sizes 100,1000] [-window 60s]
+//	go run ./benchtables/cmd/benchtables (in the bench module) server [-sizes 100,1000,10000] [-window 30s]
 //
 // Run it from the repository: it builds ./cmd/poolscope and, for the agent
 // table, the hostmetrics collector (scripts/build-collector.sh, cached;
@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/poolscope/poolscope/internal/benchtables"
+	"github.com/poolscope/poolscope/bench/benchtables"
 )
 
 const usage = `Usage: benchtables agent|server [flags]

@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/poolscope/poolscope/internal/memtable"
+	"github.com/poolscope/poolscope/bench/memtable"
 	"github.com/poolscope/poolscope/internal/redislog"
 )
 

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -10,19 +10,22 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel"
 
+	"github.com/poolscope/poolscope/e2e/soak"
 	"github.com/poolscope/poolscope/exporters"
 	"github.com/poolscope/poolscope/instrument"
 	"github.com/poolscope/poolscope/internal/redisserver"
 	"github.com/poolscope/poolscope/internal/redistest"
-	"github.com/poolscope/poolscope/internal/soak"
 	"github.com/poolscope/poolscope/pools"
 )
 
@@ -86,6 +89,10 @@ func TestCanaryAppearsNowhere(t *testing.T) {
 		// The agent's documented least-privilege ACL.
 		{Name: "agent", Password: canaryAgentPW, Rules: "-@all +hello +info +client|list +client|setname +client|id"},
 	}})
+	bin, err := soak.BuildPoolscope(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	collector, err := soak.StartCollector(soak.CollectorOptions{Dir: t.TempDir(), Set: []string{
 		"exporters::debug::verbosity=detailed", "exporters::debug::sampling_initial=1000000",
 	}})
@@ -106,12 +113,14 @@ func TestCanaryAppearsNowhere(t *testing.T) {
 		"REDIS_HEALTH_CHECK_INTERVAL": "200ms",
 	}
 	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
-	wrong := func(k string) (string, bool) {
+	wrongVars := map[string]string{}
+	for k, v := range vars {
 		if strings.HasPrefix(k, "REDIS_") && strings.HasSuffix(k, "_URL") {
-			return wrongURL, true
+			v = wrongURL
 		}
-		return lookup(k)
+		wrongVars[k] = v
 	}
+	wrong := func(k string) (string, bool) { v, ok := wrongVars[k]; return v, ok }
 	cap := &capture{outputs: map[string]*redistest.Buffer{}, bodies: map[string]string{}}
 
 	// Whatever the OpenTelemetry SDK reports.
@@ -182,8 +191,8 @@ func TestCanaryAppearsNowhere(t *testing.T) {
 
 	// The agent: once with --redis, once from the REDIS_* variables, at
 	// debug level, exporting to the collector.
-	stopAgentFlag := startCanaryAgent(t, cap.buffer("agent --redis stderr"), vars, "--redis", agentURL, "--self", "--discover", "--interval", "200ms", "--log-level", "debug")
-	stopAgentEnv := startCanaryAgent(t, cap.buffer("agent from REDIS_* stderr"), vars, "--self", "--interval", "200ms", "--log-level", "debug", "--log-format", "json")
+	stopAgentFlag := startCanaryAgent(t, bin, cap.buffer("agent --redis stderr"), vars, "--redis", agentURL, "--self", "--discover", "--interval", "200ms", "--log-level", "debug")
+	stopAgentEnv := startCanaryAgent(t, bin, cap.buffer("agent from REDIS_* stderr"), vars, "--self", "--interval", "200ms", "--log-level", "debug", "--log-format", "json")
 
 	// check, every way, and every --help.
 	for _, args := range [][]string{
@@ -191,19 +200,19 @@ func TestCanaryAppearsNowhere(t *testing.T) {
 		{"help"}, {"check", "--help"}, {"agent", "--help"}, {"demo", "--help"}, {"nosuch", appURL}, {"check", appURL},
 		{"agent", "--redis", agentURL, "--interval", "1ms"},
 	} {
-		code, stdout, stderr := runCanary(t, lookup, args...)
+		code, stdout, stderr := runCanary(t, bin, vars, args...)
 		name := strings.NewReplacer(appURL, "APP_URL", agentURL, "AGENT_URL").Replace(strings.Join(args, " "))
 		cap.buffer(name + " stdout").Write([]byte(stdout))
 		cap.buffer(name + " stderr").Write([]byte(stderr))
-		if strings.Contains(args[0], "check") && len(args) > 1 && args[1] == "--connect" && code != exitOK {
+		if strings.Contains(args[0], "check") && len(args) > 1 && args[1] == "--connect" && code != 0 {
 			t.Errorf("%v: exit %d:\n%s%s", args, code, stdout, stderr)
 		}
 	}
 	for _, args := range [][]string{{"check", "--connect"}, {"check", "--connect", "--json"}} {
-		code, stdout, stderr := runCanary(t, wrong, args...)
+		code, stdout, stderr := runCanary(t, bin, wrongVars, args...)
 		cap.buffer(strings.Join(args, " ") + " wrong password stdout").Write([]byte(stdout))
 		cap.buffer(strings.Join(args, " ") + " wrong password stderr").Write([]byte(stderr))
-		if code != exitFail || !strings.Contains(stdout, "WRONGPASS") {
+		if code != 1 || !strings.Contains(stdout, "WRONGPASS") {
 			t.Errorf("%v with a wrong password: exit %d, want 1 and WRONGPASS:\n%s%s", args, code, stdout, stderr)
 		}
 	}
@@ -280,40 +289,67 @@ func TestCanaryAppearsNowhere(t *testing.T) {
 	}
 }
 
-// runCanary runs one command in-process.
-func runCanary(t *testing.T, lookup func(string) (string, bool), args ...string) (int, string, string) {
+// canaryEnv is the environment of a poolscope process in the canary test:
+// vars and nothing else, so that no variable of the test's own environment
+// (a REDIS_* of the developer's shell) takes part, plus PATH.
+func canaryEnv(vars map[string]string) []string {
+	env := []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// runCanary runs one poolscope command and returns its exit code and output.
+func runCanary(t *testing.T, bin string, vars map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	code := run(ctx, env{args: args, stdout: &out, stderr: &errOut, lookup: lookup})
-	return code, out.String(), errOut.String()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = canaryEnv(vars)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, out.String(), errOut.String()
+	case errors.As(err, &exit) && exit.Exited():
+		return exit.ExitCode(), out.String(), errOut.String()
+	default:
+		t.Fatalf("poolscope %v: %v", args, err)
+		return -1, "", ""
+	}
 }
 
-// startCanaryAgent runs `poolscope agent` in-process until the returned
-// function is called.
-func startCanaryAgent(t *testing.T, stderr io.Writer, vars map[string]string, args ...string) func() {
+// startCanaryAgent runs `poolscope agent` until the returned function is
+// called, which stops it with SIGTERM and checks that it exits 0.
+func startCanaryAgent(t *testing.T, bin string, output io.Writer, vars map[string]string, args ...string) func() {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, env{args: append([]string{"agent"}, args...), stdout: stderr, stderr: stderr,
-			lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }})
-	}()
+	cmd := exec.Command(bin, append([]string{"agent"}, args...)...)
+	cmd.Env = canaryEnv(vars)
+	cmd.Stdout, cmd.Stderr = output, output
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
 	stopped := false
 	stop := func() {
 		if stopped {
 			return
 		}
 		stopped = true
-		cancel()
+		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case code := <-done:
-			if code != exitOK {
-				t.Errorf("agent %v exited %d", args, code)
+		case err := <-done:
+			if err != nil {
+				t.Errorf("agent %v: %v", args, err)
 			}
 		case <-time.After(15 * time.Second):
-			t.Errorf("agent %v still running 15s after the signal", args)
+			_ = cmd.Process.Kill()
+			<-done
+			t.Errorf("agent %v still running 15s after SIGTERM", args)
 		}
 	}
 	t.Cleanup(stop)

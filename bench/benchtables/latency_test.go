@@ -69,7 +69,7 @@ const latencyValue = "0123456789abcdef"
 // the median over rounds of the throughput ratio to bare in the same
 // round. With 64 callers the pool's 20 connections make callers wait: that
 // wait is part of what they measure. Run with -benchtime Nx for N rounds;
-// instrument/internal/benchreport prints the table.
+// bench/benchreport prints the table.
 func BenchmarkLatency(b *testing.B) {
 	srv := redistest.Start(b, redisserver.Options{})
 	for _, k := range latencyKeys {

@@ -30,7 +30,7 @@ type AgentCostConfig struct {
 	// Poolscope is the poolscope binary (go build ./cmd/poolscope).
 	Poolscope string
 	// Collector is the hostmetrics collector binary
-	// (POOLSCOPE_MANIFEST=internal/benchtables/hostmetrics-manifest.yaml
+	// (POOLSCOPE_MANIFEST=bench/benchtables/hostmetrics-manifest.yaml
 	// scripts/build-collector.sh).
 	Collector string
 	// Log receives progress lines (nil: none).

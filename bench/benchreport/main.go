@@ -12,7 +12,7 @@
 // the geometric means of the sequential and parallel ratios; N is the
 // largest difference in allocs/op between poolscope and bare.
 //
-// With -latency-bin (the compiled internal/benchtables tests), it also runs
+// With -latency-bin (the compiled bench/benchtables tests), it also runs
 // BenchmarkLatency and prints, before the summary, a second table: p50 and
 // p99 latency, allocs/op and the throughput ratio to bare with 1 and 64
 // concurrent callers, from interleaved rounds in one process.
@@ -20,9 +20,9 @@
 // Usage:
 //
 //	go test -c -o instrument.test ./instrument
-//	go test -c -o benchtables.test ./internal/benchtables
-//	go run ./instrument/internal/benchreport -bin ./instrument.test -latency-bin ./benchtables.test
-//	go run ./instrument/internal/benchreport < bench.txt   # only parse
+//	(in bench/) go test -c -o benchtables.test ./benchtables
+//	go run ./benchreport -bin ./instrument.test -latency-bin ./benchtables.test
+//	go run ./benchreport < bench.txt   # only parse
 package main
 
 import (
@@ -47,7 +47,7 @@ func main() {
 	count := flag.Int("count", 3, "runs of each BenchmarkGetSet case")
 	benchtime := flag.String("benchtime", "500ms", "-test.benchtime of BenchmarkGetSet")
 	rounds := flag.Int("rounds", 150, "interleaved rounds of BenchmarkOverhead")
-	latencyBin := flag.String("latency-bin", "", "compiled internal/benchtables test binary: also run BenchmarkLatency (p50/p99, 1 and 64 callers)")
+	latencyBin := flag.String("latency-bin", "", "compiled bench/benchtables test binary: also run BenchmarkLatency (p50/p99, 1 and 64 callers)")
 	latencyRounds := flag.Int("latency-rounds", 100, "interleaved rounds of BenchmarkLatency")
 	flag.Parse()
 

@@ -10,21 +10,28 @@ import (
 )
 
 // HostmetricsManifest is the builder manifest of the comparison
-// collector, relative to the module root.
-const HostmetricsManifest = "internal/benchtables/hostmetrics-manifest.yaml"
+// collector, relative to the repository root.
+const HostmetricsManifest = "bench/benchtables/hostmetrics-manifest.yaml"
 
-// ModuleRoot is the directory of poolscope's go.mod, found with `go env
-// GOMOD` from the working directory.
+// ModuleRoot is the repository root: the directory of the product's go.mod
+// (module github.com/poolscope/poolscope), found upwards from the working
+// directory (a package directory in tests, bench/ or the root under make).
 func ModuleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
+	dir, err := os.Getwd()
 	if err != nil {
-		return "", fmt.Errorf("benchtables: go env GOMOD: %w", err)
+		return "", err
 	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", fmt.Errorf("benchtables: not inside poolscope's module (go env GOMOD=%q): run from the repository", gomod)
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.Contains(string(b), "module github.com/poolscope/poolscope\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("benchtables: not inside the poolscope repository (no product go.mod found upwards): run from the repository")
+		}
+		dir = parent
 	}
-	return filepath.Dir(gomod), nil
 }
 
 // BuildPoolscope builds ./cmd/poolscope into dir and returns the binary.
