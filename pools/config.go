@@ -101,12 +101,12 @@ type Config struct {
 	Service string
 	// ServiceOrigin says which step of that rule gave Service.
 	ServiceOrigin Origin
-	Master   RoleConfig
-	Replica  RoleConfig
-	Local    RoleConfig
-	Async    RoleConfig
-	TLS      TLSConfig
-	Sentinel SentinelConfig
+	Master        RoleConfig
+	Replica       RoleConfig
+	Local         RoleConfig
+	Async         RoleConfig
+	TLS           TLSConfig
+	Sentinel      SentinelConfig
 
 	PoolTimeout         time.Duration
 	IdleTimeout         time.Duration // 0: never reap idle connections
@@ -163,4 +163,3 @@ func DefaultConfig() Config {
 		HealthCheckInterval: DefaultHealthCheckInterval,
 	}
 }
-
