@@ -209,23 +209,10 @@ func TestBadValues(t *testing.T) {
 	}
 }
 
+// TestRedactURL: the exported RedactURL is internal/redisurl's Redact, whose
+// test holds the cases.
 func TestRedactURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"redis://127.0.0.1:6379/0":        "redis://127.0.0.1:6379/0",
-		"redis://:pw@h:1/0":               "redis://***@h:1/0",
-		"redis://user:pw@h:1/0":           "redis://user:***@h:1/0",
-		"redis://pw@h:1":                  "redis://***@h:1",
-		"rediss://u:p@ss:w@rd@h:1/0?x=y":  "rediss://u:***@h:1/0?x=***",
-		"unix://:pw@/run/redis.sock":      "unix://***@/run/redis.sock",
-		"unix:///run/redis.sock":          "unix:///run/redis.sock",
-		"pw@h:1":                          "***@h:1",
-		"redis://h:1/0?password=pw&db=2":  "redis://h:1/0?password=***&db=2",
-		"redis://h:1/0?auth_token=t#frag": "redis://h:1/0?auth_token=***#frag",
-		"redis://h:1/0?pasword=pw":        "redis://h:1/0?pasword=***", // misspelt: unknown, masked
-		"redis://h:1/0?dial_timeout=3s":   "redis://h:1/0?dial_timeout=3s",
-	} {
-		if got := RedactURL(in); got != want {
-			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
-		}
+	if got := RedactURL("rediss://u:pw@h:1/0?x=y"); got != "rediss://u:***@h:1/0?x=***" {
+		t.Errorf("RedactURL = %q", got)
 	}
 }

@@ -320,9 +320,9 @@ func usesTLS(cfg pools.Config) bool {
 
 // printOrigins writes where each pool's values came from, below the table.
 func printOrigins(w io.Writer, cfg pools.Config, views []*poolView) {
-	fmt.Fprintf(w, "\nservice %s from %s\n", pools.SanitizeService(cfg.Service), cfg.ServiceOrigin)
+	fmt.Fprintf(w, "\nservice %s (from %s)\n\nWhere each value came from:\n", pools.SanitizeService(cfg.Service), cfg.ServiceOrigin)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FROM\tENABLED\tMIN\tMAX\tADDRESS")
+	fmt.Fprintln(tw, "ROLE\tENABLED\tMIN\tMAX\tADDRESS")
 	for _, v := range views {
 		o := v.Origins
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Role, o.Enabled, o.MinIdle, o.Max, o.URL)

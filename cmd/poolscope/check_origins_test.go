@@ -68,7 +68,7 @@ func TestCheckOrigins(t *testing.T) {
 		t.Errorf("stderr lacks the note once:\n%s", stderr)
 	}
 	_, out, _ := runWith(t, vars, "check")
-	for _, w := range []string{"service checkout from OTEL_SERVICE_NAME", "from REDIS_MASTER_URL", "REDIS_SLAVE_POOL_SIZE"} {
+	for _, w := range []string{"service checkout (from OTEL_SERVICE_NAME)", "from REDIS_MASTER_URL", "REDIS_SLAVE_POOL_SIZE"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("table lacks %q:\n%s", w, out)
 		}
