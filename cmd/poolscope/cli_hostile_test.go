@@ -470,6 +470,9 @@ func TestHostileValuesAccepted(t *testing.T) {
 		{"service name with spaces, newlines and unicode", map[string]string{"OTEL_SERVICE_NAME": "check out\nFLUSHALL ☃"}},
 		{"service name of 64 KiB", map[string]string{"OTEL_SERVICE_NAME": longValue}},
 		{"empty service name", map[string]string{"OTEL_SERVICE_NAME": ""}},
+		// Issue 15, item 4: the service name may come from the resource
+		// attributes, percent-decoded: still sanitised.
+		{"service name in OTEL_RESOURCE_ATTRIBUTES with CR, LF and unicode", map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "service.name=check%0D%0AFLUSHALL%E2%98%83"}},
 		// Other programs' variables are not near-misses of poolscope's.
 		{"other programs' REDIS_* variables", map[string]string{"REDIS_PASSWORD": canary, "REDIS_VERSION": "7.2", "REDIS_URL": "redis://:" + canary + "@db:6379/0",
 			"REDIS_HOST": "db", "REDIS_PORT": "6379", "REDIS_MASTER_HOST": "db", "REDIS_TLS_PORT": "6380"}},
