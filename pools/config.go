@@ -50,7 +50,8 @@ type RoleConfig struct {
 	Role    Role
 	Enabled bool
 	// URL is where the pool connects. It may carry credentials: print
-	// RedactedURL, never URL.
+	// RedactedURL, never URL. (A RoleConfig itself prints, logs and
+	// encodes with the URL redacted.)
 	URL string
 	// MinIdle connections are dialled at start and kept open (async only).
 	MinIdle int
