@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/procfs"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/poolscope/poolscope/internal/redisurl"
 	"github.com/poolscope/poolscope/pools"
 )
 
@@ -112,7 +113,7 @@ func (a *Agent) addServers() error {
 			urls = append(urls, rc.URL)
 		}
 		if len(following) > 0 {
-			a.logger.Warn("agent: pools that follow Sentinel are not watched (their server changes with failover); add their servers with --redis",
+			a.logger.Warn("agent: pools that follow Sentinel are not watched (their server changes with failover); add their servers by URL (WithRedis)",
 				"roles", following)
 		}
 		if tlsBase == nil && usesTLS(urls) {
@@ -129,7 +130,7 @@ func (a *Agent) addServers() error {
 	for _, u := range urls {
 		s, err := newServer(u, tlsBase)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("agent: Redis URL %q: %w", pools.RedactURL(u), err))
+			errs = append(errs, fmt.Errorf("agent: Redis URL %q: %w", redisurl.Redact(u), err))
 			continue
 		}
 		if seen[s.key()] {
@@ -138,7 +139,23 @@ func (a *Agent) addServers() error {
 		seen[s.key()] = true
 		a.servers = append(a.servers, s)
 	}
+	a.warnUnverified()
 	return errors.Join(errs...)
+}
+
+// warnUnverified says once, at start, which TLS servers the agent does not
+// verify (InsecureSkipVerify, REDIS_TLS_INSECURE_SKIP_VERIFY=1 through
+// WithPoolsConfig): anyone on the path can read and change what it sees.
+func (a *Agent) warnUnverified() {
+	var unverified []string
+	for _, s := range a.servers {
+		if s.tls != nil && s.tls.InsecureSkipVerify {
+			unverified = append(unverified, s.display)
+		}
+	}
+	if len(unverified) > 0 {
+		a.logger.Warn("agent: TLS certificates of these Redis servers are NOT verified (InsecureSkipVerify)", "servers", unverified)
+	}
 }
 
 // Servers lists the watched servers' URLs, passwords redacted, in the

@@ -7,27 +7,41 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/poolscope/poolscope/pools"
+	"github.com/poolscope/poolscope/internal/redisurl"
 )
 
-// Config is what `poolscope agent` reads from its flags. Validate reports
-// every problem at once, each naming the flag and the value (URLs with
-// their password redacted); Options turns a valid Config into Start's
-// options. Applications embedding the agent use the options directly.
+// Config is the agent's settings as plain fields, for programs that read
+// them from flags or a file (`poolscope agent` fills it from its flags).
+// Validate reports every problem at once, each a *FieldError naming the
+// field and the value (URLs with their password redacted); Options turns a
+// valid Config into Start's options. Applications embedding the agent use
+// the options directly.
 type Config struct {
-	Interval      time.Duration // --interval
-	PIDs          []int         // --pid, repeatable
-	PIDFile       string        // --pidfile
-	Match         string        // --match, a regular expression
-	Self          bool          // --self
-	Discover      bool          // --discover
-	DiscoverEvery int           // --discover-every
-	PSS           bool          // --pss
+	Interval      time.Duration // WithInterval
+	PIDs          []int         // WithPIDs
+	PIDFile       string        // WithPIDFile
+	Match         string        // WithMatch, a regular expression
+	Self          bool          // WithSelf
+	Discover      bool          // WithDiscover
+	DiscoverEvery int           // WithDiscoverEvery
+	PSS           bool          // WithPSS
 
-	RedisURLs            []string // --redis, repeatable; none: the REDIS_*_URL variables
-	TopNames             int      // --top-names
-	ClientListMaxClients int      // --client-list-max-clients, 0: off
-	ClientListEvery      int      // --client-list-every, 0: automatic
+	RedisURLs            []string // WithRedis; none: WithPoolsConfig
+	TopNames             int      // WithTopNames
+	ClientListMaxClients int      // WithClientListMaxClients, 0: off
+	ClientListEvery      int      // WithClientListEvery, 0: automatic
+}
+
+// FieldError is one problem with a field of Config. Programs that fill
+// Config from their own flags map Field to the flag's name.
+type FieldError struct {
+	Field   string // the Config field, "Interval"
+	Value   string // the offending value as text, a URL redacted
+	Problem string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("agent: Config.%s=%q: %s", e.Field, e.Value, e.Problem)
 }
 
 // Bounds checked by Validate.
@@ -47,40 +61,42 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate checks every field and reports all problems at once.
+// Validate checks every field and reports all problems at once, each a
+// *FieldError.
 func (c Config) Validate() error {
 	var errs []error
-	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf("agent: "+format, args...)) }
-
+	fail := func(field, value, problem string) {
+		errs = append(errs, &FieldError{Field: field, Value: value, Problem: problem})
+	}
 	if c.Interval < minInterval || c.Interval > maxInterval {
-		fail("--interval=%q: want %s to %s", c.Interval.String(), minInterval, maxInterval)
+		fail("Interval", c.Interval.String(), fmt.Sprintf("want %s to %s", minInterval, maxInterval))
 	}
 	for _, pid := range c.PIDs {
 		if pid <= 0 {
-			fail("--pid=%q: not a process id (want a positive integer)", strconv.Itoa(pid))
+			fail("PIDs", strconv.Itoa(pid), "not a process id (want a positive integer)")
 		}
 	}
 	if c.Match != "" {
 		if _, err := regexp.Compile(c.Match); err != nil {
-			fail("--match=%q: not a regular expression: %v", c.Match, err)
+			fail("Match", c.Match, "not a regular expression: "+err.Error())
 		}
 	}
 	if c.DiscoverEvery < 1 || c.DiscoverEvery > 1000 {
-		fail("--discover-every=%q: want 1 to 1000 (passes)", strconv.Itoa(c.DiscoverEvery))
+		fail("DiscoverEvery", strconv.Itoa(c.DiscoverEvery), "want 1 to 1000 (passes)")
 	}
 	for _, u := range c.RedisURLs {
-		if _, err := newServer(u, nil); err != nil {
-			fail("--redis=%q: %v", pools.RedactURL(u), err)
+		if err := redisurl.Check(u); err != nil {
+			fail("RedisURLs", redisurl.Redact(u), err.Error())
 		}
 	}
 	if c.TopNames < 1 || c.TopNames > maxTopNames {
-		fail("--top-names=%q: want 1 to %d", strconv.Itoa(c.TopNames), maxTopNames)
+		fail("TopNames", strconv.Itoa(c.TopNames), fmt.Sprintf("want 1 to %d", maxTopNames))
 	}
 	if c.ClientListMaxClients < 0 {
-		fail("--client-list-max-clients=%q: want 0 (CLIENT LIST off) or a positive number of clients", strconv.Itoa(c.ClientListMaxClients))
+		fail("ClientListMaxClients", strconv.Itoa(c.ClientListMaxClients), "want 0 (CLIENT LIST off) or a positive number of clients")
 	}
 	if c.ClientListEvery < 0 {
-		fail("--client-list-every=%q: want 0 (automatic) or a positive number of passes", strconv.Itoa(c.ClientListEvery))
+		fail("ClientListEvery", strconv.Itoa(c.ClientListEvery), "want 0 (automatic) or a positive number of passes")
 	}
 	return errors.Join(errs...)
 }

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"crypto/tls"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +26,8 @@ func TestConfigValidateAccepts(t *testing.T) {
 	}
 }
 
-// Each bad value is one case; the message must name the flag and the
+// Each bad value is one case; the message must name the field (not a
+// flag of poolscope agent: cmd/poolscope maps fields to flags) and the
 // value, and never a password.
 func TestConfigValidateRejects(t *testing.T) {
 	tests := []struct {
@@ -32,17 +35,17 @@ func TestConfigValidateRejects(t *testing.T) {
 		change func(*Config)
 		want   string
 	}{
-		{"interval zero", func(c *Config) { c.Interval = 0 }, `--interval="0s": want 100ms to 1h0m0s`},
-		{"interval too long", func(c *Config) { c.Interval = 2 * time.Hour }, `--interval="2h0m0s"`},
-		{"pid", func(c *Config) { c.PIDs = []int{12, -3} }, `--pid="-3": not a process id`},
-		{"match", func(c *Config) { c.Match = "(" }, `--match="(": not a regular expression`},
-		{"discover every", func(c *Config) { c.DiscoverEvery = 0 }, `--discover-every="0"`},
-		{"redis scheme", func(c *Config) { c.RedisURLs = []string{"http://:s3cret@x:1"} }, `--redis="http://***@x:1": unsupported scheme "http"`},
-		{"redis port", func(c *Config) { c.RedisURLs = []string{"redis://user:s3cret@h:0/0"} }, `--redis="redis://user:***@h:0/0": port "0" out of range`},
-		{"redis not a URL", func(c *Config) { c.RedisURLs = []string{"localhost:6379"} }, `--redis="localhost:6379": not a URL`},
-		{"top names", func(c *Config) { c.TopNames = 0 }, `--top-names="0": want 1 to 1000`},
-		{"client list max", func(c *Config) { c.ClientListMaxClients = -1 }, `--client-list-max-clients="-1"`},
-		{"client list every", func(c *Config) { c.ClientListEvery = -2 }, `--client-list-every="-2"`},
+		{"interval zero", func(c *Config) { c.Interval = 0 }, `Config.Interval="0s": want 100ms to 1h0m0s`},
+		{"interval too long", func(c *Config) { c.Interval = 2 * time.Hour }, `Config.Interval="2h0m0s"`},
+		{"pid", func(c *Config) { c.PIDs = []int{12, -3} }, `Config.PIDs="-3": not a process id`},
+		{"match", func(c *Config) { c.Match = "(" }, `Config.Match="(": not a regular expression`},
+		{"discover every", func(c *Config) { c.DiscoverEvery = 0 }, `Config.DiscoverEvery="0"`},
+		{"redis scheme", func(c *Config) { c.RedisURLs = []string{"http://:s3cret@x:1"} }, `Config.RedisURLs="http://***@x:1": unsupported scheme "http"`},
+		{"redis port", func(c *Config) { c.RedisURLs = []string{"redis://user:s3cret@h:0/0"} }, `Config.RedisURLs="redis://user:***@h:0/0": port "0" out of range`},
+		{"redis not a URL", func(c *Config) { c.RedisURLs = []string{"localhost:6379"} }, `Config.RedisURLs="localhost:6379": not a URL`},
+		{"top names", func(c *Config) { c.TopNames = 0 }, `Config.TopNames="0": want 1 to 1000`},
+		{"client list max", func(c *Config) { c.ClientListMaxClients = -1 }, `Config.ClientListMaxClients="-1"`},
+		{"client list every", func(c *Config) { c.ClientListEvery = -2 }, `Config.ClientListEvery="-2"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,8 +55,8 @@ func TestConfigValidateRejects(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Validate = %v, want an error containing %q", err, tc.want)
 			}
-			if strings.Contains(err.Error(), "s3cret") {
-				t.Fatalf("the error shows a password: %v", err)
+			if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "--") {
+				t.Fatalf("the error shows a password or a flag name: %v", err)
 			}
 			if _, err := c.Options(); err == nil {
 				t.Fatal("Options accepted an invalid Config")
@@ -80,5 +83,28 @@ func TestNewConfigFixesBadValues(t *testing.T) {
 	if c.interval != DefaultInterval || c.discoverEvery != DefaultDiscoverEvery || c.topNames != DefaultTopNames ||
 		c.clientListMaxClients != DefaultClientListMaxClients || c.clientListEvery != 0 || c.maxBackoff != DefaultInterval {
 		t.Fatalf("newConfig kept bad values: %+v", c)
+	}
+}
+
+// TestUnverifiedTLSSaidAtStart (issue 15, item 7): a TLS server whose
+// certificate is not verified is named in a warning at start.
+func TestUnverifiedTLSSaidAtStart(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		insecure bool
+	}{{"verified", false}, {"not verified", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs strings.Builder
+			a := &Agent{cfg: newConfig([]Option{WithRedis("rediss://:pw@db:6380/0", "redis://plain:6379/0"),
+				WithTLSConfig(&tls.Config{InsecureSkipVerify: tc.insecure})})}
+			a.logger = slog.New(slog.NewTextHandler(&logs, nil))
+			if err := a.addServers(); err != nil {
+				t.Fatal(err)
+			}
+			said := strings.Contains(logs.String(), "NOT verified") && strings.Contains(logs.String(), "rediss://***@db:6380/0")
+			if said != tc.insecure || strings.Contains(logs.String(), "plain") {
+				t.Errorf("insecure %v, log:\n%s", tc.insecure, logs.String())
+			}
+		})
 	}
 }

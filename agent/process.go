@@ -101,6 +101,18 @@ func gone(err error) bool {
 // discovery, every process connected to a server; then counts each one's
 // connections to each server.
 func (a *Agent) refreshProcesses(ctx context.Context) {
+	want := a.namedProcesses()
+	var idx socketIndex
+	if len(a.servers) > 0 {
+		idx = a.socketIndex(ctx)
+	}
+	counts := a.scanProcesses(want, idx)
+	a.track(want, idx, counts)
+}
+
+// namedProcesses are the processes selected by id: WithSelf, WithPIDs (those
+// that exist) and WithPIDFile.
+func (a *Agent) namedProcesses() map[int]bool {
 	want := map[int]bool{}
 	if a.cfg.self {
 		want[os.Getpid()] = true
@@ -120,44 +132,52 @@ func (a *Agent) refreshProcesses(ctx context.Context) {
 			want[pid] = true
 		}
 	}
+	return want
+}
 
-	var idx socketIndex
-	if len(a.servers) > 0 {
-		idx = a.socketIndex(ctx)
-	}
+// scanProcesses walks every process for WithMatch and WithDiscover, adds
+// the selected ones to want, and returns the connection counts discovery
+// already read (by pid).
+func (a *Agent) scanProcesses(want map[int]bool, idx socketIndex) map[int][]int64 {
 	counts := map[int][]int64{}
-	if a.cfg.discover || a.cfg.match != nil {
-		all, err := a.fs.AllProcs()
+	if !a.cfg.discover && a.cfg.match == nil {
+		return counts
+	}
+	all, err := a.fs.AllProcs()
+	if err != nil {
+		a.problems.warn("proc list", "agent: cannot list processes", "error", err)
+	}
+	denied := 0
+	for _, p := range all {
+		if a.cfg.match != nil && a.matches(p) {
+			want[p.PID] = true
+		}
+		if !a.cfg.discover || len(idx) == 0 {
+			continue
+		}
+		c, err := countConnections(p, idx, len(a.servers))
 		if err != nil {
-			a.problems.warn("proc list", "agent: cannot list processes", "error", err)
+			if errors.Is(err, fs.ErrPermission) {
+				denied++
+			}
+			continue
 		}
-		denied := 0
-		for _, p := range all {
-			if a.cfg.match != nil && a.matches(p) {
-				want[p.PID] = true
-			}
-			if !a.cfg.discover || len(idx) == 0 {
-				continue
-			}
-			c, err := countConnections(p, idx, len(a.servers))
-			if err != nil {
-				if errors.Is(err, fs.ErrPermission) {
-					denied++
-				}
-				continue
-			}
-			if total(c) > 0 {
-				want[p.PID] = true
-				counts[p.PID] = c
-			}
-		}
-		if denied > 0 {
-			a.problems.report(slog.LevelInfo, "discover permission",
-				"agent: discovery cannot read the file descriptors of some processes (other users'); run the agent as their user or with CAP_SYS_PTRACE to see them",
-				"processes", denied)
+		if total(c) > 0 {
+			want[p.PID] = true
+			counts[p.PID] = c
 		}
 	}
+	if denied > 0 {
+		a.problems.report(slog.LevelInfo, "discover permission",
+			"agent: discovery cannot read the file descriptors of some processes (other users'); run the agent as their user or with CAP_SYS_PTRACE to see them",
+			"processes", denied)
+	}
+	return counts
+}
 
+// track replaces the tracked processes with want, keeping the attribute
+// sets of those already tracked, and fills in their connection counts.
+func (a *Agent) track(want map[int]bool, idx socketIndex, counts map[int][]int64) {
 	next := make(map[int]*trackedProcess, len(want))
 	for pid := range want {
 		p, err := a.fs.Proc(pid)
@@ -175,23 +195,30 @@ func (a *Agent) refreshProcesses(ctx context.Context) {
 		}
 		t.conns = nil
 		if len(a.servers) > 0 {
-			c, ok := counts[pid]
-			if !ok {
-				if c, err = countConnections(p, idx, len(a.servers)); err != nil {
-					if !gone(err) {
-						a.problems.warn("pid "+strconv.Itoa(pid)+" fds", "agent: cannot read the process's file descriptors; its connections are not reported",
-							"pid", pid, "error", err)
-					}
-					c = nil
-				}
-			}
-			if c != nil {
+			if c := a.processConnections(p, idx, counts); c != nil {
 				t.conns = a.connSamples(pid, exe, c)
 			}
 		}
 		next[pid] = t
 	}
 	a.tracked = next
+}
+
+// processConnections is a process's connection count per server: from
+// discovery when it read them, else read now; nil when unreadable.
+func (a *Agent) processConnections(p procfs.Proc, idx socketIndex, counts map[int][]int64) []int64 {
+	if c, ok := counts[p.PID]; ok {
+		return c
+	}
+	c, err := countConnections(p, idx, len(a.servers))
+	if err != nil {
+		if !gone(err) {
+			a.problems.warn("pid "+strconv.Itoa(p.PID)+" fds", "agent: cannot read the process's file descriptors; its connections are not reported",
+				"pid", p.PID, "error", err)
+		}
+		return nil
+	}
+	return c
 }
 
 // connSamples builds one sample per server for a process's counts.

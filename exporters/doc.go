@@ -59,6 +59,15 @@
 // the executable name), OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME,
 // WithResourceAttributes.
 //
+// service.name follows the same rule as the service part of the pools'
+// client names (CLIENT LIST "service:role:pid"): OTEL_SERVICE_NAME, else
+// service.name in OTEL_RESOURCE_ATTRIBUTES, else the program's default, else
+// the executable's name. Give both the same default so that the server-side
+// and client-side views of a service agree:
+//
+//	p, _ := pools.FromEnv(pools.WithDefaultServiceName("checkout"))
+//	pipe, _ := exporters.New(ctx, exporters.WithDefaultServiceName("checkout"))
+//
 // # Histograms
 //
 // Every histogram with unit "s" gets the explicit bucket boundaries of

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/poolscope/poolscope/internal/envvar"
+	"github.com/poolscope/poolscope/internal/servicename"
 )
 
 // Names of the exporters OTEL_METRICS_EXPORTER may list.
@@ -47,29 +50,6 @@ const (
 // port: errors.Is(err, exporters.ErrInvalidConfig).
 var ErrInvalidConfig = errors.New("invalid configuration")
 
-// configError names the variable (or option) and, unless it may hold a
-// secret, the offending value.
-type configError struct {
-	name      string // OTEL_... or an option name such as WithPrometheusAddr
-	value     string // already redacted
-	showValue bool
-	option    bool
-	problem   string
-}
-
-func (e *configError) Error() string {
-	switch {
-	case !e.showValue:
-		return fmt.Sprintf("exporters: %s: %s", e.name, e.problem)
-	case e.option:
-		return fmt.Sprintf("exporters: %s(%q): %s", e.name, e.value, e.problem)
-	default:
-		return fmt.Sprintf("exporters: %s=%q: %s", e.name, e.value, e.problem)
-	}
-}
-
-func (e *configError) Unwrap() error { return ErrInvalidConfig }
-
 // settings is everything New needs from the environment and the options,
 // validated.
 type settings struct {
@@ -78,88 +58,51 @@ type settings struct {
 	exportTimeout  time.Duration
 	otlp           otlpSettings         // only read when otlp is selected
 	prometheusAddr string               // only read when prometheus is selected
-	serviceName    string               // OTEL_SERVICE_NAME, "" when unset
+	serviceName    string               // by the rule of internal/servicename
 	resourceAttrs  []attribute.KeyValue // OTEL_RESOURCE_ATTRIBUTES
 }
 
-// envReader reads variables through the lookup and collects every problem.
-type envReader struct {
-	lookup func(string) (string, bool)
-	errs   []error
-}
+// envReader is poolscope's one variable reader (internal/envvar) with the
+// OTEL_* parsers on top. Every problem wraps ErrInvalidConfig; values that
+// are empty or only spaces count as unset, as the specification asks.
+type envReader struct{ *envvar.Reader }
 
-func (r *envReader) get(key string) (string, bool) {
-	v, ok := r.lookup(key)
-	v = strings.TrimSpace(v)
-	return v, ok && v != ""
+func newEnvReader(lookup func(string) (string, bool)) *envReader {
+	return &envReader{envvar.New("exporters", lookup, envvar.BlankIsUnset(), envvar.Wrapping(ErrInvalidConfig))}
 }
 
 // otlpVar returns the metrics-specific OTLP variable if set, else the generic
 // one, and the name of the one that was used.
 func (r *envReader) otlpVar(suffix string) (key, value string, ok bool) {
 	for _, key := range []string{"OTEL_EXPORTER_OTLP_METRICS_" + suffix, "OTEL_EXPORTER_OTLP_" + suffix} {
-		if v, ok := r.get(key); ok {
+		if v, ok := r.Lookup(key); ok {
 			return key, v, true
 		}
 	}
 	return "", "", false
 }
 
-func (r *envReader) fail(key, value, problem string) {
-	r.errs = append(r.errs, &configError{name: key, value: value, showValue: true, problem: problem})
-}
-
-func (r *envReader) failOption(name, value, problem string) {
-	r.errs = append(r.errs, &configError{name: name, value: value, showValue: true, option: true, problem: problem})
-}
-
-func (r *envReader) failHidden(key, problem string) {
-	r.errs = append(r.errs, &configError{name: key, problem: problem})
-}
-
-// milliseconds reads a positive whole number of milliseconds, the unit of
-// every OpenTelemetry duration variable.
-func (r *envReader) milliseconds(key, value string) (time.Duration, bool) {
-	n, err := strconv.ParseInt(value, 10, 64)
-	if err != nil || n <= 0 || n > int64(time.Duration(1<<63-1)/time.Millisecond) {
-		r.fail(key, value, "not a positive whole number of milliseconds")
-		return 0, false
-	}
-	return time.Duration(n) * time.Millisecond, true
-}
-
 func (r *envReader) duration(key string, def time.Duration) time.Duration {
-	v, ok := r.get(key)
+	v, ok := r.Lookup(key)
 	if !ok {
 		return def
 	}
-	if d, ok := r.milliseconds(key, v); ok {
+	if d, ok := r.Milliseconds(key, v); ok {
 		return d
 	}
 	return def
 }
 
-func (r *envReader) boolean(key, value string) (b, ok bool) {
-	switch strings.ToLower(value) {
-	case "true":
-		return true, true
-	case "false":
-		return false, true
-	}
-	r.fail(key, value, "not a boolean (want true or false)")
-	return false, false
-}
-
 // readSettings reads and validates the environment and the options. It
 // returns every problem at once, joined.
 func readSettings(c *config) (settings, error) {
-	r := &envReader{lookup: c.lookup}
+	r := newEnvReader(c.lookup)
 	var s settings
 
 	s.exporters = r.exporters(c.defaultExporter)
 	s.exportInterval = r.duration("OTEL_METRIC_EXPORT_INTERVAL", defaultExportInterval)
 	s.exportTimeout = r.duration("OTEL_METRIC_EXPORT_TIMEOUT", defaultExportTimeout)
-	s.serviceName, _ = r.get("OTEL_SERVICE_NAME")
+	s.serviceName, _ = servicename.Resolve(c.lookup, c.defaultServiceName)
 	s.resourceAttrs = r.resourceAttributes()
 
 	for _, e := range s.exporters {
@@ -170,23 +113,23 @@ func readSettings(c *config) (settings, error) {
 			s.prometheusAddr = r.prometheusAddr(c.prometheusAddr)
 		}
 	}
-	return s, errors.Join(r.errs...)
+	return s, r.Err()
 }
 
 const wantExporters = "want otlp, prometheus, console or none"
 
 func (r *envReader) exporters(fallback string) []string {
 	key := "OTEL_METRICS_EXPORTER"
-	value, ok := r.get(key)
-	fail := r.fail
+	value, ok := r.Lookup(key)
+	fail := r.Fail
 	if !ok {
-		key, value, fail = "WithDefaultExporter", strings.TrimSpace(fallback), r.failOption
+		key, value, fail = "WithDefaultExporter", strings.TrimSpace(fallback), r.FailOption
 		if value == "" {
 			return []string{exporterOTLP}
 		}
 	}
 	items := strings.Split(value, ",")
-	errsBefore := len(r.errs)
+	errsBefore := r.Count()
 	var names []string
 	seen := map[string]bool{}
 	none := false
@@ -216,7 +159,7 @@ func (r *envReader) exporters(fallback string) []string {
 		return nil
 	case none:
 		return nil
-	case len(names) == 0 && len(r.errs) == errsBefore:
+	case len(names) == 0 && r.Count() == errsBefore:
 		fail(key, value, "no exporter named ("+wantExporters+")")
 	}
 	return names
@@ -227,7 +170,7 @@ func (r *envReader) exporters(fallback string) []string {
 // with every export, so they are not secret and may be quoted in errors.
 func (r *envReader) resourceAttributes() []attribute.KeyValue {
 	const key = "OTEL_RESOURCE_ATTRIBUTES"
-	value, ok := r.get(key)
+	value, ok := r.Lookup(key)
 	if !ok {
 		return nil
 	}
@@ -240,15 +183,15 @@ func (r *envReader) resourceAttributes() []attribute.KeyValue {
 		k = strings.TrimSpace(k)
 		switch {
 		case !found:
-			r.fail(key, value, fmt.Sprintf("entry %q is not key=value", entry))
+			r.Fail(key, value, fmt.Sprintf("entry %q is not key=value", entry))
 			continue
 		case k == "":
-			r.fail(key, value, fmt.Sprintf("entry %q has an empty key", entry))
+			r.Fail(key, value, fmt.Sprintf("entry %q has an empty key", entry))
 			continue
 		}
 		decoded, err := url.PathUnescape(strings.TrimSpace(v))
 		if err != nil {
-			r.fail(key, value, fmt.Sprintf("value of %q is not valid percent-encoding", k))
+			r.Fail(key, value, fmt.Sprintf("value of %q is not valid percent-encoding", k))
 			continue
 		}
 		attrs = append(attrs, attribute.String(k, decoded))
@@ -260,22 +203,22 @@ func (r *envReader) prometheusAddr(fromOption string) string {
 	if fromOption != "" {
 		addr, problem := hostPort(fromOption)
 		if problem != "" {
-			r.failOption("WithPrometheusAddr", fromOption, problem)
+			r.FailOption("WithPrometheusAddr", fromOption, problem)
 		}
 		return addr
 	}
-	host, ok := r.get("OTEL_EXPORTER_PROMETHEUS_HOST")
+	host, ok := r.Lookup("OTEL_EXPORTER_PROMETHEUS_HOST")
 	if !ok {
 		host = defaultPrometheusHost
 	} else if !validListenHost(host) {
-		r.fail("OTEL_EXPORTER_PROMETHEUS_HOST", host, "not an IP address or host name")
+		r.Fail("OTEL_EXPORTER_PROMETHEUS_HOST", host, "not an IP address or host name")
 	}
-	port, ok := r.get("OTEL_EXPORTER_PROMETHEUS_PORT")
+	port, ok := r.Lookup("OTEL_EXPORTER_PROMETHEUS_PORT")
 	if !ok {
 		port = defaultPrometheusPort
 	}
 	if n, err := strconv.ParseUint(port, 10, 16); err != nil {
-		r.fail("OTEL_EXPORTER_PROMETHEUS_PORT", port, "not a port number (0 to 65535)")
+		r.Fail("OTEL_EXPORTER_PROMETHEUS_PORT", port, "not a port number (0 to 65535)")
 	} else {
 		port = strconv.FormatUint(n, 10)
 	}

@@ -3,6 +3,8 @@ package exporters
 import (
 	"strings"
 	"testing"
+
+	"github.com/poolscope/poolscope/internal/redisurl"
 )
 
 // fuzzSecret marks a credential in fuzzed values: no error may show it,
@@ -49,7 +51,7 @@ func FuzzReadSettings(f *testing.F) {
 			}
 			t.Fatalf("%s=%q: the error shows a header value: %v", key, value, err)
 		case strings.HasSuffix(key, "_ENDPOINT"):
-			if strings.Contains(redactEndpoint(value), fuzzSecret) {
+			if strings.Contains(redisurl.Redact(value), fuzzSecret) {
 				return // the secret is not in the userinfo
 			}
 			t.Fatalf("%s=%q: the error shows the URL's password: %v", key, value, err)

@@ -2,22 +2,25 @@ package exporters
 
 import (
 	"crypto/tls"
-	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/poolscope/poolscope/internal/redisurl"
+	"github.com/poolscope/poolscope/internal/tlsfiles"
+	"github.com/poolscope/poolscope/secret"
 )
 
 type otlpSettings struct {
 	protocol    string
-	scheme      string // http or https
-	host        string // host:port
-	path        string // URL path, http/protobuf only
-	headers     map[string]string
+	scheme      string                   // http or https
+	host        string                   // host:port
+	path        string                   // URL path, http/protobuf only
+	headers     map[string]secret.String // values are credentials more often than not
 	timeout     time.Duration
 	gzip        bool
 	tls         *tls.Config // nil when insecure
@@ -33,16 +36,16 @@ func (r *envReader) otlpSettings() otlpSettings {
 		timeout:     defaultOTLPTimeout,
 		temporality: sdkmetric.CumulativeTemporalitySelector,
 		aggregation: sdkmetric.DefaultAggregationSelector,
-		headers:     map[string]string{},
+		headers:     map[string]secret.String{},
 	}
 	if key, v, ok := r.otlpVar("PROTOCOL"); ok {
 		switch v {
 		case protocolGRPC, protocolHTTPProtobuf:
 			o.protocol = v
 		case "http/json":
-			r.fail(key, v, "not implemented by the Go OTLP exporters (want grpc or http/protobuf)")
+			r.Fail(key, v, "not implemented by the Go OTLP exporters (want grpc or http/protobuf)")
 		default:
-			r.fail(key, v, "unknown protocol (want grpc or http/protobuf)")
+			r.Fail(key, v, "unknown protocol (want grpc or http/protobuf)")
 		}
 	}
 	r.otlpEndpoint(&o)
@@ -50,7 +53,7 @@ func (r *envReader) otlpSettings() otlpSettings {
 		o.headers = r.headers(key, v)
 	}
 	if key, v, ok := r.otlpVar("TIMEOUT"); ok {
-		if d, ok := r.milliseconds(key, v); ok {
+		if d, ok := r.Milliseconds(key, v); ok {
 			o.timeout = d
 		}
 	}
@@ -60,11 +63,11 @@ func (r *envReader) otlpSettings() otlpSettings {
 			o.gzip = true
 		case "none":
 		default:
-			r.fail(key, v, "unknown compression (want gzip or none)")
+			r.Fail(key, v, "unknown compression (want gzip or none)")
 		}
 	}
 	const temporalityKey = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
-	if v, ok := r.get(temporalityKey); ok {
+	if v, ok := r.Lookup(temporalityKey); ok {
 		switch strings.ToLower(v) {
 		case "cumulative":
 		case "delta":
@@ -72,17 +75,17 @@ func (r *envReader) otlpSettings() otlpSettings {
 		case "lowmemory":
 			o.temporality = sdkmetric.LowMemoryTemporalitySelector
 		default:
-			r.fail(temporalityKey, v, "unknown temporality (want cumulative, delta or lowmemory)")
+			r.Fail(temporalityKey, v, "unknown temporality (want cumulative, delta or lowmemory)")
 		}
 	}
 	const aggregationKey = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION"
-	if v, ok := r.get(aggregationKey); ok {
+	if v, ok := r.Lookup(aggregationKey); ok {
 		switch strings.ToLower(v) {
 		case "explicit_bucket_histogram":
 		case "base2_exponential_bucket_histogram":
 			o.aggregation = exponentialHistograms
 		default:
-			r.fail(aggregationKey, v,
+			r.Fail(aggregationKey, v,
 				"unknown aggregation (want explicit_bucket_histogram or base2_exponential_bucket_histogram)")
 		}
 	}
@@ -118,25 +121,25 @@ func (r *envReader) otlpEndpoint(o *otlpSettings) {
 	insecureKey, insecureValue, insecureSet := r.otlpVar("INSECURE")
 	insecure := false
 	if insecureSet {
-		insecure, _ = r.boolean(insecureKey, insecureValue)
+		insecure, _ = r.Bool(insecureKey, insecureValue)
 	}
 
 	if strings.Contains(raw, "://") {
 		u, err := url.Parse(raw)
 		switch {
 		case err != nil:
-			r.fail(key, redactEndpoint(raw), "not a valid URL")
+			r.Fail(key, redisurl.Redact(raw), "not a valid URL")
 			return
 		case u.Scheme != "http" && u.Scheme != "https":
-			r.fail(key, redactEndpoint(raw), "unsupported scheme (want http or https)")
+			r.Fail(key, redisurl.Redact(raw), "unsupported scheme (want http or https)")
 			return
 		case u.Host == "":
-			r.fail(key, redactEndpoint(raw), "no host")
+			r.Fail(key, redisurl.Redact(raw), "no host")
 			return
 		case u.User != nil:
 			// The OTLP exporters drop userinfo, so credentials written
 			// there would silently never be sent.
-			r.fail(key, redactEndpoint(raw),
+			r.Fail(key, redisurl.Redact(raw),
 				"credentials in the URL are not sent; put them in OTEL_EXPORTER_OTLP_HEADERS")
 			return
 		}
@@ -144,7 +147,7 @@ func (r *envReader) otlpEndpoint(o *otlpSettings) {
 	} else {
 		hp, problem := hostPort(raw)
 		if problem != "" {
-			r.fail(key, redactEndpoint(raw), "want a URL (http://host:port or https://host:port) or host:port")
+			r.Fail(key, redisurl.Redact(raw), "want a URL (http://host:port or https://host:port) or host:port")
 			return
 		}
 		o.scheme, o.host = "https", hp
@@ -162,7 +165,7 @@ func (r *envReader) otlpEndpoint(o *otlpSettings) {
 	if o.scheme == "http" {
 		for _, suffix := range []string{"CERTIFICATE", "CLIENT_CERTIFICATE", "CLIENT_KEY"} {
 			if k, v, ok := r.otlpVar(suffix); ok {
-				r.fail(k, v, fmt.Sprintf("set, but the OTLP endpoint %q is not TLS (http)", redactEndpoint(raw)))
+				r.Fail(k, v, fmt.Sprintf("set, but the OTLP endpoint %q is not TLS (http)", redisurl.Redact(raw)))
 			}
 		}
 		return
@@ -170,37 +173,23 @@ func (r *envReader) otlpEndpoint(o *otlpSettings) {
 	o.tls = r.tlsConfig()
 }
 
+// tlsConfig loads the OTLP CA and client certificate files with the one
+// TLS-file loader (internal/tlsfiles).
 func (r *envReader) tlsConfig() *tls.Config {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if key, file, ok := r.otlpVar("CERTIFICATE"); ok {
-		pem, err := os.ReadFile(file)
-		switch {
-		case err != nil:
-			r.fail(key, file, "cannot read the CA certificate: "+err.Error())
-		default:
-			pool := x509.NewCertPool()
-			if pool.AppendCertsFromPEM(pem) {
-				cfg.RootCAs = pool
-			} else {
-				r.fail(key, file, "no PEM certificate in the file")
-			}
+	file := func(suffix string) tlsfiles.File {
+		key, path, ok := r.otlpVar(suffix)
+		if !ok {
+			key = "OTEL_EXPORTER_OTLP_" + suffix
 		}
+		return tlsfiles.File{Var: key, Path: path}
 	}
-	certKey, certFile, certOK := r.otlpVar("CLIENT_CERTIFICATE")
-	keyKey, keyFile, keyOK := r.otlpVar("CLIENT_KEY")
-	switch {
-	case certOK && keyOK:
-		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			// The error says what is wrong with the files, never their content.
-			r.fail(certKey, certFile, fmt.Sprintf("cannot load the client certificate with %s=%q: %v", keyKey, keyFile, err))
-		} else {
-			cfg.Certificates = []tls.Certificate{pair}
+	errs := tlsfiles.Load(cfg, tlsfiles.Files{CA: file("CERTIFICATE"), Cert: file("CLIENT_CERTIFICATE"), Key: file("CLIENT_KEY")})
+	for _, err := range errs {
+		var fe *tlsfiles.Error
+		if errors.As(err, &fe) {
+			r.Fail(fe.Var, fe.Path, fe.Problem)
 		}
-	case certOK:
-		r.fail(certKey, certFile, "set without OTEL_EXPORTER_OTLP_CLIENT_KEY")
-	case keyOK:
-		r.fail(keyKey, keyFile, "set without OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE")
 	}
 	return cfg
 }
@@ -209,8 +198,8 @@ func (r *envReader) tlsConfig() *tls.Config {
 // percent-encoded. The values are credentials more often than not: no
 // message ever contains one, nor an entry that failed to split (it may be a
 // bare token); keys are shown.
-func (r *envReader) headers(key, value string) map[string]string {
-	h := map[string]string{}
+func (r *envReader) headers(key, value string) map[string]secret.String {
+	h := map[string]secret.String{}
 	n := 0
 	for entry := range strings.SplitSeq(value, ",") {
 		n++
@@ -221,23 +210,33 @@ func (r *envReader) headers(key, value string) map[string]string {
 		k = strings.TrimSpace(k)
 		switch {
 		case !found:
-			r.failHidden(key, fmt.Sprintf("entry %d is not key=value (entry not shown: it may hold a secret)", n))
+			r.FailHidden(key, fmt.Sprintf("entry %d is not key=value (entry not shown: it may hold a secret)", n))
 			continue
 		case !validHeaderKey(k):
-			r.failHidden(key, fmt.Sprintf("entry %d: %q is not a valid header name", n, k))
+			r.FailHidden(key, fmt.Sprintf("entry %d: %q is not a valid header name", n, k))
 			continue
 		}
 		decoded, err := url.PathUnescape(v)
 		if err != nil {
-			r.failHidden(key, fmt.Sprintf("value of header %q is not valid percent-encoding (value not shown)", k))
+			r.FailHidden(key, fmt.Sprintf("value of header %q is not valid percent-encoding (value not shown)", k))
 			continue
 		}
 		decoded = strings.TrimSpace(decoded)
 		if !validHeaderValue(decoded) {
-			r.failHidden(key, fmt.Sprintf("value of header %q holds control characters (value not shown)", k))
+			r.FailHidden(key, fmt.Sprintf("value of header %q holds control characters (value not shown)", k))
 			continue
 		}
-		h[k] = decoded
+		h[k] = secret.String(decoded)
+	}
+	return h
+}
+
+// revealHeaders is the one place the header values leave their
+// secret.String: the exporter sends them.
+func (o otlpSettings) revealHeaders() map[string]string {
+	h := make(map[string]string, len(o.headers))
+	for k, v := range o.headers {
+		h[k] = v.Value()
 	}
 	return h
 }
@@ -267,29 +266,4 @@ func validHeaderValue(v string) bool {
 		}
 	}
 	return true
-}
-
-// redactEndpoint hides the password (or a lone user name, which is often a
-// token) of a URL's userinfo: "https://user:***@host". It works on the text,
-// so it also redacts values that do not parse as URLs.
-func redactEndpoint(s string) string {
-	authorityStart := 0
-	if i := strings.Index(s, "://"); i >= 0 {
-		authorityStart = i + 3
-	}
-	rest := s[authorityStart:]
-	authorityEnd := len(rest)
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		authorityEnd = i
-	}
-	at := strings.LastIndex(rest[:authorityEnd], "@")
-	if at < 0 {
-		return s
-	}
-	userinfo := rest[:at]
-	redacted := "***"
-	if user, _, hasPassword := strings.Cut(userinfo, ":"); hasPassword {
-		redacted = user + ":***"
-	}
-	return s[:authorityStart] + redacted + rest[at:]
 }

@@ -40,7 +40,7 @@ func newOTLPReader(ctx context.Context, s settings) (sdkmetric.Reader, error) {
 		opts := []otlpmetricgrpc.Option{
 			otlpmetricgrpc.WithEndpoint(o.host),
 			otlpmetricgrpc.WithTLSCredentials(creds),
-			otlpmetricgrpc.WithHeaders(o.headers),
+			otlpmetricgrpc.WithHeaders(o.revealHeaders()),
 			otlpmetricgrpc.WithTimeout(o.timeout),
 			otlpmetricgrpc.WithTemporalitySelector(o.temporality),
 			otlpmetricgrpc.WithAggregationSelector(o.aggregation),
@@ -60,7 +60,7 @@ func newOTLPReader(ctx context.Context, s settings) (sdkmetric.Reader, error) {
 			// exporter may have read from the process environment.
 			otlpmetrichttp.WithTLSClientConfig(o.tls),
 			otlpmetrichttp.WithEndpointURL(u.String()),
-			otlpmetrichttp.WithHeaders(o.headers),
+			otlpmetrichttp.WithHeaders(o.revealHeaders()),
 			otlpmetrichttp.WithTimeout(o.timeout),
 			otlpmetrichttp.WithCompression(compression),
 			otlpmetrichttp.WithTemporalitySelector(o.temporality),

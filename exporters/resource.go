@@ -3,7 +3,6 @@ package exporters
 import (
 	"context"
 	"os"
-	"path/filepath"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
@@ -18,11 +17,13 @@ import (
 //     process.executable.name, process.command (argv[0] only) and
 //     process.runtime.*; never process.command_args nor
 //     process.command_line, which may carry passwords given as flags;
-//  2. service.name from WithDefaultServiceName, else the executable's name,
-//     and a random service.instance.id (a UUID), so that two replicas of a
+//  2. a random service.instance.id (a UUID), so that two replicas of a
 //     service do not overwrite each other's series;
 //  3. OTEL_RESOURCE_ATTRIBUTES;
-//  4. OTEL_SERVICE_NAME;
+//  4. service.name by the rule pools uses for client names
+//     (internal/servicename): OTEL_SERVICE_NAME, else service.name in
+//     OTEL_RESOURCE_ATTRIBUTES, else WithDefaultServiceName, else the
+//     executable's name;
 //  5. WithResourceAttributes.
 //
 // The detectors are chosen one by one: resource.Default and
@@ -48,14 +49,9 @@ func newResource(ctx context.Context, c *config, s settings) *resource.Resource 
 	if len(os.Args) > 0 && os.Args[0] != "" {
 		attrs = append(attrs, semconv.ProcessCommand(os.Args[0]))
 	}
-	attrs = append(attrs,
-		semconv.ServiceName(defaultServiceName(c.defaultServiceName)),
-		semconv.ServiceInstanceID(uuid.NewString()),
-	)
+	attrs = append(attrs, semconv.ServiceInstanceID(uuid.NewString()))
 	attrs = append(attrs, s.resourceAttrs...)
-	if s.serviceName != "" {
-		attrs = append(attrs, semconv.ServiceName(s.serviceName))
-	}
+	attrs = append(attrs, semconv.ServiceName(s.serviceName))
 	attrs = append(attrs, c.resourceAttrs...)
 
 	// NewSchemaless: a later duplicate key wins, and the merge keeps the
@@ -66,17 +62,4 @@ func newResource(ctx context.Context, c *config, s settings) *resource.Resource 
 		return resource.NewSchemaless(attrs...)
 	}
 	return res
-}
-
-func defaultServiceName(fromOption string) string {
-	if fromOption != "" {
-		return fromOption
-	}
-	if exe, err := os.Executable(); err == nil {
-		return filepath.Base(exe)
-	}
-	if len(os.Args) > 0 && os.Args[0] != "" {
-		return filepath.Base(os.Args[0])
-	}
-	return "unknown_service"
 }

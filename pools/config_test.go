@@ -168,11 +168,11 @@ func TestBadValues(t *testing.T) {
 		{"sentinel password alone", map[string]string{"REDIS_SENTINEL_PASSWORD": secret}, []string{`REDIS_SENTINEL_PASSWORD is set without REDIS_SENTINEL_ADDRS`}},
 		{"sentinel with unix master", map[string]string{"REDIS_SENTINEL_ADDRS": "h:1", "REDIS_SENTINEL_MASTER": "m", "REDIS_MASTER_URL": "unix:///tmp/r.sock"}, []string{`a unix socket cannot be combined with REDIS_SENTINEL_ADDRS`}},
 		{"tls file without rediss", map[string]string{"REDIS_TLS_CA_FILE": "/etc/ca.pem"}, []string{`REDIS_TLS_CA_FILE="/etc/ca.pem" is set but no REDIS_*_URL uses rediss://`}},
-		{"tls ca missing", map[string]string{"REDIS_MASTER_URL": "rediss://h:1", "REDIS_TLS_CA_FILE": filepath.Join(dir, "missing.pem")}, []string{`REDIS_TLS_CA_FILE="` + filepath.Join(dir, "missing.pem") + `": no such file or directory`}},
+		{"tls ca missing", map[string]string{"REDIS_MASTER_URL": "rediss://h:1", "REDIS_TLS_CA_FILE": filepath.Join(dir, "missing.pem")}, []string{`REDIS_TLS_CA_FILE="` + filepath.Join(dir, "missing.pem") + `": cannot read the CA certificate: no such file or directory`}},
 		{"tls ca not pem", map[string]string{"REDIS_MASTER_URL": "rediss://h:1", "REDIS_TLS_CA_FILE": notPEM}, []string{`REDIS_TLS_CA_FILE="` + notPEM + `": no PEM certificate in the file`}},
 		{"tls ca empty", map[string]string{"REDIS_MASTER_URL": "rediss://h:1", "REDIS_TLS_CA_FILE": ""}, []string{`REDIS_TLS_CA_FILE is set but empty`}},
-		{"tls cert without key", map[string]string{"REDIS_MASTER_URL": "rediss://h:1", "REDIS_TLS_CERT_FILE": notPEM}, []string{`REDIS_TLS_CERT_FILE="` + notPEM + `" is set without REDIS_TLS_KEY_FILE`}},
-		{"tls bad pair", map[string]string{"REDIS_MASTER_URL": "rediss://h:1", "REDIS_TLS_CERT_FILE": notPEM, "REDIS_TLS_KEY_FILE": notPEM}, []string{`REDIS_TLS_CERT_FILE="` + notPEM + `", REDIS_TLS_KEY_FILE="` + notPEM + `"`}},
+		{"tls cert without key", map[string]string{"REDIS_MASTER_URL": "rediss://h:1", "REDIS_TLS_CERT_FILE": notPEM}, []string{`REDIS_TLS_CERT_FILE="` + notPEM + `": set without REDIS_TLS_KEY_FILE`}},
+		{"tls bad pair", map[string]string{"REDIS_MASTER_URL": "rediss://h:1", "REDIS_TLS_CERT_FILE": notPEM, "REDIS_TLS_KEY_FILE": notPEM}, []string{`REDIS_TLS_CERT_FILE="` + notPEM + `": cannot load the client certificate with REDIS_TLS_KEY_FILE="` + notPEM + `"`}},
 		{"tls server name", map[string]string{"REDIS_MASTER_URL": "rediss://h:1", "REDIS_TLS_SERVER_NAME": "a b"}, []string{`REDIS_TLS_SERVER_NAME="a b": not a host name`}},
 		{"tls insecure flag", map[string]string{"REDIS_MASTER_URL": "rediss://h:1", "REDIS_TLS_INSECURE_SKIP_VERIFY": "maybe"}, []string{`REDIS_TLS_INSECURE_SKIP_VERIFY="maybe": not a flag`}},
 		{"every problem at once", map[string]string{"REDIS_MASTER_POOL_SIZE": "x", "REDIS_LOCAL_POOL_ENABLED": "y", "REDIS_POOL_TIMEOUT": "z"},
@@ -209,23 +209,10 @@ func TestBadValues(t *testing.T) {
 	}
 }
 
+// TestRedactURL: the exported RedactURL is internal/redisurl's Redact, whose
+// test holds the cases.
 func TestRedactURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"redis://127.0.0.1:6379/0":        "redis://127.0.0.1:6379/0",
-		"redis://:pw@h:1/0":               "redis://***@h:1/0",
-		"redis://user:pw@h:1/0":           "redis://user:***@h:1/0",
-		"redis://pw@h:1":                  "redis://***@h:1",
-		"rediss://u:p@ss:w@rd@h:1/0?x=y":  "rediss://u:***@h:1/0?x=***",
-		"unix://:pw@/run/redis.sock":      "unix://***@/run/redis.sock",
-		"unix:///run/redis.sock":          "unix:///run/redis.sock",
-		"pw@h:1":                          "***@h:1",
-		"redis://h:1/0?password=pw&db=2":  "redis://h:1/0?password=***&db=2",
-		"redis://h:1/0?auth_token=t#frag": "redis://h:1/0?auth_token=***#frag",
-		"redis://h:1/0?pasword=pw":        "redis://h:1/0?pasword=***", // misspelt: unknown, masked
-		"redis://h:1/0?dial_timeout=3s":   "redis://h:1/0?dial_timeout=3s",
-	} {
-		if got := RedactURL(in); got != want {
-			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
-		}
+	if got := RedactURL("rediss://u:pw@h:1/0?x=y"); got != "rediss://u:***@h:1/0?x=***" {
+		t.Errorf("RedactURL = %q", got)
 	}
 }

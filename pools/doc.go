@@ -37,11 +37,43 @@
 //	REDIS_POOL_IDLE_TIMEOUT         5m                         close connections idle this long (0: never)
 //	REDIS_POOL_MAX_LIFETIME         30m                        recycle connections this old, +-10% jitter (0: never)
 //	REDIS_HEALTH_CHECK_INTERVAL     10s                        PING period; each PING times out after min(interval, 1s)
-//	OTEL_SERVICE_NAME               the executable's name      service part of client names
+//	OTEL_SERVICE_NAME               see below                  service part of client names
 //
 // Aliases set to different values are an error. An empty value is an error,
 // not a default. LoadConfig reports every problem at once, each naming the
-// variable and its value with passwords replaced by ***.
+// variable and its value with passwords replaced by ***. Config's Origins
+// say where each role's values came from (a variable, "default", or "from
+// REDIS_MASTER_URL"); `poolscope check` prints them.
+//
+// The local pool does not follow REDIS_MASTER_URL (it is meant for a server
+// on this host). When only REDIS_MASTER_URL is set and nothing answers at
+// the local pool's default address, New's first health check logs one
+// warning saying so; set REDIS_LOCAL_URL, or REDIS_LOCAL_POOL_ENABLED=0.
+//
+// # Misspelt variables
+//
+// A variable set in the environment whose name is a near-miss of one above
+// (REDIS_MASTER_POOLSIZE, REDIS_MASTR_POOL_SIZE, redis_master_pool_size)
+// has no effect; FromEnv logs one warning per such name, naming the closest
+// variable, and `poolscope check` reports them and exits 2. The rule is
+// NearMisses': the same name up to case, '-'/'.' for '_', or without its
+// underscores, or at most two edits (insert, delete, substitute, swap of
+// neighbours) away. Other programs' variables (REDIS_URL, REDIS_PASSWORD,
+// REDIS_VERSION, REDIS_HOST...) are further away and stay quiet.
+//
+// # Service name
+//
+// The service part of the client names follows the rule exporters uses for
+// service.name: OTEL_SERVICE_NAME, else service.name in
+// OTEL_RESOURCE_ATTRIBUTES, else WithDefaultServiceName, else the
+// executable's name; blank values count as unset and spaces around a name
+// are trimmed. Give pools and exporters the same default.
+//
+// # Secrets
+//
+// The Sentinel password is a secret.String: it prints as *** under every fmt
+// verb, in slog records and in JSON. URLs may carry passwords: print
+// RoleConfig.RedactedURL or RedactURL, never URL.
 //
 // With Sentinel, the master pool follows the elected master and the replica
 // pool reads from replicas; the async pool follows the master unless

@@ -129,6 +129,8 @@ func (h *healthMonitor) record(p *Pools, check HealthCheck) {
 	switch {
 	case next.Healthy && prev.Checked && !prev.Healthy:
 		p.logger.Info("pools: health check recovered", "pool", string(check.Role), "failed_checks", prev.ConsecutiveFailures)
+	case !next.Healthy && !prev.Checked && check.Role == Local && p.cfg.LocalFollowsDefault():
+		p.cfg.localDefaultUnreachable(p.logger, check)
 	case !next.Healthy && (!prev.Checked || prev.Healthy):
 		p.logger.Warn("pools: health check failed", "pool", string(check.Role), "outcome", string(check.Outcome), "error", check.Err)
 	}

@@ -11,6 +11,8 @@ import (
 	"weak"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/poolscope/poolscope/internal/redisurl"
 )
 
 // Pools holds the process's Redis pools, one per role. Use New (or
@@ -41,8 +43,9 @@ type clientWatcher struct{ fn func(Role, *redis.Client) }
 type Option interface{ apply(*options) }
 
 type options struct {
-	logger       *slog.Logger
-	dialWrappers []DialWrapper
+	logger         *slog.Logger
+	dialWrappers   []DialWrapper
+	defaultService string // WithDefaultServiceName
 }
 
 type optionFunc func(*options)
@@ -80,6 +83,8 @@ func New(cfg Config, opts ...Option) (*Pools, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
+	cfg.applyDefaultService(o.defaultService)
+	cfg.logStartupWarnings(o.logger)
 	if cfg.tlsConfig == nil && cfg.usesTLS() {
 		t, errs := buildTLSConfig(cfg.TLS)
 		if len(errs) > 0 {
@@ -119,7 +124,7 @@ func (c *Config) check() error {
 			errs = append(errs, fmt.Errorf("pools: %s pool: min %d, max %d: want 0 <= min <= max, 1 <= max <= %d", r, rc.MinIdle, rc.Max, MaxPoolSize))
 		}
 		if !rc.ViaSentinel || r == Master {
-			if err := checkURL(rc.URL); err != nil {
+			if err := redisurl.Check(rc.URL); err != nil {
 				errs = append(errs, fmt.Errorf("pools: %s pool: URL %q: %w", r, rc.RedactedURL(), err))
 			}
 		}
@@ -380,7 +385,7 @@ func (p *Pools) failoverOptions(o *redis.Options, replicaOnly bool) *redis.Failo
 	return &redis.FailoverOptions{
 		MasterName:            p.cfg.Sentinel.MasterName,
 		SentinelAddrs:         p.cfg.Sentinel.Addrs,
-		SentinelPassword:      p.cfg.Sentinel.Password,
+		SentinelPassword:      p.cfg.Sentinel.Password.Value(),
 		ReplicaOnly:           replicaOnly,
 		ClientName:            o.ClientName,
 		Username:              o.Username,

@@ -68,12 +68,94 @@ Examples:
 Flags:
 `
 
+// agentFlags is what the agent command's flags say.
+type agentFlags struct {
+	cfg       agent.Config
+	logFormat string
+	level     slog.Level
+}
+
+// agentFlagNames maps the agent.Config fields that agent.FieldError names
+// to the flags that set them: the library speaks of its own fields, the
+// command of its flags.
+var agentFlagNames = map[string]string{
+	"Interval": "interval", "PIDs": "pid", "PIDFile": "pidfile", "Match": "match", "Self": "self",
+	"Discover": "discover", "DiscoverEvery": "discover-every", "PSS": "pss", "RedisURLs": "redis",
+	"TopNames": "top-names", "ClientListMaxClients": "client-list-max-clients", "ClientListEvery": "client-list-every",
+}
+
+// runAgent parses the flags, builds the agent's options (from the flags,
+// or the REDIS_* variables when no --redis is given), then runs the agent
+// until ctx ends.
 func runAgent(ctx context.Context, e env) int {
-	cfg := agent.DefaultConfig()
-	var problems []string
+	f, problems, code, ok := parseAgentFlags(e)
+	if !ok {
+		return code
+	}
+	opts, pc, more := agentOptions(e, f.cfg, len(problems) == 0)
+	if problems = append(problems, more...); len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(e.stderr, p)
+		}
+		return exitUsage
+	}
+	// The agent's heap is a few MiB; collecting at 50 % growth instead of
+	// Go's default 100 % keeps its RSS about 1.5 MiB lower at no measurable
+	// CPU cost (BENCHMARKS.md). GOGC, when set, wins.
+	if _, set := e.lookup("GOGC"); !set {
+		debug.SetGCPercent(agentGCPercent)
+	}
+	logger := newLogger(e.stderr, f.logFormat, f.level)
+	redislog.Route(logger)
+	if pc != nil {
+		logNearMisses(logger, e)
+	}
+	return serveAgent(ctx, e, f.cfg, opts, logger)
+}
+
+// parseAgentFlags reads the flags into an agent.Config. Values that do not
+// parse are collected as problems, not fatal, so that every problem is
+// reported at once; ok is false (with the exit status in code) for --help
+// and for a command line the flag package refuses.
+func parseAgentFlags(e env) (f agentFlags, problems []string, code int, ok bool) {
+	f.cfg = agent.DefaultConfig()
 	bad := func(name, value, why string) {
 		problems = append(problems, fmt.Sprintf("agent: --%s=%q: %s", name, redactArg(value), why))
 	}
+	fs := agentFlagSet(&f.cfg, bad)
+	logFormat := fs.String("log-format", "text", "log `FORMAT`: text or json")
+	logLevel := fs.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
+	if err := fs.Parse(e.args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(e.stderr)
+			fmt.Fprint(e.stderr, agentHelp)
+			fs.PrintDefaults()
+			return f, nil, exitOK, false
+		}
+		fmt.Fprintf(e.stderr, "agent: %v (see poolscope agent --help)\n", err)
+		return f, nil, exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("agent: unexpected argument %q", redactArg(fs.Arg(0))))
+	}
+	if f.cfg.ClientListEvery > 0 && f.cfg.ClientListMaxClients == 0 {
+		bad("client-list-every", strconv.Itoa(f.cfg.ClientListEvery), "CLIENT LIST is off (--client-list-max-clients=0); drop one of the two")
+	}
+	if err := f.level.UnmarshalText([]byte(*logLevel)); err != nil {
+		bad("log-level", *logLevel, "want debug, info, warn or error")
+	}
+	if f.logFormat = *logFormat; f.logFormat != "text" && f.logFormat != "json" {
+		bad("log-format", f.logFormat, "want text or json")
+	}
+	return f, problems, exitOK, true
+}
+
+// agentFlagSet defines the flags that fill cfg. Parse errors become one
+// line each, not a message plus the whole usage.
+func agentFlagSet(cfg *agent.Config, bad func(name, value, why string)) *flag.FlagSet {
+	fs := flag.NewFlagSet("poolscope agent", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	// tooLong rejects a value no file name, pattern or URL needs, before
 	// anything tries to use it (a 64 KiB "host name" would otherwise be
 	// dialled and logged at every retry).
@@ -84,37 +166,30 @@ func runAgent(ctx context.Context, e env) int {
 		}
 		return false
 	}
-	intFlag := func(dst *int, name, value string) {
-		n, err := strconv.Atoi(value)
-		if err != nil {
-			bad(name, value, "not a whole number")
-			return
-		}
-		*dst = n
-	}
-
-	fs := flag.NewFlagSet("poolscope agent", flag.ContinueOnError)
-	// Parse errors become one line each (below), not a message plus the
-	// whole usage; flag values that do not parse are collected, not fatal,
-	// so that every problem is reported at once.
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	fs.Func("interval", "sample every `DURATION` (default 10s)", func(v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			bad("interval", v, "not a duration (for example 5s, 1m)")
+	intFlag := func(dst *int, name, usage string) {
+		fs.Func(name, usage, func(v string) error {
+			if n, err := strconv.Atoi(v); err != nil {
+				bad(name, v, "not a whole number")
+			} else {
+				*dst = n
+			}
 			return nil
+		})
+	}
+	fs.Func("interval", "sample every `DURATION` (default 10s)", func(v string) error {
+		if d, err := time.ParseDuration(v); err != nil {
+			bad("interval", v, "not a duration (for example 5s, 1m)")
+		} else {
+			cfg.Interval = d
 		}
-		cfg.Interval = d
 		return nil
 	})
 	fs.Func("pid", "sample process `PID` (repeatable)", func(v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil {
+		if n, err := strconv.Atoi(v); err != nil {
 			bad("pid", v, "not a process id (want a positive integer)")
-			return nil
+		} else {
+			cfg.PIDs = append(cfg.PIDs, n)
 		}
-		cfg.PIDs = append(cfg.PIDs, n)
 		return nil
 	})
 	fs.Func("pidfile", "sample the process whose id is in `FILE` (read again at every discovery pass)", func(v string) error {
@@ -137,10 +212,7 @@ func runAgent(ctx context.Context, e env) int {
 	})
 	fs.BoolVar(&cfg.Self, "self", false, "sample the agent's own process")
 	fs.BoolVar(&cfg.Discover, "discover", false, "sample every local process connected to one of the servers")
-	fs.Func("discover-every", "refresh the process selection and connection counts every `N` passes (default 6)", func(v string) error {
-		intFlag(&cfg.DiscoverEvery, "discover-every", v)
-		return nil
-	})
+	intFlag(&cfg.DiscoverEvery, "discover-every", "refresh the process selection and connection counts every `N` passes (default 6)")
 	fs.BoolVar(&cfg.PSS, "pss", false, "also read each process's PSS (smaps_rollup; costs milliseconds at GiB of RSS)")
 	fs.Func("redis", "watch the Redis server at `URL` (repeatable; default: the REDIS_*_URL variables)", func(v string) error {
 		if !tooLong("redis", v) {
@@ -148,76 +220,61 @@ func runAgent(ctx context.Context, e env) int {
 		}
 		return nil
 	})
-	fs.Func("top-names", "per server, give the `N` client names with the most connections their own series; the rest are \"other\" (default 50)", func(v string) error {
-		intFlag(&cfg.TopNames, "top-names", v)
-		return nil
-	})
-	fs.Func("client-list-max-clients", "skip CLIENT LIST on a server with more than `N` clients; 0 turns it off (default 5000)", func(v string) error {
-		intFlag(&cfg.ClientListMaxClients, "client-list-max-clients", v)
-		return nil
-	})
-	fs.Func("client-list-every", "run CLIENT LIST every `N` passes; 0 is automatic (default 0)", func(v string) error {
-		intFlag(&cfg.ClientListEvery, "client-list-every", v)
-		return nil
-	})
-	logFormat := fs.String("log-format", "text", "log `FORMAT`: text or json")
-	logLevel := fs.String("log-level", "info", "log `LEVEL`: debug, info, warn or error")
+	intFlag(&cfg.TopNames, "top-names", "per server, give the `N` client names with the most connections their own series; the rest are \"other\" (default 50)")
+	intFlag(&cfg.ClientListMaxClients, "client-list-max-clients", "skip CLIENT LIST on a server with more than `N` clients; 0 turns it off (default 5000)")
+	intFlag(&cfg.ClientListEvery, "client-list-every", "run CLIENT LIST every `N` passes; 0 is automatic (default 0)")
+	return fs
+}
 
-	if err := fs.Parse(e.args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(e.stderr)
-			fmt.Fprint(e.stderr, agentHelp)
-			fs.PrintDefaults()
-			return exitOK
-		}
-		fmt.Fprintf(e.stderr, "agent: %v (see poolscope agent --help)\n", err)
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		problems = append(problems, fmt.Sprintf("agent: unexpected argument %q", redactArg(fs.Arg(0))))
-	}
-	if cfg.ClientListEvery > 0 && cfg.ClientListMaxClients == 0 {
-		bad("client-list-every", strconv.Itoa(cfg.ClientListEvery), "CLIENT LIST is off (--client-list-max-clients=0); drop one of the two")
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		bad("log-level", *logLevel, "want debug, info, warn or error")
-	}
-	if *logFormat != "text" && *logFormat != "json" {
-		bad("log-format", *logFormat, "want text or json")
-	}
+// agentOptions validates cfg (its problems named by flag) and, when no
+// --redis is given and the flags are fine (withPools), adds the servers of
+// the REDIS_* variables. pc is that pools configuration, nil without it.
+func agentOptions(e env, cfg agent.Config, withPools bool) (opts []agent.Option, pc *pools.Config, problems []string) {
 	opts, err := cfg.Options()
+	if err != nil {
+		problems = append(problems, flagProblems(err)...)
+	}
+	if len(cfg.RedisURLs) > 0 || !withPools || len(problems) > 0 {
+		return opts, nil, problems
+	}
+	c, err := pools.LoadConfig(e.lookup)
 	if err != nil {
 		problems = append(problems, strings.Split(err.Error(), "\n")...)
 	}
-	if len(cfg.RedisURLs) == 0 && len(problems) == 0 {
-		pc, err := pools.LoadConfig(e.lookup)
-		if err != nil {
-			problems = append(problems, strings.Split(err.Error(), "\n")...)
-		}
-		opts = append(opts, agent.WithPoolsConfig(pc))
-	}
-	if len(problems) > 0 {
-		for _, p := range problems {
-			fmt.Fprintln(e.stderr, p)
-		}
-		return exitUsage
-	}
+	return append(opts, agent.WithPoolsConfig(c)), &c, problems
+}
 
-	// The agent's heap is a few MiB; collecting at 50 % growth instead of
-	// Go's default 100 % keeps its RSS about 1.5 MiB lower at no measurable
-	// CPU cost (BENCHMARKS.md). GOGC, when set, wins.
-	if _, set := e.lookup("GOGC"); !set {
-		debug.SetGCPercent(agentGCPercent)
+// flagProblems turns agent.Config's field errors into lines naming the
+// flags.
+func flagProblems(err error) []string {
+	var lines []string
+	for _, e := range unjoin(err) {
+		var fe *agent.FieldError
+		if errors.As(e, &fe) {
+			lines = append(lines, fmt.Sprintf("agent: --%s=%q: %s", agentFlagNames[fe.Field], redactArg(fe.Value), fe.Problem))
+			continue
+		}
+		lines = append(lines, e.Error())
 	}
-	logger := newLogger(e.stderr, *logFormat, level)
-	redislog.Route(logger)
+	return lines
+}
+
+// unjoin lists the errors of an errors.Join.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// serveAgent builds the metric pipeline, starts the agent and runs it until
+// ctx ends, then flushes within shutdownBudget.
+func serveAgent(ctx context.Context, e env, cfg agent.Config, opts []agent.Option, logger *slog.Logger) int {
 	pipeline, code, err := newPipeline(ctx, e, "agent")
 	if err != nil {
 		printErrors(e.stderr, err)
 		return code
 	}
-	mp := pipeline.MeterProvider()
 	flush := func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownBudget)
 		defer cancel()
@@ -225,7 +282,7 @@ func runAgent(ctx context.Context, e env) int {
 			logger.Warn("agent: final export failed", "error", err)
 		}
 	}
-	a, err := agent.Start(ctx, append(opts, agent.WithMeterProvider(mp), agent.WithLogger(logger))...)
+	a, err := agent.Start(ctx, append(opts, agent.WithMeterProvider(pipeline.MeterProvider()), agent.WithLogger(logger))...)
 	if err != nil {
 		printErrors(e.stderr, err)
 		flush()
@@ -240,6 +297,14 @@ func runAgent(ctx context.Context, e env) int {
 	}
 	flush()
 	return exitOK
+}
+
+// logNearMisses warns about each misspelt REDIS_* variable, as the pools of
+// an application would at start-up.
+func logNearMisses(logger *slog.Logger, e env) {
+	for _, m := range e.nearMisses() {
+		logger.Warn("pools: "+m.String()+" Its value is ignored.", "variable", m.Name, "closest", m.Closest)
+	}
 }
 
 func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {

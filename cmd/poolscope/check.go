@@ -26,11 +26,15 @@ func init() {
 const checkHelp = `Usage: poolscope check [--json] [--connect] [--timeout D]
 
 Reads the REDIS_* environment exactly as an application using poolscope's
-pools would, and prints the effective pools. Passwords show as ***.
+pools would, and prints the effective pools, where each value came from
+(the variable that set it, "default", or "from REDIS_MASTER_URL" for a URL
+that follows the master's), and whether TLS certificates are verified.
+Passwords show as ***.
 
 Exit status: 0 when the configuration is valid (and, with --connect, every
 enabled pool answered), 1 when a pool is unreachable, 2 when the
-configuration is invalid (one line per problem on stderr).
+configuration is invalid or a variable name is a near-miss of a poolscope
+variable, such as REDIS_MASTER_POOLSIZE (one line per problem on stderr).
 
 Examples:
   poolscope check
@@ -58,7 +62,13 @@ type poolView struct {
 	Address     string `json:"address"`
 	ViaSentinel bool   `json:"via_sentinel"`
 	TLS         bool   `json:"tls"`
+	// TLSVerified is false when REDIS_TLS_INSECURE_SKIP_VERIFY=1 turns
+	// certificate verification off; absent without TLS.
+	TLSVerified *bool  `json:"tls_certificates_verified,omitempty"`
 	ClientName  string `json:"client_name"`
+	// Origins says where each value came from: a variable's name,
+	// "default", or "from REDIS_MASTER_URL".
+	Origins poolOrigins `json:"origins"`
 	// Set by --connect.
 	Reachable *bool   `json:"reachable,omitempty"`
 	LatencyMS float64 `json:"latency_ms,omitempty"`
@@ -98,10 +108,13 @@ func runCheck(ctx context.Context, e env) int {
 	}
 
 	cfg, err := pools.LoadConfig(e.lookup)
-	if err != nil {
-		printErrors(e.stderr, err)
+	if problems := configProblems(err, e.nearMisses()); len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(e.stderr, p)
+		}
 		return exitUsage
 	}
+	printNotes(e.stderr, cfg)
 	views := describe(cfg)
 	code := exitOK
 	if *connect {
@@ -110,10 +123,12 @@ func runCheck(ctx context.Context, e env) int {
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{"pools": views})
+		_ = enc.Encode(map[string]any{"pools": views,
+			"service": map[string]string{"name": pools.SanitizeService(cfg.Service), "from": string(cfg.ServiceOrigin)}})
 		return code
 	}
 	printTable(e.stdout, views, *connect)
+	printOrigins(e.stdout, cfg, views)
 	return code
 }
 
@@ -139,6 +154,11 @@ func describe(cfg pools.Config) []*poolView {
 			TLS:         rc.TLS(),
 			// The pid is the application's, not check's: show the pattern.
 			ClientName: pools.SanitizeService(cfg.Service) + ":" + string(r) + ":<pid>",
+			Origins:    poolOrigins{string(rc.Origins.Enabled), string(rc.Origins.URL), string(rc.Origins.MinIdle), string(rc.Origins.Max)},
+		}
+		if v.TLS {
+			verified := cfg.TLSVerified()
+			v.TLSVerified = &verified
 		}
 		if !rc.Enabled {
 			// A disabled role hands out go-redis-default clients: no shared
@@ -224,7 +244,7 @@ func printTable(w io.Writer, views []*poolView, connected bool) {
 		if !v.Enabled {
 			max = "go-redis default"
 		}
-		line := fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s", v.Role, yesNo(v.Enabled), yesNo(v.Shared), v.MinIdle, max, v.Address, yesNo(v.ViaSentinel), yesNo(v.TLS), v.ClientName)
+		line := fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s", v.Role, yesNo(v.Enabled), yesNo(v.Shared), v.MinIdle, max, v.Address, yesNo(v.ViaSentinel), tlsText(v), v.ClientName)
 		if connected {
 			switch {
 			case !v.Enabled:
@@ -240,9 +260,72 @@ func printTable(w io.Writer, views []*poolView, connected bool) {
 	_ = tw.Flush()
 }
 
+// tlsText is the TLS column: plain about certificates that are not
+// verified.
+func tlsText(v *poolView) string {
+	if v.TLSVerified != nil && !*v.TLSVerified {
+		return "yes (certificates NOT verified)"
+	}
+	return yesNo(v.TLS)
+}
+
 func yesNo(b bool) string {
 	if b {
 		return "yes"
 	}
 	return "no"
+}
+
+// poolOrigins is where a pool's values came from, as check prints them.
+type poolOrigins struct {
+	Enabled string `json:"enabled"`
+	URL     string `json:"url"`
+	MinIdle string `json:"min_idle"`
+	Max     string `json:"max"`
+}
+
+// configProblems are the lines check reports with exit status 2: every
+// problem of the configuration, then every misspelt variable name.
+func configProblems(err error, misses []pools.NearMiss) []string {
+	var lines []string
+	if err != nil {
+		lines = strings.Split(err.Error(), "\n")
+	}
+	for _, m := range misses {
+		lines = append(lines, "pools: "+m.String()+" Its value is ignored.")
+	}
+	return lines
+}
+
+// printNotes writes, on stderr, what a valid configuration does that its
+// author may not expect.
+func printNotes(w io.Writer, cfg pools.Config) {
+	if !cfg.TLSVerified() && usesTLS(cfg) {
+		fmt.Fprintln(w, "poolscope check: warning: REDIS_TLS_INSECURE_SKIP_VERIFY=1: TLS certificates of the Redis servers are NOT verified; anyone on the path can read and change the traffic")
+	}
+	if cfg.LocalFollowsDefault() {
+		fmt.Fprintf(w, "poolscope check: note: the local pool uses its default address %s (REDIS_LOCAL_URL is not set), while the replica and async pools follow REDIS_MASTER_URL\n",
+			cfg.Local.RedactedURL())
+	}
+}
+
+func usesTLS(cfg pools.Config) bool {
+	for _, r := range pools.Roles {
+		if cfg.Role(r).TLS() {
+			return true
+		}
+	}
+	return false
+}
+
+// printOrigins writes where each pool's values came from, below the table.
+func printOrigins(w io.Writer, cfg pools.Config, views []*poolView) {
+	fmt.Fprintf(w, "\nservice %s (from %s)\n\nWhere each value came from:\n", pools.SanitizeService(cfg.Service), cfg.ServiceOrigin)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROLE\tENABLED\tMIN\tMAX\tADDRESS")
+	for _, v := range views {
+		o := v.Origins
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Role, o.Enabled, o.MinIdle, o.Max, o.URL)
+	}
+	_ = tw.Flush()
 }

@@ -21,15 +21,25 @@ func runWith(t *testing.T, vars map[string]string, args ...string) (code int, st
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	code = run(ctx, env{
-		args:   args,
-		stdout: &out,
-		stderr: &errOut,
-		lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
+		args:    args,
+		stdout:  &out,
+		stderr:  &errOut,
+		lookup:  func(k string) (string, bool) { v, ok := vars[k]; return v, ok },
+		environ: func() []string { return environOf(vars) },
 	})
 	if strings.Contains(out.String()+errOut.String(), canary) {
 		t.Errorf("output leaks the password:\n%s\n%s", out.String(), errOut.String())
 	}
 	return code, out.String(), errOut.String()
+}
+
+// environOf is os.Environ's form of a variable map.
+func environOf(vars map[string]string) []string {
+	var kv []string
+	for k, v := range vars {
+		kv = append(kv, k+"="+v)
+	}
+	return kv
 }
 
 func TestCheckJSON(t *testing.T) {

@@ -139,13 +139,13 @@ func poolsCases(t *testing.T) []hostileCase {
 		"aliases disagree on the URL": {map[string]string{"REDIS_SLAVE_URL": "redis://:" + canary + "@a:1/0", "REDIS_REPLICA_URL": "redis://:" + canary + "@b:1/0"},
 			[]string{`REDIS_SLAVE_URL="redis://***@a:1/0" and REDIS_REPLICA_URL="redis://***@b:1/0" disagree`}},
 		"async min above max":  {map[string]string{"REDIS_ASYNC_POOL_MIN": "30", "REDIS_ASYNC_POOL_MAX": "20"}, []string{`REDIS_ASYNC_POOL_MIN="30" is larger than REDIS_ASYNC_POOL_MAX="20"`}},
-		"CA file missing":      {tls(map[string]string{"REDIS_TLS_CA_FILE": missing}), []string{`REDIS_TLS_CA_FILE="` + missing + `": no such file or directory`}},
-		"CA file a directory":  {tls(map[string]string{"REDIS_TLS_CA_FILE": dir}), []string{`REDIS_TLS_CA_FILE="` + dir + `": is a directory`}},
+		"CA file missing":      {tls(map[string]string{"REDIS_TLS_CA_FILE": missing}), []string{`REDIS_TLS_CA_FILE="` + missing + `": cannot read the CA certificate: no such file or directory`}},
+		"CA file a directory":  {tls(map[string]string{"REDIS_TLS_CA_FILE": dir}), []string{`REDIS_TLS_CA_FILE="` + dir + `": cannot read the CA certificate: is a directory`}},
 		"CA file not PEM":      {tls(map[string]string{"REDIS_TLS_CA_FILE": garbage}), []string{`REDIS_TLS_CA_FILE="` + garbage + `": no PEM certificate`}},
 		"CA file empty":        {tls(map[string]string{"REDIS_TLS_CA_FILE": ""}), []string{"REDIS_TLS_CA_FILE is set but empty"}},
 		"CA file without TLS":  {map[string]string{"REDIS_TLS_CA_FILE": garbage}, []string{`REDIS_TLS_CA_FILE="` + garbage + `" is set but no REDIS_*_URL uses rediss://`}},
-		"cert without key":     {tls(map[string]string{"REDIS_TLS_CERT_FILE": garbage}), []string{"REDIS_TLS_CERT_FILE=", "is set without REDIS_TLS_KEY_FILE"}},
-		"key without cert":     {tls(map[string]string{"REDIS_TLS_KEY_FILE": garbage}), []string{"REDIS_TLS_KEY_FILE=", "is set without REDIS_TLS_CERT_FILE"}},
+		"cert without key":     {tls(map[string]string{"REDIS_TLS_CERT_FILE": garbage}), []string{"REDIS_TLS_CERT_FILE=", "set without REDIS_TLS_KEY_FILE"}},
+		"key without cert":     {tls(map[string]string{"REDIS_TLS_KEY_FILE": garbage}), []string{"REDIS_TLS_KEY_FILE=", "set without REDIS_TLS_CERT_FILE"}},
 		"cert and key garbage": {tls(map[string]string{"REDIS_TLS_CERT_FILE": garbage, "REDIS_TLS_KEY_FILE": garbage}), []string{"REDIS_TLS_CERT_FILE=", "REDIS_TLS_KEY_FILE="}},
 		"cert and key missing": {tls(map[string]string{"REDIS_TLS_CERT_FILE": missing, "REDIS_TLS_KEY_FILE": missing}), []string{"REDIS_TLS_CERT_FILE=", "no such file or directory"}},
 		"server name spaces":   {tls(map[string]string{"REDIS_TLS_SERVER_NAME": "db internal"}), []string{`REDIS_TLS_SERVER_NAME="db internal": not a host name`}},
@@ -167,6 +167,18 @@ func poolsCases(t *testing.T) []hostileCase {
 			[]string{"REDIS_SENTINEL_PASSWORD is set without REDIS_SENTINEL_ADDRS"}},
 		"sentinel password empty": {map[string]string{"REDIS_SENTINEL_PASSWORD": "", "REDIS_SENTINEL_ADDRS": "s1:26379", "REDIS_SENTINEL_MASTER": "m"},
 			[]string{"REDIS_SENTINEL_PASSWORD is set but empty"}},
+		// Issue 15, item 3: misspelt names of poolscope's variables. The
+		// value is never shown (a misspelt REDIS_MASTR_URL carries a password).
+		"near-miss without separator": {map[string]string{"REDIS_MASTER_POOLSIZE": "50"},
+			[]string{"pools: REDIS_MASTER_POOLSIZE is not a poolscope variable; did you mean REDIS_MASTER_POOL_SIZE?"}},
+		"near-miss with a letter missing": {map[string]string{"REDIS_MASTR_POOL_SIZE": "50"},
+			[]string{"did you mean REDIS_MASTER_POOL_SIZE?"}},
+		"near-miss in lower case": {map[string]string{"redis_master_pool_size": "50"},
+			[]string{"pools: redis_master_pool_size is not a poolscope variable; did you mean REDIS_MASTER_POOL_SIZE?"}},
+		"near-miss holding a password": {map[string]string{"REDIS_MASTR_URL": "redis://:" + canary + "@db:6379/0"},
+			[]string{"pools: REDIS_MASTR_URL is not a poolscope variable; did you mean REDIS_MASTER_URL?"}},
+		"near-miss next to a bad value": {map[string]string{"REDIS_SENTINEL_ADDR": "s1:26379", "REDIS_POOL_TIMEOUT": "soon"},
+			[]string{`REDIS_POOL_TIMEOUT="soon": not a duration`, "did you mean REDIS_SENTINEL_ADDRS?"}},
 		"sentinel with a unix master": {map[string]string{"REDIS_SENTINEL_ADDRS": "s1:26379", "REDIS_SENTINEL_MASTER": "m", "REDIS_MASTER_URL": "unix:///run/redis.sock"},
 			[]string{`REDIS_MASTER_URL="unix:///run/redis.sock": a unix socket cannot be combined with REDIS_SENTINEL_ADDRS`}},
 	} {
@@ -289,7 +301,7 @@ func agentCases() []hostileCase {
 	add("--client-list-every without CLIENT LIST", []string{"--client-list-every", "5", "--client-list-max-clients", "0"},
 		`agent: --client-list-every="5": CLIENT LIST is off (--client-list-max-clients=0)`)
 	for v, want := range map[string]string{
-		"":                                      `--redis="": not a URL`,
+		"":                                      `--redis="": empty (want redis://`,
 		"http://db:6379":                        `--redis="http://db:6379": unsupported scheme "http"`,
 		"redis://:" + canary + "@db:99999/0":    `--redis="redis://***@db:99999/0": port "99999" out of range`,
 		"redis://user:" + canary + "@db:6379/x": `--redis="redis://user:***@db:6379/x": not a valid Redis URL`,
@@ -361,7 +373,8 @@ func runHostile(t *testing.T, tc hostileCase) (code int, stdout, stderr string) 
 			}
 		}()
 		code = run(ctx, env{args: tc.args, stdout: &out, stderr: &errOut,
-			lookup: func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }})
+			lookup:  func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok },
+			environ: func() []string { return environOf(tc.env) }})
 	}()
 	return code, out.String(), errOut.String()
 }
@@ -457,6 +470,15 @@ func TestHostileValuesAccepted(t *testing.T) {
 		{"service name with spaces, newlines and unicode", map[string]string{"OTEL_SERVICE_NAME": "check out\nFLUSHALL ☃"}},
 		{"service name of 64 KiB", map[string]string{"OTEL_SERVICE_NAME": longValue}},
 		{"empty service name", map[string]string{"OTEL_SERVICE_NAME": ""}},
+		// Issue 15, item 4: the service name may come from the resource
+		// attributes, percent-decoded: still sanitised.
+		{"service name in OTEL_RESOURCE_ATTRIBUTES with CR, LF and unicode", map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "service.name=check%0D%0AFLUSHALL%E2%98%83"}},
+		// Other programs' variables are not near-misses of poolscope's.
+		{"other programs' REDIS_* variables", map[string]string{"REDIS_PASSWORD": canary, "REDIS_VERSION": "7.2", "REDIS_URL": "redis://:" + canary + "@db:6379/0",
+			"REDIS_HOST": "db", "REDIS_PORT": "6379", "REDIS_MASTER_HOST": "db", "REDIS_TLS_PORT": "6380"}},
+		// Issue 15, items 6 and 7: notes on stderr, exit 0.
+		{"only the master URL", map[string]string{"REDIS_MASTER_URL": "redis://:" + canary + "@db:6379/0"}},
+		{"TLS not verified", map[string]string{"REDIS_MASTER_URL": "rediss://:" + canary + "@db:6380/0", "REDIS_TLS_INSECURE_SKIP_VERIFY": "1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runHostile(t, hostileCase{args: []string{"check", "--json"}, env: tc.env})
@@ -468,6 +490,9 @@ func TestHostileValuesAccepted(t *testing.T) {
 			}
 			if strings.ContainsAny(strings.ReplaceAll(stdout, "\n", ""), "\r☃") {
 				t.Errorf("check prints an unsanitised client name:\n%s", stdout)
+			}
+			if strings.Contains(stdout+stderr, canary) || strings.Contains(stderr, "did you mean") {
+				t.Errorf("a password or a near-miss in the output:\n%s\n%s", stdout, stderr)
 			}
 		})
 	}

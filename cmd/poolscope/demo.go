@@ -60,49 +60,25 @@ type demoWorker struct {
 	hello chan workerHello
 }
 
+// demoFlags are the demo's settings.
+type demoFlags struct {
+	duration                time.Duration
+	listen                  string
+	components, concurrency int
+}
+
+// runDemo reads the flags, starts the metrics endpoint, a redis-server, the
+// embedded agent and the two workers, then prints the table once a second
+// until ctx ends or --duration is over.
 func runDemo(ctx context.Context, e env) int {
-	fs := flag.NewFlagSet("poolscope demo", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	duration := fs.Duration("duration", 30*time.Second, "how long to run (0: until Ctrl-C)")
-	listen := fs.String("listen", "127.0.0.1:9464", "where to serve /metrics for Prometheus")
-	components := fs.Int("components", 10, "clients each role's code asks for in each worker")
-	concurrency := fs.Int("concurrency", 4, "concurrent callers per client")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), demoHelp)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(e.args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	var bad []string
-	if fs.NArg() > 0 {
-		bad = append(bad, fmt.Sprintf("%q: unexpected argument", fs.Arg(0)))
-	}
-	if *duration < 0 {
-		bad = append(bad, fmt.Sprintf("--duration=%q: must be 0 or positive", duration.String()))
-	}
-	if *components < 1 || *components > 1000 {
-		bad = append(bad, fmt.Sprintf("--components=%q: want 1 to 1000", strconv.Itoa(*components)))
-	}
-	if *concurrency < 1 || *concurrency > 100 {
-		bad = append(bad, fmt.Sprintf("--concurrency=%q: want 1 to 100", strconv.Itoa(*concurrency)))
-	}
-	if problem := checkListen(*listen); problem != "" {
-		bad = append(bad, fmt.Sprintf("--listen=%q: %s", *listen, problem))
-	}
-	if len(bad) > 0 {
-		for _, b := range bad {
-			fmt.Fprintln(e.stderr, "poolscope demo:", b)
-		}
-		return exitUsage
+	f, code, ok := parseDemoFlags(e)
+	if !ok {
+		return code
 	}
 	redislog.Route(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if *duration > 0 {
+	if f.duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
+		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
 	fail := func(err error) int {
@@ -111,7 +87,7 @@ func runDemo(ctx context.Context, e env) int {
 	}
 
 	hub := newMetricsHub()
-	metricsAddr, stopServing, err := hub.serve(ctx, *listen)
+	metricsAddr, stopServing, err := hub.serve(ctx, f.listen)
 	if err != nil {
 		return fail(fmt.Errorf("serve metrics: %w (choose another address with --listen, e.g. 127.0.0.1:0)", err))
 	}
@@ -125,62 +101,129 @@ func runDemo(ctx context.Context, e env) int {
 	fmt.Fprintf(e.stdout, "poolscope demo: redis-server %s (pid %d), metrics on http://%s/metrics; Ctrl-C to stop\n",
 		server.Addr(), server.Pid(), metricsAddr)
 
-	// The agent, embedded: its own pipeline with a Prometheus endpoint on
-	// a free port, whatever OTEL_* variables the caller has set.
-	pipeline, err := exporters.New(ctx, exporters.WithLookup(demoLookup(map[string]string{
-		"OTEL_SERVICE_NAME": "poolscope-agent",
-	})))
+	stopAgent, err := startDemoAgent(ctx, server.URL(), hub)
 	if err != nil {
 		return fail(err)
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		defer cancel()
-		_ = pipeline.Shutdown(sctx)
-	}()
-	hub.add(metricSource{job: "poolscope-agent", addr: pipeline.PrometheusAddr()})
-	ag, err := agent.Start(ctx, agent.WithRedis(server.URL()), agent.WithDiscover(), agent.WithDiscoverEvery(1),
-		agent.WithInterval(time.Second), agent.WithMeterProvider(pipeline.MeterProvider()),
-		agent.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		return fail(err)
-	}
-	defer ag.Close()
+	defer stopAgent()
 
-	workers, err := startWorkers(e, server.URL(), *components, *concurrency)
+	workers, err := startWorkers(e, server.URL(), f.components, f.concurrency)
 	defer stopWorkers(workers)
 	if err != nil {
 		return fail(err)
 	}
+	if err := awaitWorkers(ctx, workers, hub); err != nil {
+		return fail(err)
+	}
+	if ctx.Err() != nil {
+		return exitOK // stopped before the workers were up: no table
+	}
+	printDemo(ctx, e.stdout, hub, newDemoTable(server, workers))
+	return exitOK
+}
+
+// parseDemoFlags reads and checks the flags. ok is false when the demo
+// must not run; code is then the exit status.
+func parseDemoFlags(e env) (f demoFlags, code int, ok bool) {
+	fs := flag.NewFlagSet("poolscope demo", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.DurationVar(&f.duration, "duration", 30*time.Second, "how long to run (0: until Ctrl-C)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:9464", "where to serve /metrics for Prometheus")
+	fs.IntVar(&f.components, "components", 10, "clients each role's code asks for in each worker")
+	fs.IntVar(&f.concurrency, "concurrency", 4, "concurrent callers per client")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), demoHelp)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(e.args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return f, exitOK, false
+		}
+		return f, exitUsage, false
+	}
+	var bad []string
+	if fs.NArg() > 0 {
+		bad = append(bad, fmt.Sprintf("%q: unexpected argument", fs.Arg(0)))
+	}
+	if f.duration < 0 {
+		bad = append(bad, fmt.Sprintf("--duration=%q: must be 0 or positive", f.duration.String()))
+	}
+	if f.components < 1 || f.components > 1000 {
+		bad = append(bad, fmt.Sprintf("--components=%q: want 1 to 1000", strconv.Itoa(f.components)))
+	}
+	if f.concurrency < 1 || f.concurrency > 100 {
+		bad = append(bad, fmt.Sprintf("--concurrency=%q: want 1 to 100", strconv.Itoa(f.concurrency)))
+	}
+	if problem := checkListen(f.listen); problem != "" {
+		bad = append(bad, fmt.Sprintf("--listen=%q: %s", f.listen, problem))
+	}
+	for _, b := range bad {
+		fmt.Fprintln(e.stderr, "poolscope demo:", b)
+	}
+	return f, exitUsage, len(bad) == 0
+}
+
+// startDemoAgent runs the agent embedded, with its own pipeline serving
+// Prometheus on a free port (whatever OTEL_* variables the caller has set),
+// and adds that endpoint to the hub. stop closes both.
+func startDemoAgent(ctx context.Context, url string, hub *metricsHub) (stop func(), err error) {
+	pipeline, err := exporters.New(ctx, exporters.WithLookup(demoLookup(map[string]string{
+		"OTEL_SERVICE_NAME": "poolscope-agent",
+	})))
+	if err != nil {
+		return nil, err
+	}
+	shutdown := func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = pipeline.Shutdown(sctx)
+	}
+	hub.add(metricSource{job: "poolscope-agent", addr: pipeline.PrometheusAddr()})
+	ag, err := agent.Start(ctx, agent.WithRedis(url), agent.WithDiscover(), agent.WithDiscoverEvery(1),
+		agent.WithInterval(time.Second), agent.WithMeterProvider(pipeline.MeterProvider()),
+		agent.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		shutdown()
+		return nil, err
+	}
+	return func() { _ = ag.Close(); shutdown() }, nil
+}
+
+// awaitWorkers waits for each worker's hello line and adds its metrics
+// endpoint to the hub. It returns nil when ctx ends first.
+func awaitWorkers(ctx context.Context, workers []*demoWorker, hub *metricsHub) error {
 	for _, w := range workers {
 		select {
 		case h, ok := <-w.hello:
 			if !ok {
-				return fail(fmt.Errorf("the %s worker exited before serving its metrics", w.label))
+				return fmt.Errorf("the %s worker exited before serving its metrics", w.label)
 			}
 			hub.add(metricSource{job: "demo-" + w.label, addr: h.Metrics})
 		case <-ctx.Done():
-			return exitOK
+			return nil
 		case <-time.After(15 * time.Second):
-			return fail(fmt.Errorf("the %s worker did not start within 15s", w.label))
+			return fmt.Errorf("the %s worker did not start within 15s", w.label)
 		}
 	}
+	return nil
+}
 
-	table := newDemoTable(server, workers)
+// printDemo prints the table once a second until ctx ends.
+func printDemo(ctx context.Context, w io.Writer, hub *metricsHub, table *demoTable) {
 	start := time.Now()
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			fmt.Fprintln(e.stdout, "poolscope demo: stopped")
-			return exitOK
+			fmt.Fprintln(w, "poolscope demo: stopped")
+			return
 		case <-ticker.C:
 			sctx, cancel := context.WithTimeout(ctx, 900*time.Millisecond)
 			snap := hub.scrape(sctx)
 			cancel()
 			if ctx.Err() == nil {
-				fmt.Fprint(e.stdout, table.render(snap, time.Since(start)))
+				fmt.Fprint(w, table.render(snap, time.Since(start)))
 			}
 		}
 	}

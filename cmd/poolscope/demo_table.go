@@ -44,13 +44,41 @@ type histogram struct {
 	total  uint64
 }
 
+// render draws one second's table: the pools of each worker, the workers'
+// memory and connections, and the server's clients by name.
 func (t *demoTable) render(snap *snapshot, elapsed time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n── %s ─────────────────────────────────────────────────────────────\n", elapsed.Round(time.Second))
+	writePools(&b, t.poolRows(snap))
+	fmt.Fprintln(&b)
+	t.writeProcesses(&b, snap)
+	fmt.Fprintln(&b)
+	t.writeServer(&b, snap)
+	for _, e := range snap.errors {
+		fmt.Fprintf(&b, "scrape failed: %s\n", e)
+	}
+	return b.String()
+}
 
+// each calls f for every series of the metric family name.
+func (snap *snapshot) each(name string, f func(m *dto.Metric, v float64)) {
+	if fam := snap.families[name]; fam != nil {
+		for _, m := range fam.Metric {
+			f(m, value(m))
+		}
+	}
+}
+
+func poolKeyOf(m *dto.Metric) poolKey {
+	return poolKey{labelValue(m, "job"), labelValue(m, "instance"), labelValue(m, "db_client_connection_pool_name")}
+}
+
+// poolRows sums each pool's series, from instrument's metrics, and the wait
+// p99 over the last second.
+func (t *demoTable) poolRows(snap *snapshot) map[poolKey]*poolRow {
 	rows := map[poolKey]*poolRow{}
 	row := func(m *dto.Metric) *poolRow {
-		k := poolKey{labelValue(m, "job"), labelValue(m, "instance"), labelValue(m, "db_client_connection_pool_name")}
+		k := poolKeyOf(m)
 		r := rows[k]
 		if r == nil {
 			r = &poolRow{waitP99: math.NaN()}
@@ -58,36 +86,33 @@ func (t *demoTable) render(snap *snapshot, elapsed time.Duration) string {
 		}
 		return r
 	}
-	each := func(name string, f func(m *dto.Metric, v float64)) {
-		if fam := snap.families[name]; fam != nil {
-			for _, m := range fam.Metric {
-				f(m, value(m))
-			}
-		}
-	}
-	each("db_client_connection_count", func(m *dto.Metric, v float64) {
+	snap.each("db_client_connection_count", func(m *dto.Metric, v float64) {
 		if labelValue(m, "db_client_connection_state") == "idle" {
 			row(m).idle += v
 		} else {
 			row(m).used += v
 		}
 	})
-	each("db_client_connection_max", func(m *dto.Metric, v float64) { row(m).max += v })
-	each("redis_client_connection_waits_total", func(m *dto.Metric, v float64) { row(m).waits += v })
-	each("db_client_connection_timeouts_total", func(m *dto.Metric, v float64) { row(m).timeouts += v })
-	each("redis_client_connection_hits_total", func(m *dto.Metric, v float64) { row(m).hits += v })
-	each("redis_client_connection_misses_total", func(m *dto.Metric, v float64) { row(m).misses += v })
+	snap.each("db_client_connection_max", func(m *dto.Metric, v float64) { row(m).max += v })
+	snap.each("redis_client_connection_waits_total", func(m *dto.Metric, v float64) { row(m).waits += v })
+	snap.each("db_client_connection_timeouts_total", func(m *dto.Metric, v float64) { row(m).timeouts += v })
+	snap.each("redis_client_connection_hits_total", func(m *dto.Metric, v float64) { row(m).hits += v })
+	snap.each("redis_client_connection_misses_total", func(m *dto.Metric, v float64) { row(m).misses += v })
 	next := map[poolKey]histogram{}
 	if fam := snap.families["db_client_connection_wait_time_seconds"]; fam != nil {
 		for _, m := range fam.Metric {
-			k := poolKey{labelValue(m, "job"), labelValue(m, "instance"), labelValue(m, "db_client_connection_pool_name")}
+			k := poolKeyOf(m)
 			h := toHistogram(m.GetHistogram())
 			next[k] = h
 			row(m).waitP99 = h.minus(t.prev[k]).quantile(0.99)
 		}
 	}
 	t.prev = next
+	return rows
+}
 
+// writePools prints one line per pool, by process then role.
+func writePools(b *strings.Builder, rows map[poolKey]*poolRow) {
 	keys := make([]poolKey, 0, len(rows))
 	for k := range rows {
 		keys = append(keys, k)
@@ -98,7 +123,7 @@ func (t *demoTable) render(snap *snapshot, elapsed time.Duration) string {
 		}
 		return roleOrder(keys[i].pool) < roleOrder(keys[j].pool)
 	})
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "process\tpool\tused\tidle\tmax\twaits\ttimeouts\thits\tmisses\twait p99\t")
 	for _, k := range keys {
 		r := rows[k]
@@ -106,8 +131,10 @@ func (t *demoTable) render(snap *snapshot, elapsed time.Duration) string {
 			r.max, r.waits, r.timeouts, r.hits, r.misses, seconds(r.waitP99))
 	}
 	_ = tw.Flush()
+}
 
-	// Processes, from the agent: memory and connections per pid.
+// writeProcesses prints the workers' memory and connections, from the agent.
+func (t *demoTable) writeProcesses(b *strings.Builder, snap *snapshot) {
 	type proc struct{ rss, vms, conns float64 }
 	procs := map[string]*proc{}
 	prow := func(m *dto.Metric) *proc {
@@ -117,11 +144,10 @@ func (t *demoTable) render(snap *snapshot, elapsed time.Duration) string {
 		}
 		return procs[pid]
 	}
-	each("process_memory_usage_bytes", func(m *dto.Metric, v float64) { prow(m).rss = v })
-	each("process_memory_virtual_bytes", func(m *dto.Metric, v float64) { prow(m).vms = v })
-	each("poolscope_process_redis_connections", func(m *dto.Metric, v float64) { prow(m).conns += v })
-	fmt.Fprintln(&b)
-	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	snap.each("process_memory_usage_bytes", func(m *dto.Metric, v float64) { prow(m).rss = v })
+	snap.each("process_memory_virtual_bytes", func(m *dto.Metric, v float64) { prow(m).vms = v })
+	snap.each("poolscope_process_redis_connections", func(m *dto.Metric, v float64) { prow(m).conns += v })
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "process\tpid\tRSS\tVMS\tredis conns\t")
 	for _, w := range t.workers {
 		pid := strconv.Itoa(w.cmd.Process.Pid)
@@ -132,15 +158,17 @@ func (t *demoTable) render(snap *snapshot, elapsed time.Duration) string {
 		}
 	}
 	_ = tw.Flush()
+}
 
-	// The server, from the agent: INFO clients and CLIENT LIST by name.
-	fmt.Fprintln(&b)
-	each("redis_clients_connected", func(m *dto.Metric, v float64) {
-		fmt.Fprintf(&b, "server %s: %.0f clients (INFO clients; the agent's own connection included)\n", t.server.Addr(), v)
+// writeServer prints the server's clients, from the agent: INFO clients
+// and CLIENT LIST by name.
+func (t *demoTable) writeServer(b *strings.Builder, snap *snapshot) {
+	snap.each("redis_clients_connected", func(m *dto.Metric, v float64) {
+		fmt.Fprintf(b, "server %s: %.0f clients (INFO clients; the agent's own connection included)\n", t.server.Addr(), v)
 	})
 	var names []string
 	byName := map[string]float64{}
-	each("poolscope_server_connections", func(m *dto.Metric, v float64) {
+	snap.each("poolscope_server_connections", func(m *dto.Metric, v float64) {
 		n := labelValue(m, "redis_client_name")
 		if _, ok := byName[n]; !ok {
 			names = append(names, n)
@@ -153,12 +181,8 @@ func (t *demoTable) render(snap *snapshot, elapsed time.Duration) string {
 		if shown == "" {
 			shown = "(no name)"
 		}
-		fmt.Fprintf(&b, "  %-32s %5.0f\n", shown, byName[n])
+		fmt.Fprintf(b, "  %-32s %5.0f\n", shown, byName[n])
 	}
-	for _, e := range snap.errors {
-		fmt.Fprintf(&b, "scrape failed: %s\n", e)
-	}
-	return b.String()
 }
 
 func value(m *dto.Metric) float64 {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/poolscope/poolscope/internal/redisurl"
 	"github.com/poolscope/poolscope/pools"
 )
 
@@ -28,6 +29,23 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	lookup func(string) (string, bool)
+	// environ lists the environment as "NAME=value" (os.Environ), for the
+	// near-miss check of variable names; nil reads as empty.
+	environ func() []string
+}
+
+// nearMisses are the variables set in the environment whose names are
+// near-misses of the pools' own (pools.NearMisses).
+func (e env) nearMisses() []pools.NearMiss {
+	if e.environ == nil {
+		return nil
+	}
+	var names []string
+	for _, kv := range e.environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		names = append(names, name)
+	}
+	return pools.NearMisses(names)
 }
 
 // command is one subcommand. Each lives in its own file and registers
@@ -43,7 +61,7 @@ func register(name string, c command) { commands[name] = c }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, env{args: os.Args[1:], stdout: os.Stdout, stderr: os.Stderr, lookup: os.LookupEnv})
+	code := run(ctx, env{args: os.Args[1:], stdout: os.Stdout, stderr: os.Stderr, lookup: os.LookupEnv, environ: os.Environ})
 	stop()
 	os.Exit(code)
 }
@@ -79,7 +97,7 @@ const maxArgEcho = 256
 // password (a misplaced --redis value, say) becomes ***, and a very long
 // argument is cut, so that one bad argument is one readable line.
 func redactArg(a string) string {
-	a = pools.RedactURL(a)
+	a = redisurl.Redact(a)
 	if len(a) > maxArgEcho {
 		a = fmt.Sprintf("%s... (%d bytes)", strings.ToValidUTF8(a[:maxArgEcho], ""), len(a))
 	}
