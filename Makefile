@@ -7,8 +7,10 @@ TESTFLAGS ?= -race -count=1 -timeout 30m
 # The product is the root module; the harness lives in modules of its own so
 # that an importer of the product never sees its dependencies:
 #   collector-config/  the Grafana dashboard generator (Grafana SDK, PromQL parser)
-#   e2e/               the end-to-end test, the soak and the credential canary
+#   e2e/               the end-to-end test, the soak and the credential canary, and
+#                      e2e/harness, which starts and stops their processes
 #   bench/             the memory table, the benchmark tables and their report
+#                      (which start the agent and collectors with e2e/harness)
 MODULES := . collector-config e2e bench
 
 .PHONY: all deps build vet tidy test demo bench

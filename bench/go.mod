@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/poolscope/poolscope v0.0.0-00010101000000-000000000000
+	github.com/poolscope/poolscope/e2e v0.0.0-00010101000000-000000000000
 	github.com/prometheus/procfs v0.23.0
 	github.com/redis/go-redis/extra/redisotel/v9 v9.23.0
 	github.com/redis/go-redis/v9 v9.23.0
@@ -27,4 +28,9 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 )
 
-replace github.com/poolscope/poolscope => ../
+// The product and the harness's process supervisor (e2e/harness) come from
+// this repository, never from a proxy.
+replace (
+	github.com/poolscope/poolscope => ../
+	github.com/poolscope/poolscope/e2e => ../e2e
+)
