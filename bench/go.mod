@@ -29,8 +29,11 @@ require (
 )
 
 // The product and the harness's process supervisor (e2e/harness) come from
-// this repository, never from a proxy.
+// this repository, never from a proxy; so does the dashboards module, which
+// e2e requires (no package of it is built here, but the full module graph,
+// as go list -m all and go mod graph load it, names it).
 replace (
 	github.com/poolscope/poolscope => ../
+	github.com/poolscope/poolscope/collector-config => ../collector-config
 	github.com/poolscope/poolscope/e2e => ../e2e
 )

@@ -165,7 +165,11 @@ func (p *Process) StopWithin(grace time.Duration) error {
 // Kill sends SIGKILL to the process group and returns at once: Exited
 // says when it is gone. It is for processes that hold nothing worth a
 // clean exit (many idle ones stopped together).
-func (p *Process) Kill() { _ = syscall.Kill(-p.Pid(), syscall.SIGKILL) }
+func (p *Process) Kill() {
+	if p.Running() { // once waited for, its pid may belong to another process
+		_ = syscall.Kill(-p.Pid(), syscall.SIGKILL)
+	}
+}
 
 // WaitReady polls ready (see Poll) until it returns nil; it ends early,
 // with an error wrapping ErrExited, when the process dies first.
