@@ -7,15 +7,20 @@ TESTFLAGS ?= -race -count=1 -timeout 30m
 # The product is the root module; the harness lives in modules of its own so
 # that an importer of the product never sees its dependencies:
 #   collector-config/  the Grafana dashboard generator (Grafana SDK, PromQL parser)
-#   e2e/               the end-to-end test, the soak and the credential canary
+#   e2e/               the end-to-end test, the soak and the credential canary, and
+#                      e2e/harness, which starts and stops their processes
 #   bench/             the memory table, the benchmark tables and their report
-MODULES := . collector-config e2e bench
+#                      (which start the agent and collectors with e2e/harness)
+#   deploy/            the image, Kubernetes manifests and systemd unit, and
+#                      their test (Kubernetes API types)
+MODULES := . collector-config e2e bench deploy
 
 .PHONY: all deps build vet tidy test demo bench
 
 all: build
 
-## deps: install redis-server, redis-sentinel, redis-tools and prometheus when missing
+## deps: install redis-server, redis-sentinel, redis-tools, prometheus and
+## systemd-analyze when missing
 deps:
 	@scripts/install-deps.sh
 
@@ -50,6 +55,22 @@ test: deps tidy vet collector check-config
 ## demo: run the main job against its own redis-server
 demo: deps
 	$(GO) run ./cmd/poolscope demo $(DEMOFLAGS)
+
+# --- deploy: the image, the manifests, the unit (see docs/deploy.md) ---
+.PHONY: image check-deploy
+
+## image: build the container image (deploy/Containerfile) with podman or
+## buildah, installed with apt-get when missing and root: a static binary
+## built here (CGO_ENABLED=0) on an empty base; IMAGE=name:tag (default
+## poolscope:dev). Running it needs a runtime that may call setrlimit.
+image:
+	@scripts/build-image.sh
+
+## check-deploy: build the gateway collector with the k8sattributes processor
+## (deploy/collector/manifest.yaml, cached) and validate
+## deploy/collector/gateway-k8s.yaml with it; not part of make test
+check-deploy:
+	@deploy/check-collector.sh
 
 # --- bench/memtable: the memory table ---
 .PHONY: memtable memtable-quick

@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/poolscope/poolscope v0.0.0-00010101000000-000000000000
+	github.com/poolscope/poolscope/e2e v0.0.0-00010101000000-000000000000
 	github.com/prometheus/procfs v0.23.0
 	github.com/redis/go-redis/extra/redisotel/v9 v9.23.0
 	github.com/redis/go-redis/v9 v9.23.0
@@ -27,4 +28,12 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 )
 
-replace github.com/poolscope/poolscope => ../
+// The product and the harness's process supervisor (e2e/harness) come from
+// this repository, never from a proxy; so does the dashboards module, which
+// e2e requires (no package of it is built here, but the full module graph,
+// as go list -m all and go mod graph load it, names it).
+replace (
+	github.com/poolscope/poolscope => ../
+	github.com/poolscope/poolscope/collector-config => ../collector-config
+	github.com/poolscope/poolscope/e2e => ../e2e
+)

@@ -15,13 +15,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel"
 
-	"github.com/poolscope/poolscope/e2e/soak"
+	"github.com/poolscope/poolscope/e2e/harness"
 	"github.com/poolscope/poolscope/exporters"
 	"github.com/poolscope/poolscope/instrument"
 	"github.com/poolscope/poolscope/internal/redisserver"
@@ -89,17 +88,21 @@ func TestCanaryAppearsNowhere(t *testing.T) {
 		// The agent's documented least-privilege ACL.
 		{Name: "agent", Password: canaryAgentPW, Rules: "-@all +hello +info +client|list +client|setname +client|id"},
 	}})
-	bin, err := soak.BuildPoolscope(t.TempDir())
+	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	collector, err := soak.StartCollector(soak.CollectorOptions{Dir: t.TempDir(), Set: []string{
+	bin, err := harness.BuildPoolscope(root, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	collector, err := harness.StartCollector(harness.CollectorOptions{Dir: t.TempDir(), Set: []string{
 		"exporters::debug::verbosity=detailed", "exporters::debug::sampling_initial=1000000",
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(collector.Stop)
+	t.Cleanup(func() { _ = collector.Stop() })
 
 	appURL := "redis://app:" + url.QueryEscape(canaryPassword) + "@" + s.Addr() + "/0"
 	wrongURL := "redis://app:" + url.QueryEscape(canaryPassword+"-wrong") + "@" + s.Addr() + "/0"
@@ -220,7 +223,7 @@ func TestCanaryAppearsNowhere(t *testing.T) {
 	// Everything has reached the collector: the application's and both
 	// agents' metrics, with their data points printed by the debug exporter.
 	redistest.Eventually(t, 30*time.Second, func() error {
-		body, err := collector.Metrics(ctx)
+		body, err := collector.Scrape(ctx)
 		if err != nil {
 			return err
 		}
@@ -255,7 +258,7 @@ func TestCanaryAppearsNowhere(t *testing.T) {
 	stopAgentEnv()
 	_ = inst.Close()
 	_ = pipeline.Shutdown(ctx) // flushes the console exporter
-	collector.Stop()
+	_ = collector.Stop()
 	out, _ := collector.ReadOutput()
 	cap.body("collector debug output", out)
 
@@ -329,27 +332,20 @@ func startCanaryAgent(t *testing.T, bin string, output io.Writer, vars map[strin
 	cmd := exec.Command(bin, append([]string{"agent"}, args...)...)
 	cmd.Env = canaryEnv(vars)
 	cmd.Stdout, cmd.Stderr = output, output
-	if err := cmd.Start(); err != nil {
+	agent, err := harness.Start("agent", cmd, harness.Options{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	stopped := false
 	stop := func() {
 		if stopped {
 			return
 		}
 		stopped = true
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("agent %v: %v", args, err)
-			}
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
+		if err := agent.StopWithin(15 * time.Second); err != nil {
 			t.Errorf("agent %v still running 15s after SIGTERM", args)
+		} else if err := agent.ExitErr(); err != nil {
+			t.Errorf("agent %v: %v", args, err)
 		}
 	}
 	t.Cleanup(stop)

@@ -10,5 +10,6 @@
 // dashboards, cross-checks the figures between independent sources
 // (client-side pool counts, the servers' CLIENT LIST and INFO, the agent,
 // /proc), stops a Redis server to bring the health-check alerts to firing,
-// and checks that no process is left behind.
+// and checks that no process is left behind. Every process is started and
+// stopped by e2e/harness, which the soak, the canary and bench/ share.
 package e2e

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/poolscope/poolscope/e2e/internal/stack"
+	"github.com/poolscope/poolscope/e2e/harness"
 	"github.com/poolscope/poolscope/internal/redisserver"
 	"github.com/poolscope/poolscope/internal/redistest"
 )
@@ -39,10 +39,10 @@ type e2eStack struct {
 	repo                   string
 	master, replica, local *redisserver.Server
 	sentinel               *redisserver.Sentinel
-	collector              *stack.Collector
-	prometheus             *stack.Prometheus
+	collector              *harness.Collector
+	prometheus             *prometheusServer
 	workload               *workload
-	agent                  *stack.Process
+	agent                  *harness.Process
 	rules                  *testRules
 }
 
@@ -87,7 +87,7 @@ func TestEndToEnd(t *testing.T) {
 }
 
 func startStack(t *testing.T, addGroup func(pid int), stopping *time.Time) *e2eStack {
-	repo, err := filepath.Abs("..")
+	repo, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,14 +101,14 @@ func startStack(t *testing.T, addGroup func(pid int), stopping *time.Time) *e2eS
 	wg.Add(2)
 	var buildTime time.Duration
 	start := time.Now()
-	go func() { defer wg.Done(); collectorBin, collectorErr = stack.CollectorBinary(repo) }()
+	go func() { defer wg.Done(); collectorBin, collectorErr = harness.CollectorBinary(repo, "") }()
 	go func() {
 		defer wg.Done()
 		// Each binary is built in its own module: poolscope with the
 		// product's requirements, the workload with the harness's.
 		binDir = t.TempDir()
-		if _, buildErr = stack.GoBuild(binDir, repo, "./cmd/poolscope"); buildErr == nil {
-			_, buildErr = stack.GoBuild(binDir, filepath.Join(repo, "e2e"), "./internal/workload")
+		if _, buildErr = harness.GoBuild(binDir, repo, "./cmd/poolscope"); buildErr == nil {
+			_, buildErr = harness.GoBuild(binDir, filepath.Join(repo, "e2e"), "./internal/workload")
 		}
 		buildTime = time.Since(start)
 	}()
@@ -146,10 +146,20 @@ func startStack(t *testing.T, addGroup func(pid int), stopping *time.Time) *e2eS
 	}
 	t.Logf("collector binary: %s; go build of poolscope and the workload took %s; Redis servers up", collectorBin, buildTime.Round(100*time.Millisecond))
 
-	s.collector = stack.StartCollector(t, collectorBin, filepath.Join(repo, "collector-config", "gateway.yaml"))
+	s.collector, err = harness.StartCollector(harness.CollectorOptions{
+		Binary: collectorBin, Config: filepath.Join(repo, "collector-config", "gateway.yaml"), Dir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.collector.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
 	addGroup(s.collector.Pid())
 	s.rules = writeTestRules(t, filepath.Join(repo, "collector-config", "prometheus", "alerts.yml"))
-	s.prometheus = stack.StartPrometheus(t, s.collector.Metrics, s.rules.path)
+	s.prometheus = startPrometheus(t, s.collector.Metrics, s.rules.path)
 	addGroup(s.prometheus.Pid())
 
 	s.workload = startWorkload(t, filepath.Join(binDir, "workload"), childEnv(
@@ -190,7 +200,7 @@ func startStack(t *testing.T, addGroup func(pid int), stopping *time.Time) *e2eS
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://"+s.collector.OTLPGRPC,
 		"OTEL_METRIC_EXPORT_INTERVAL="+exportInterval,
 	)
-	if s.agent, err = stack.Start(t, "agent", agent); err != nil {
+	if s.agent, err = harness.StartTest(t, "agent", agent); err != nil {
 		t.Fatal(err)
 	}
 	addGroup(s.agent.Pid())
@@ -199,8 +209,10 @@ func startStack(t *testing.T, addGroup func(pid int), stopping *time.Time) *e2eS
 	t.Cleanup(func() {
 		*stopping = time.Now()
 		if t.Failed() {
-			for _, p := range []*stack.Process{s.agent, s.workload.Process, s.collector.Process, s.prometheus.Process} {
-				t.Logf("%s's log, last lines: %s", p.Name, p.LogTail(25))
+			for _, p := range []*harness.Process{s.agent, s.workload.Process, s.collector.Process(), s.prometheus.Process} {
+				if p != nil {
+					t.Logf("%s's log, last lines: %s", p.Name, p.LogTail(25))
+				}
 			}
 		}
 	})
@@ -252,7 +264,7 @@ func waitForData(t *testing.T, ctx context.Context, s *e2eStack) {
 // those left in their process groups) is still alive after the cleanups,
 // and kills them so that they do not outlive a failed run.
 func checkNoLeftovers(t *testing.T, groups []int) {
-	left, err := stack.Leftovers(os.Getpid(), groups)
+	left, err := harness.Leftovers(os.Getpid(), groups)
 	if err != nil {
 		t.Error(err)
 		return

@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/poolscope/poolscope/e2e/internal/stack"
+	"github.com/poolscope/poolscope/e2e/harness"
 	"github.com/poolscope/poolscope/e2e/internal/wire"
 )
 
 // workload is the running e2e/internal/workload process, driven through its
 // stdin and stdout.
 type workload struct {
-	*stack.Process
+	*harness.Process
 	stdin io.WriteCloser
 	lines chan string
 	ready wire.Reply
@@ -37,7 +37,7 @@ func startWorkload(t *testing.T, binary string, env []string) *workload {
 		t.Fatal(err)
 	}
 	cmd.Stdout = w
-	p, err := stack.Start(t, "workload", cmd)
+	p, err := harness.StartTest(t, "workload", cmd)
 	w.Close() // the child holds the write end now
 	if err != nil {
 		r.Close()

@@ -32,7 +32,7 @@ start=$SECONDS
 # The harness modules (e2e/, bench/, collector-config/: each has its own
 # go.mod) hold no fuzz targets; they are left out so that a target there
 # would not be built against the wrong module.
-targets="$(grep -rHo --include='*_test.go' --exclude-dir=e2e --exclude-dir=bench --exclude-dir=collector-config \
+targets="$(grep -rHo --include='*_test.go' --exclude-dir=e2e --exclude-dir=bench --exclude-dir=collector-config --exclude-dir=deploy \
   '^func Fuzz[A-Za-z0-9_]*(' . |
   sed -E 's#^\./(.*)/[^/]*_test\.go:func (Fuzz[A-Za-z0-9_]*)\($#\1 \2#' | sort -u)"
 # One instrumented test binary per package (go test -fuzz would link one per

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the programs poolscope's tests and demo run, when they are missing:
-# redis-server, redis-sentinel and redis-cli (real servers for every test) and
-# prometheus/promtool (the end-to-end test and the alert-rule checks).
+# redis-server, redis-sentinel and redis-cli (real servers for every test),
+# prometheus/promtool (the end-to-end test and the alert-rule checks) and
+# systemd-analyze (deploy/'s check of the systemd unit).
 # As root with apt-get it installs them; otherwise it prints the exact command
 # and fails, so that a missing install step is never hidden by a skipped test.
 set -euo pipefail
@@ -12,6 +13,7 @@ declare -A package_of=(
   [redis-cli]=redis-tools
   [prometheus]=prometheus
   [promtool]=prometheus
+  [systemd-analyze]=systemd
 )
 
 missing=()

@@ -15,8 +15,13 @@ import (
 
 	"github.com/prometheus/procfs"
 
+	"github.com/poolscope/poolscope/e2e/harness"
 	"github.com/poolscope/poolscope/internal/redisserver"
 )
+
+// HostmetricsManifest is the builder manifest of the comparison
+// collector, relative to the repository root (for harness.CollectorBinary).
+const HostmetricsManifest = "bench/benchtables/hostmetrics-manifest.yaml"
 
 // AgentCostConfig describes an agent-cost run.
 type AgentCostConfig struct {
@@ -144,8 +149,7 @@ func lastResourceCount(out string) (int, bool) {
 // sampler is one running agent with a way to ask how many sleepers it
 // reports.
 type sampler struct {
-	name string
-	*child
+	*harness.Process
 	seen func() (int, error)
 }
 
@@ -206,7 +210,7 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 	samplers := make([]*sampler, 0, 5)
 	defer func() {
 		for _, s := range samplers {
-			s.stop()
+			_ = s.Stop()
 		}
 	}()
 	// The agent exports nothing on its own: the Prometheus exporter only
@@ -221,7 +225,7 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 		return nil, err
 	}
 	metricsURL := "http://127.0.0.1:" + strconv.Itoa(port) + "/metrics"
-	samplers = append(samplers, &sampler{name: SamplerPoolscope, child: agent, seen: func() (int, error) {
+	samplers = append(samplers, &sampler{Process: agent, seen: func() (int, error) {
 		return scrapeProcessCount(ctx, metricsURL)
 	}})
 	// The same agent with OTEL_METRICS_EXPORTER=none: what the exporter
@@ -233,7 +237,7 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 	if err != nil {
 		return nil, err
 	}
-	samplers = append(samplers, &sampler{name: SamplerPoolscopeNone, child: bare})
+	samplers = append(samplers, &sampler{Process: bare})
 	// And the same again watching the server through its unix socket: to
 	// count each process's connections, the agent reads the host's whole
 	// TCP socket tables at every discovery pass for a TCP server, and only
@@ -246,14 +250,15 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 	if err != nil {
 		return nil, err
 	}
-	samplers = append(samplers, &sampler{name: SamplerPoolscopeUnix, child: unix})
+	samplers = append(samplers, &sampler{Process: unix})
 	for _, name := range []string{SamplerHostmetricsMem, SamplerHostmetrics} {
 		c, err := startChild(name, cfg.Collector, []string{"--config=" + configs[name]}, nil)
 		if err != nil {
 			return nil, err
 		}
-		samplers = append(samplers, &sampler{name: name, child: c, seen: func() (int, error) {
-			if k, ok := lastResourceCount(c.out.String()); ok {
+		samplers = append(samplers, &sampler{Process: c, seen: func() (int, error) {
+			out, _ := c.Output()
+			if k, ok := lastResourceCount(out); ok {
 				return k, nil
 			}
 			return 0, errNotYet
@@ -267,21 +272,18 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 		if s.seen == nil {
 			continue
 		}
-		err := poll(ctx, 2*time.Minute, func() error {
-			if err := s.exited(); err != nil {
-				return err
-			}
+		err := s.WaitReady(ctx, 2*time.Minute, func() error {
 			k, err := s.seen()
 			if err != nil {
 				return err
 			}
 			if k != n {
-				return fmt.Errorf("%s reports %d of %d processes", s.name, k, n)
+				return fmt.Errorf("%s reports %d of %d processes", s.Name, k, n)
 			}
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("benchtables: %s: %w\n%s", s.name, err, s.out.tail(10))
+			return nil, fmt.Errorf("benchtables: %s: %w\n%s", s.Name, err, s.LogTail(10))
 		}
 	}
 
@@ -295,7 +297,7 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 	tcpStart := tcpSockets()
 	before := make([]usage, len(samplers))
 	for i, s := range samplers {
-		if before[i], err = readUsage(s.pid()); err != nil {
+		if before[i], err = readUsage(s.Pid()); err != nil {
 			return nil, err
 		}
 	}
@@ -309,16 +311,16 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 	tcpEnd := tcpSockets()
 	rows := make([]AgentCostRow, len(samplers))
 	for i, s := range samplers {
-		after, err := readUsage(s.pid())
+		after, err := readUsage(s.Pid())
 		if err != nil {
 			return nil, err
 		}
-		rows[i] = AgentCostRow{Sampler: s.name, Processes: n, Window: cfg.Window, Interval: cfg.Interval,
+		rows[i] = AgentCostRow{Sampler: s.Name, Processes: n, Window: cfg.Window, Interval: cfg.Interval,
 			CPU: after.cpu - before[i].cpu, RSS: after.rss, RSSAnon: after.rssAnon, RSSFile: after.rssFile, PeakRSS: after.peakRSS,
 			HostProcesses: host, HostTCPSockets: max(tcpStart, tcpEnd)}
 	}
 	for i, s := range samplers {
-		if err := s.exited(); err != nil {
+		if err := s.CheckRunning(); err != nil {
 			return nil, err
 		}
 		rows[i].Seen = -1
@@ -326,7 +328,7 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 			continue
 		}
 		if rows[i].Seen, err = s.seen(); err != nil {
-			return nil, fmt.Errorf("benchtables: %s: %w", s.name, err)
+			return nil, fmt.Errorf("benchtables: %s: %w", s.Name, err)
 		}
 	}
 	return rows, nil

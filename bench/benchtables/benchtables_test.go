@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/poolscope/poolscope/e2e/harness"
 	"github.com/poolscope/poolscope/internal/redistest"
 )
 
@@ -45,13 +46,13 @@ var build struct {
 func binaries(t *testing.T, collector bool) (poolscope, otelcol string) {
 	t.Helper()
 	build.once.Do(func() {
-		if build.root, build.err = ModuleRoot(); build.err != nil {
+		if build.root, build.err = harness.RepoRoot(); build.err != nil {
 			return
 		}
 		if build.dir, build.err = os.MkdirTemp("", "poolscope-benchtables-test-"); build.err != nil {
 			return
 		}
-		build.poolscope, build.err = BuildPoolscope(build.root, build.dir)
+		build.poolscope, build.err = harness.BuildPoolscope(build.root, build.dir)
 	})
 	if build.err != nil {
 		t.Fatal(build.err)
@@ -59,8 +60,7 @@ func binaries(t *testing.T, collector bool) (poolscope, otelcol string) {
 	poolscope = build.poolscope
 	var err error
 	if collector {
-		root := build.root
-		if otelcol, err = BuildCollector(root); err != nil {
+		if otelcol, err = harness.CollectorBinary(build.root, HostmetricsManifest); err != nil {
 			t.Fatal(err)
 		}
 	}

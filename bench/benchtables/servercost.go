@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/poolscope/poolscope/e2e/harness"
 	"github.com/poolscope/poolscope/internal/redisserver"
 )
 
@@ -147,7 +148,7 @@ func ServerImpact(ctx context.Context, cfg ServerImpactConfig) ([]ServerImpactRo
 func serverImpactAt(ctx context.Context, cfg ServerImpactConfig, srv *redisserver.Server, n int) (ServerImpactRow, error) {
 	row := ServerImpactRow{Clients: n, Calls: cfg.Calls, Window: cfg.Window, Interval: agentDefaultInterval}
 	admin := srv.Admin()
-	if err := poll(ctx, time.Minute, func() error {
+	if err := harness.Poll(ctx, time.Minute, func() error {
 		s, err := readStats(ctx, srv)
 		if err != nil {
 			return err
@@ -210,16 +211,13 @@ func serverImpactAt(ctx context.Context, cfg ServerImpactConfig, srv *redisserve
 	if err != nil {
 		return row, err
 	}
-	defer agent.stop()
+	defer func() { _ = agent.Stop() }()
 	// The window starts once the agent's first pass is done: its INFO
 	// clients stats, then (up to 5000 clients) its CLIENT LIST. Every
 	// readStats is one INFO of ours, counted by the next one: s3's and
 	// the polls' before the current one.
 	polls := int64(0)
-	if err := poll(ctx, time.Minute, func() error {
-		if err := agent.exited(); err != nil {
-			return err
-		}
+	if err := agent.WaitReady(ctx, time.Minute, func() error {
 		s, err := readStats(ctx, srv)
 		if err != nil {
 			return err
@@ -232,7 +230,7 @@ func serverImpactAt(ctx context.Context, cfg ServerImpactConfig, srv *redisserve
 		}
 		return nil
 	}); err != nil {
-		return row, fmt.Errorf("benchtables: the agent did not connect: %w\n%s", err, agent.out.tail(10))
+		return row, fmt.Errorf("benchtables: the agent did not connect: %w\n%s", err, agent.LogTail(10))
 	}
 	w0, err := readStats(ctx, srv)
 	if err != nil {
@@ -248,7 +246,7 @@ func serverImpactAt(ctx context.Context, cfg ServerImpactConfig, srv *redisserve
 	if err != nil {
 		return row, err
 	}
-	if err := agent.exited(); err != nil {
+	if err := agent.CheckRunning(); err != nil {
 		return row, err
 	}
 	// Between w0 and w1 only the agent talks to the server, plus our INFO

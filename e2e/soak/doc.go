@@ -12,8 +12,6 @@
 // flat and whether export resumed after every collector restart.
 //
 // `make soak DURATION=30m` runs cmd/soak; the package test runs a short
-// version (about 25 s, a 10 s outage) inside `make test`.
-//
-// Collector starts the collector on free loopback ports; the canary test of
-// cmd/poolscope uses it too.
+// version (about 25 s, a 10 s outage) inside `make test`. The collector and
+// the agent are started and stopped by e2e/harness.
 package soak

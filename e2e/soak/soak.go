@@ -15,11 +15,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/otel"
 
+	"github.com/poolscope/poolscope/e2e/harness"
 	"github.com/poolscope/poolscope/exporters"
 	"github.com/poolscope/poolscope/instrument"
 	"github.com/poolscope/poolscope/internal/redislog"
@@ -160,9 +160,8 @@ type run struct {
 	cfg       Config
 	rep       *Report
 	server    *redisserver.Server
-	collector *Collector
-	agent     *exec.Cmd
-	agentDone chan error
+	collector *harness.Collector
+	agent     *harness.Process
 	pools     *pools.Pools
 	appLog    *os.File
 	pipeline  *exporters.Pipeline
@@ -219,7 +218,7 @@ func (r *run) setUp(ctx context.Context) error {
 	if r.server, err = redisserver.Start(redisserver.Options{}); err != nil {
 		return err
 	}
-	if r.collector, err = StartCollector(CollectorOptions{Dir: r.cfg.Dir}); err != nil {
+	if r.collector, err = harness.StartCollector(harness.CollectorOptions{Dir: r.cfg.Dir}); err != nil {
 		return err
 	}
 	otlp := map[string]string{
@@ -229,27 +228,22 @@ func (r *run) setUp(ctx context.Context) error {
 		"OTEL_EXPORTER_OTLP_TIMEOUT":  "2000",
 	}
 
-	bin, err := BuildPoolscope(r.cfg.Dir)
+	root, err := harness.RepoRoot()
 	if err != nil {
 		return err
 	}
-	agentLog, err := os.Create(filepath.Join(r.cfg.Dir, "agent.log"))
+	bin, err := harness.BuildPoolscope(root, r.cfg.Dir)
 	if err != nil {
 		return err
 	}
-	defer agentLog.Close()
-	r.agent = exec.Command(bin, "agent", "--redis", r.server.URL(), "--self", "--discover", "--interval", "500ms", "--discover-every", "2")
-	r.agent.Env = []string{"PATH=" + os.Getenv("PATH"), "OTEL_SERVICE_NAME=soak-agent"}
+	agent := exec.Command(bin, "agent", "--redis", r.server.URL(), "--self", "--discover", "--interval", "500ms", "--discover-every", "2")
+	agent.Env = []string{"PATH=" + os.Getenv("PATH"), "OTEL_SERVICE_NAME=soak-agent"}
 	for k, v := range otlp {
-		r.agent.Env = append(r.agent.Env, k+"="+v)
+		agent.Env = append(agent.Env, k+"="+v)
 	}
-	r.agent.Stdout, r.agent.Stderr = agentLog, agentLog
-	r.agent.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := r.agent.Start(); err != nil {
-		return fmt.Errorf("soak: start the agent: %w", err)
+	if r.agent, err = harness.Start("agent", agent, harness.Options{Log: filepath.Join(r.cfg.Dir, "agent.log")}); err != nil {
+		return err
 	}
-	r.agentDone = make(chan error, 1)
-	go func() { r.agentDone <- r.agent.Wait() }()
 
 	// The application: pools from the environment (the local role off, so
 	// that every Local() call dials: the connection churn), instrumented,
@@ -328,7 +322,7 @@ func (r *run) drive(ctx context.Context) error {
 	r.window.Store(during)
 	r.setPhase("collector down (outage)")
 	r.rep.AgentRSSBefore, _ = r.agentResources()
-	r.collector.Stop()
+	_ = r.collector.Stop()
 	r.rep.CollectorRestarts++
 	outageEnd := time.Now().Add(r.cfg.Outage)
 	for time.Now().Before(outageEnd) {
@@ -419,7 +413,7 @@ func (r *run) wait(ctx context.Context, d time.Duration) bool {
 // to it again.
 func (r *run) restartCollector(ctx context.Context, stop bool) error {
 	if stop {
-		r.collector.Stop()
+		_ = r.collector.Stop()
 		r.rep.CollectorRestarts++
 	}
 	started := time.Now()
@@ -441,7 +435,7 @@ func (r *run) waitExport(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last string
 	for {
-		body, err := r.collector.Metrics(ctx)
+		body, err := r.collector.Scrape(ctx)
 		if err == nil && strings.Contains(body, "db_client_connection_count{") && strings.Contains(body, "poolscope_redis_up{") {
 			return nil
 		}
@@ -537,10 +531,10 @@ func (r *run) sample(gc bool) Sample {
 }
 
 func (r *run) agentResources() (rss int64, fds int) {
-	if r.agent == nil || r.agent.Process == nil {
+	if r.agent == nil {
 		return 0, 0
 	}
-	pid := r.agent.Process.Pid
+	pid := r.agent.Pid()
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "statm"))
 	if err == nil {
 		if f := strings.Fields(string(b)); len(f) > 1 {
@@ -572,23 +566,11 @@ func (r *run) tearDown() {
 	if r.pools != nil {
 		_ = r.pools.Close()
 	}
-	if r.agent != nil && r.agent.Process != nil {
-		_ = r.agent.Process.Signal(syscall.SIGTERM)
-		start := time.Now()
-		select {
-		case err := <-r.agentDone:
-			r.rep.AgentExit = fmt.Sprintf("exit %v after SIGTERM in %s", errOrZero(err), time.Since(start).Round(time.Millisecond))
-			if err != nil {
-				r.rep.fail("the agent exited with %v after SIGTERM", err)
-			}
-		case <-time.After(10 * time.Second):
-			_ = r.agent.Process.Kill()
-			<-r.agentDone
-			r.rep.fail("the agent ignored SIGTERM for 10s")
-		}
+	if r.agent != nil {
+		r.stopAgent()
 	}
 	if r.collector != nil {
-		r.collector.Stop()
+		_ = r.collector.Stop()
 	}
 	if r.server != nil {
 		_ = r.server.Close()
@@ -607,6 +589,21 @@ func (r *run) tearDown() {
 		time.Sleep(20 * time.Millisecond) // polling for the count, not waiting for a fixed time
 	}
 	r.rep.GoroutinesAtEnd = runtime.NumGoroutine()
+}
+
+// stopAgent stops the agent with SIGTERM, as an operator would, and
+// reports how it exited.
+func (r *run) stopAgent() {
+	start := time.Now()
+	if err := r.agent.Stop(); err != nil {
+		r.rep.fail("the agent ignored SIGTERM for %s", harness.DefaultStopGrace)
+		return
+	}
+	err := r.agent.ExitErr()
+	r.rep.AgentExit = fmt.Sprintf("exit %v after SIGTERM in %s", errOrZero(err), time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		r.rep.fail("the agent exited with %v after SIGTERM", err)
+	}
 }
 
 func errOrZero(err error) string {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/poolscope/poolscope/bench/benchtables"
+	"github.com/poolscope/poolscope/e2e/harness"
 )
 
 const usage = `Usage: benchtables agent|server [flags]
@@ -68,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	if *poolscope == "" || (table == "agent" && *collector == "") {
-		root, err := benchtables.ModuleRoot()
+		root, err := harness.RepoRoot()
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
@@ -80,14 +81,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer os.RemoveAll(dir)
 		if *poolscope == "" {
-			if *poolscope, err = benchtables.BuildPoolscope(root, dir); err != nil {
+			if *poolscope, err = harness.BuildPoolscope(root, dir); err != nil {
 				fmt.Fprintln(stderr, err)
 				return 1
 			}
 		}
 		if table == "agent" && *collector == "" {
 			fmt.Fprintln(stderr, "benchtables: building the hostmetrics collector (cached; several minutes the first time)")
-			if *collector, err = benchtables.BuildCollector(root); err != nil {
+			if *collector, err = harness.CollectorBinary(root, benchtables.HostmetricsManifest); err != nil {
 				fmt.Fprintln(stderr, err)
 				return 1
 			}

@@ -1,6 +1,7 @@
-package stack
+package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -12,15 +13,17 @@ import (
 
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+
+	"github.com/poolscope/poolscope/e2e/harness"
 )
 
-// PrometheusInstallHint is how to get the Prometheus the test runs.
-const PrometheusInstallHint = "apt-get install -y --no-install-recommends prometheus (or run: make deps)"
+// prometheusInstallHint is how to get the Prometheus the test runs.
+const prometheusInstallHint = "apt-get install -y --no-install-recommends prometheus (or run: make deps)"
 
-// Prometheus is /usr/bin/prometheus (Debian's package) scraping the
+// prometheusServer is /usr/bin/prometheus (Debian's package) scraping the
 // collector, with its own data directory.
-type Prometheus struct {
-	*Process
+type prometheusServer struct {
+	*harness.Process
 	// URL is the base URL, http://127.0.0.1:PORT.
 	URL string
 	// API is a client of its HTTP API.
@@ -29,19 +32,19 @@ type Prometheus struct {
 	ConfigFile string
 }
 
-// ScrapeInterval is both the scrape and the rule evaluation interval: short,
+// scrapeInterval is both the scrape and the rule evaluation interval: short,
 // so that the test sees data and alert state changes within seconds.
-const ScrapeInterval = time.Second
+const scrapeInterval = time.Second
 
-// StartPrometheus starts Prometheus on a free loopback port, scraping
+// startPrometheus starts Prometheus on a free loopback port, scraping
 // target (host:port of the collector's prometheus exporter) every second
 // with honor_labels, as collector-config/prometheus/prometheus.yml does,
 // and evaluating ruleFiles every second. It waits for /-/ready.
-func StartPrometheus(tb testing.TB, target string, ruleFiles ...string) *Prometheus {
+func startPrometheus(tb testing.TB, target string, ruleFiles ...string) *prometheusServer {
 	tb.Helper()
 	binary, err := exec.LookPath("prometheus")
 	if err != nil {
-		tb.Fatalf("prometheus not found in PATH; install it with: %s", PrometheusInstallHint)
+		tb.Fatalf("prometheus not found in PATH; install it with: %s", prometheusInstallHint)
 	}
 	dir := tb.TempDir()
 	config := filepath.Join(dir, "prometheus.yml")
@@ -59,28 +62,29 @@ rule_files:
     honor_labels: true
     static_configs:
       - targets: [%[3]q]
-`, ScrapeInterval, rules.String(), target)
+`, scrapeInterval, rules.String(), target)
 	if err := os.WriteFile(config, []byte(yml), 0o644); err != nil {
 		tb.Fatal(err)
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		ports, err := freePorts(1)
+		addrs, err := harness.FreeAddrs(1)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		addr := loopback(ports[0])
+		addr := addrs[0]
 		data := filepath.Join(dir, fmt.Sprintf("data-%d", attempt))
 		cmd := exec.Command(binary,
 			"--config.file="+config,
 			"--storage.tsdb.path="+data,
 			"--web.listen-address="+addr,
 		)
-		p := &Prometheus{URL: "http://" + addr, ConfigFile: config}
-		if p.Process, err = Start(tb, "prometheus", cmd); err != nil {
+		p := &prometheusServer{URL: "http://" + addr, ConfigFile: config}
+		if p.Process, err = harness.StartTest(tb, "prometheus", cmd); err != nil {
 			tb.Fatal(err)
 		}
-		lastErr = p.waitReady(30*time.Second, func() error { return httpOK(p.URL + "/-/ready") })
+		readyURL := p.URL + "/-/ready"
+		lastErr = p.WaitReady(context.Background(), 30*time.Second, func() error { return harness.HTTPOK(readyURL) })
 		if lastErr == nil {
 			// A transport of its own, closed at cleanup, so that no
 			// keep-alive goroutine outlives the test (goleak).

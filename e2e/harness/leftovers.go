@@ -1,4 +1,4 @@
-package stack
+package harness
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/procfs"
 )
 
-// Child is a process whose parent is the process asked about.
+// Child is a process that Leftovers found.
 type Child struct {
 	Pid     int
 	Command string
@@ -16,12 +16,12 @@ type Child struct {
 func (c Child) String() string { return fmt.Sprintf("pid %d (%s)", c.Pid, c.Command) }
 
 // Leftovers lists the processes that are children of parent or members of
-// one of the process groups (each test child leads its own group, so a
-// grandchild it left behind keeps the group id even when re-parented).
+// one of the process groups (Start makes each child lead its own group, so
+// a grandchild it left behind keeps the group id even when re-parented).
 func Leftovers(parent int, groups []int) ([]Child, error) {
 	all, err := procfs.AllProcs()
 	if err != nil {
-		return nil, fmt.Errorf("stack: list processes: %w", err)
+		return nil, fmt.Errorf("harness: list processes: %w", err)
 	}
 	inGroup := make(map[int]bool, len(groups))
 	for _, g := range groups {

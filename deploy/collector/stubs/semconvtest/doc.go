@@ -1,0 +1,1 @@
+package semconvtest // stub, see go.mod
