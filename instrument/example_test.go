@@ -28,7 +28,7 @@ func ExampleNew() {
 
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 10})
 	defer client.Close()
-	inst, err := instrument.New(client, instrument.WithMeterProvider(provider), instrument.WithPoolName("cache"))
+	inst, err := instrument.NewClient(client, instrument.WithMeterProvider(provider), instrument.WithPoolName("cache"))
 	if err != nil {
 		fmt.Println(err)
 		return
