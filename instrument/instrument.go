@@ -72,9 +72,9 @@ var (
 // metrics are listed in the package documentation.
 //
 // Call New once per *pools.Pools and MeterProvider at start-up, before the
-// first command: connections dialled before New (other than those
-// pools.New dials itself) are counted, but their wait, use and create
-// times, close reasons and lifetimes are not recorded. A *pools.Pools, or
+// first command: connections dialled before New are counted, but their
+// wait and use times, close reasons and lifetimes are not recorded (nor
+// their create times, but for the shared pools' dials). A *pools.Pools, or
 // one of its clients, that an open Instrumentation already observes
 // through the same MeterProvider is refused with an error that wraps
 // ErrAlreadyObserved, instead of being counted twice. Through another

@@ -21,7 +21,7 @@ type config struct {
 // WithAttributes and WithHistogramBoundaries.
 type Option interface {
 	ClientOption
-	apply(config) config
+	appliesToPools() // marks the options New takes
 }
 
 // ClientOption configures NewClient. Every Option is one; WithPoolName is a
@@ -33,46 +33,35 @@ type ClientOption interface {
 // optionFunc is an option that applies to both constructors.
 type optionFunc func(config) config
 
-func (f optionFunc) apply(c config) config       { return f(c) }
 func (f optionFunc) applyClient(c config) config { return f(c) }
+func (optionFunc) appliesToPools()               {}
 
 // clientOptionFunc is an option that applies to NewClient only.
 type clientOptionFunc func(config) config
 
 func (f clientOptionFunc) applyClient(c config) config { return f(c) }
 
-// defaultConfig is the configuration before any option.
-func defaultConfig() config {
-	return config{
+// newConfig is newClientConfig for New's options (each one a ClientOption).
+func newConfig(opts []Option) config {
+	copts := make([]ClientOption, len(opts))
+	for k, o := range opts {
+		copts[k] = o
+	}
+	return newClientConfig(copts)
+}
+
+// newClientConfig applies the defaults, then the options, then fixes up
+// what the options left unusable.
+func newClientConfig(opts []ClientOption) config {
+	c := config{
 		meterProvider: otel.GetMeterProvider(),
 		boundaries:    latency.Boundaries,
 	}
-}
-
-// newConfig applies the defaults, then New's options, then fixes up what
-// the options left unusable.
-func newConfig(opts []Option) config {
-	c := defaultConfig()
-	for _, o := range opts {
-		if o != nil {
-			c = o.apply(c)
-		}
-	}
-	return c.fixUp()
-}
-
-// newClientConfig is newConfig for NewClient's options.
-func newClientConfig(opts []ClientOption) config {
-	c := defaultConfig()
 	for _, o := range opts {
 		if o != nil {
 			c = o.applyClient(c)
 		}
 	}
-	return c.fixUp()
-}
-
-func (c config) fixUp() config {
 	if c.meterProvider == nil {
 		c.meterProvider = otel.GetMeterProvider()
 	}
