@@ -116,9 +116,15 @@ func (p *Pools) legacyFor(r Role) *legacyClients {
 	return l
 }
 
-// legacyClient is Client for a disabled role.
+// legacyClient is Client for a disabled role; after Close, a closed client.
 func (p *Pools) legacyClient(rc RoleConfig) *redis.Client {
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		c := p.newClient(rc, false)
+		_ = c.Close()
+		return c
+	}
 	c, ready, created := p.legacyFor(rc.Role).take(func() *redis.Client { return p.newClient(rc, false) })
 	if !created {
 		p.mu.Unlock()

@@ -184,14 +184,8 @@ func (p *Pools) Client(r Role) *redis.Client {
 	}
 	p.mu.Lock()
 	c, ok := p.shared[r]
-	closed := p.closed
 	p.mu.Unlock()
-	switch {
-	case ok:
-		return c
-	case closed:
-		c = p.newClient(*rc, false)
-		_ = c.Close()
+	if ok {
 		return c
 	}
 	return p.legacyClient(*rc)
