@@ -23,7 +23,7 @@ func TestCloseUnregistersEverything(t *testing.T) {
 
 	r := newReader(t)
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	i, err := instrument.New(c, instrument.WithMeterProvider(r.provider), instrument.WithPoolName("closing"))
+	i, err := instrument.NewClient(c, instrument.WithMeterProvider(r.provider), instrument.WithPoolName("closing"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestWithAttributesNeverMutatesTheSlice_GoRedis3880(t *testing.T) {
 			defer wg.Done()
 			c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MinIdleConns: 1})
 			t.Cleanup(func() { _ = c.Close() })
-			i, err := instrument.New(c, instrument.WithMeterProvider(r.provider), instrument.WithAttributes(attrs...),
+			i, err := instrument.NewClient(c, instrument.WithMeterProvider(r.provider), instrument.WithAttributes(attrs...),
 				instrument.WithPoolName("pool-"+string(rune('a'+k))))
 			if err != nil {
 				t.Error(err)

@@ -158,7 +158,7 @@ func TestClusterNodesGetTheirOwnPools(t *testing.T) {
 		t.Cleanup(func() { _ = cc.Close() })
 		writeKeys(t, ctx, cc, "before:", 50)
 		r := newReader(t)
-		r.instrumentT(t, cc)
+		r.instrumentClientT(t, cc)
 		checkNodes(t, r, cc, "")
 	})
 
@@ -166,7 +166,7 @@ func TestClusterNodesGetTheirOwnPools(t *testing.T) {
 		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{nodes[0].Addr()}})
 		t.Cleanup(func() { _ = cc.Close() })
 		r := newReader(t)
-		r.instrumentT(t, cc, instrument.WithPoolName("sessions"))
+		r.instrumentClientT(t, cc, instrument.WithPoolName("sessions"))
 		writeKeys(t, ctx, cc, "after:", 50)
 		checkNodes(t, r, cc, "sessions/")
 		// Connections dialled after New are tracked on each node's pool.

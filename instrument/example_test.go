@@ -10,9 +10,67 @@ import (
 
 	"github.com/poolscope/poolscope/instrument"
 	"github.com/poolscope/poolscope/internal/redisserver"
+	"github.com/poolscope/poolscope/pools"
 )
 
 func ExampleNew() {
+	ctx := context.Background()
+	srv, err := redisserver.Start(redisserver.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Close()
+
+	// In a program: pools.FromEnv() and the exporter's MeterProvider.
+	cfg, err := pools.LoadConfig(func(k string) (string, bool) {
+		v, ok := map[string]string{"REDIS_MASTER_URL": srv.URL(), "REDIS_LOCAL_URL": srv.URL()}[k]
+		return v, ok
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	p, err := pools.New(cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Close()
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer provider.Shutdown(ctx)
+
+	inst, err := instrument.New(p, instrument.WithMeterProvider(provider))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer inst.Close()
+
+	p.Master().Set(ctx, "greeting", "hello", 0)
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, m := range rm.ScopeMetrics[0].Metrics {
+		if d, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "db.client.connection.max" {
+			for _, dp := range d.DataPoints {
+				name, _ := dp.Attributes.Value("db.client.connection.pool.name")
+				fmt.Printf("%s{pool=%s} %d\n", m.Name, name.AsString(), dp.Value)
+			}
+		}
+	}
+	// Unordered output:
+	// db.client.connection.max{pool=master} 10
+	// db.client.connection.max{pool=replica} 20
+	// db.client.connection.max{pool=local} 5
+	// db.client.connection.max{pool=async} 20
+}
+
+func ExampleNewClient() {
 	ctx := context.Background()
 	srv, err := redisserver.Start(redisserver.Options{})
 	if err != nil {
@@ -28,7 +86,7 @@ func ExampleNew() {
 
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 10})
 	defer client.Close()
-	inst, err := instrument.New(client, instrument.WithMeterProvider(provider), instrument.WithPoolName("cache"))
+	inst, err := instrument.NewClient(client, instrument.WithMeterProvider(provider), instrument.WithPoolName("cache"))
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -39,11 +40,22 @@ func newReader(t testing.TB) reader {
 
 // instrumentT calls instrument.New with the reader's provider and closes
 // the Instrumentation at cleanup.
-func (r reader) instrumentT(t testing.TB, target any, opts ...instrument.Option) *instrument.Instrumentation {
+func (r reader) instrumentT(t testing.TB, p *pools.Pools, opts ...instrument.Option) *instrument.Instrumentation {
 	t.Helper()
-	i, err := instrument.New(target, append([]instrument.Option{instrument.WithMeterProvider(r.provider)}, opts...)...)
+	i, err := instrument.New(p, append([]instrument.Option{instrument.WithMeterProvider(r.provider)}, opts...)...)
 	if err != nil {
 		t.Fatalf("instrument.New: %v", err)
+	}
+	t.Cleanup(func() { _ = i.Close() })
+	return i
+}
+
+// instrumentClientT is instrumentT for instrument.NewClient.
+func (r reader) instrumentClientT(t testing.TB, c redis.UniversalClient, opts ...instrument.ClientOption) *instrument.Instrumentation {
+	t.Helper()
+	i, err := instrument.NewClient(c, append([]instrument.ClientOption{instrument.WithMeterProvider(r.provider)}, opts...)...)
+	if err != nil {
+		t.Fatalf("instrument.NewClient: %v", err)
 	}
 	t.Cleanup(func() { _ = i.Close() })
 	return i

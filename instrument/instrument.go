@@ -20,19 +20,20 @@ import (
 // ScopeName is the instrumentation scope of every metric.
 const ScopeName = "github.com/poolscope/poolscope/instrument"
 
-// clusterListTimeout bounds how long New waits for a cluster client to load
-// its node list when it has none yet.
+// clusterListTimeout bounds how long NewClient waits for a cluster client
+// to load its node list when it has none yet.
 const clusterListTimeout = 5 * time.Second
 
-// Instrumentation observes the pools given to New until Close.
+// Instrumentation observes what New or NewClient was given until Close.
 type Instrumentation struct {
-	in  *instruments
-	cfg config
+	in     *instruments
+	cfg    config
+	target target
 
 	mu     sync.Mutex
 	closed bool
 	pools  []*observedPool
-	nodes  map[*redis.Client]bool // cluster nodes already observed
+	nodes  map[*redis.Client]bool // cluster or ring nodes already observed
 
 	reg       metric.Registration
 	stops     []func()
@@ -40,113 +41,144 @@ type Instrumentation struct {
 	closeErr  error
 }
 
-// New observes the connection pools of target and reports them as
-// OpenTelemetry metrics until Close. target is one of:
+// target is what an Instrumentation observes: one of its fields is set.
+type target struct {
+	pools   *pools.Pools
+	client  *redis.Client // a plain or Sentinel failover client
+	sharded shardedClient // a *redis.ClusterClient or *redis.Ring
+}
+
+// shardedClient is what a *redis.ClusterClient and a *redis.Ring have in
+// common: a set of node clients that can change.
+type shardedClient interface {
+	OnNewNode(fn func(*redis.Client))
+	ForEachShard(ctx context.Context, fn func(context.Context, *redis.Client) error) error
+}
+
+var (
+	_ shardedClient = (*redis.ClusterClient)(nil)
+	_ shardedClient = (*redis.Ring)(nil)
+)
+
+// New observes every role's pool of p (master, replica, local, async,
+// each named by its role) and reports them as OpenTelemetry metrics until
+// Close, with the health checks of each role. A disabled role's legacy
+// clients (see pools.WithLegacyClients) are summed under the role's name,
+// including clients made after New. The connections pools.New dialled
+// before New (the async pool's MIN) are given their create times too (see
+// pools.Pools.TakeDialTimes): there is no second step for the caller.
 //
-//   - *pools.Pools: every role's pool, named by its role (master, replica,
-//     local, async). A disabled role hands out a new client per call; their
-//     stats are summed under the role's name, including clients created
-//     after New. Health checks are reported too.
+// For a plain go-redis client, a cluster or a ring, use NewClient. The
+// metrics are listed in the package documentation.
+//
+// Call New once per *pools.Pools and MeterProvider at start-up, before the
+// first command: connections dialled before New are counted, but their
+// wait and use times, close reasons and lifetimes are not recorded (nor
+// their create times, but for the shared pools' dials). A *pools.Pools, or
+// one of its clients, that an open Instrumentation already observes
+// through the same MeterProvider is refused with an error that wraps
+// ErrAlreadyObserved, instead of being counted twice. Through another
+// MeterProvider (a library's and the application's) it is observed again,
+// each seeing every connection.
+func New(p *pools.Pools, opts ...Option) (*Instrumentation, error) {
+	if p == nil {
+		return nil, errors.New("instrument: nil *pools.Pools")
+	}
+	i, err := start(newConfig(opts), target{pools: p})
+	if err != nil {
+		return nil, err
+	}
+	i.observePools(p)
+	return i, nil
+}
+
+// NewClient observes the connection pools of a go-redis client that
+// pools did not make, and reports them as OpenTelemetry metrics until
+// Close. c is one of:
+//
 //   - *redis.Client, including a Sentinel failover client
-//     (redis.NewFailoverClient), which needs WithPoolName.
+//     (redis.NewFailoverClient), which needs WithPoolName; its pool is
+//     named "host:port/db" by default.
 //   - *redis.ClusterClient: one pool per node, named by the node's
 //     address (with WithPoolName: "name/host:port"); nodes the client
 //     discovers later are added as they appear. A cluster client that has
 //     no node list yet loads one, for up to 5 seconds.
+//   - *redis.Ring: one pool per shard, named like a cluster's nodes;
+//     shards added later (SetAddrs) are added as they appear. Shards a
+//     ring drops stay reported, holding no connections.
 //
-// Call New once per client at start-up, before the first command:
-// connections dialled before New are counted, but their wait, use and
-// create times, close reasons and lifetimes are not recorded.
-//
-// # Metrics
-//
-// Every metric carries db.client.connection.pool.name, db.system.name
-// ("redis"), server.address and server.port (a unix socket: its path and no
-// port; a Sentinel-managed pool: neither, its address changes with each
-// failover), and the WithAttributes extras. Durations are histograms in
-// seconds with the WithHistogramBoundaries buckets (default 10 us to 10 s).
-//
-//	name                                   instrument               unit          extra attributes and meaning
-//	db.client.connection.count             UpDownCounter (async)    {connection}  db.client.connection.state=idle|used, redis.client.connection.kind=regular|pipeline|pubsub (pubsub is always used)
-//	db.client.connection.idle.max          UpDownCounter (async)    {connection}  most idle connections kept: regular pool (MaxIdleConns, else its cap) plus pipeline pool
-//	db.client.connection.idle.min          UpDownCounter (async)    {connection}  MinIdleConns
-//	db.client.connection.max               UpDownCounter (async)    {connection}  most connections open: regular pool cap (MaxActiveConns, else PoolSize) plus pipeline pool size
-//	db.client.connection.pending_requests  UpDownCounter (async)    {request}     callers waiting for a connection now
-//	db.client.connection.timeouts          Counter (async)          {timeout}     callers that gave up waiting (PoolTimeout)
-//	db.client.connection.create_time       Histogram                s             dial + TLS + handshake of each new connection
-//	db.client.connection.wait_time         Histogram                s             wait for a turn in the pool, every acquisition
-//	db.client.connection.use_time          Histogram                s             borrow to return (or removal) of a connection
-//	redis.client.connection.closed         Counter                  {connection}  reason=idle_timeout|max_lifetime|stale|error|pool_closed|failover|other
-//	redis.client.connection.lifetime       Histogram                s             reason as above; dial to close
-//	redis.client.connection.hits           Counter (async)          {hit}         a free connection was found in the pool
-//	redis.client.connection.misses         Counter (async)          {miss}        none was free: a new one was dialled
-//	redis.client.connection.waits          Counter (async)          {wait}        a caller waited for a turn and got one (timed-out waits are in timeouts)
-//	redis.client.connection.stale          Counter (async)          {connection}  connections removed from the pool (go-redis StaleConns: every removal but pool Close)
-//	redis.client.connection.unusable       Counter (async)          {connection}  go-redis Unusable (never incremented by go-redis v9.23)
-//	redis.client.health.checks             Counter                  {check}       *pools.Pools only; outcome=ok|error|timeout
-//	redis.client.health.duration           Histogram                s             *pools.Pools only; outcome as above
-//	redis.client.health.up                 Gauge (async)            {status}      *pools.Pools only; 1 healthy, 0 failing; absent before the first check
-//
-// The asynchronous instruments are read by one callback per
-// Instrumentation from go-redis's PoolStats at collection time; nothing is
-// read on a command's path. The histograms and close counts come from
-// poolscope's go-redis recorder (redis.SetOTelRecorder), which allocates
-// nothing per command; go-redis keeps one recorder per process, shared by
-// every Instrumentation (see ErrRecorderReplaced).
-func New(target any, opts ...Option) (*Instrumentation, error) {
-	cfg := newConfig(opts)
-	if err := checkBoundaries(cfg.boundaries); err != nil {
-		return nil, err
-	}
-	p, isPools := target.(*pools.Pools)
-	switch t := target.(type) {
-	case *pools.Pools:
-		if t == nil {
-			return nil, errors.New("instrument: nil *pools.Pools")
-		}
-		if cfg.poolName != "" {
-			return nil, fmt.Errorf("instrument: WithPoolName(%q) does not apply to *pools.Pools, whose pools are named by role", cfg.poolName)
-		}
-	case *redis.Client:
-		if t == nil {
-			return nil, errors.New("instrument: nil *redis.Client")
-		}
-		if cfg.poolName == "" && t.Options().Addr == failoverAddr {
-			return nil, errors.New("instrument: a Sentinel failover client has no fixed address to name its pool after; name it with WithPoolName")
-		}
-	case *redis.ClusterClient:
-		if t == nil {
-			return nil, errors.New("instrument: nil *redis.ClusterClient")
-		}
-	default:
-		return nil, fmt.Errorf("instrument: %T is not supported (want *pools.Pools, *redis.Client or *redis.ClusterClient)", target)
-	}
-	if cfg.dialTimer != nil && !isPools {
-		return nil, fmt.Errorf("instrument: WithPoolsDialTimer applies to *pools.Pools only, not to %T", target)
-	}
-
-	meter := cfg.meterProvider.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
-	in, err := newInstruments(meter, cfg.boundaries, isPools)
+// Other implementations of redis.UniversalClient are refused. For the
+// clients of a *pools.Pools use New, which names them by role and adds
+// health: a client that an open Instrumentation already observes through
+// the same MeterProvider (a *pools.Pools' client included) is refused with
+// an error that wraps ErrAlreadyObserved. Call NewClient before the
+// client's first command, as with New.
+func NewClient(c redis.UniversalClient, opts ...ClientOption) (*Instrumentation, error) {
+	cfg := newClientConfig(opts)
+	t, err := clientTarget(c, cfg)
 	if err != nil {
 		return nil, err
 	}
-	i := &Instrumentation{in: in, cfg: cfg, nodes: map[*redis.Client]bool{}}
+	i, err := start(cfg, t)
+	if err != nil {
+		return nil, err
+	}
+	if t.client != nil {
+		i.observeClient(t.client)
+	} else {
+		i.observeSharded(t.sharded)
+	}
+	return i, nil
+}
+
+// clientTarget checks what NewClient was given.
+func clientTarget(c redis.UniversalClient, cfg config) (target, error) {
+	switch t := c.(type) {
+	case *redis.Client:
+		if t == nil {
+			return target{}, errors.New("instrument: nil *redis.Client")
+		}
+		if cfg.poolName == "" && t.Options().Addr == failoverAddr {
+			return target{}, errors.New("instrument: a Sentinel failover client has no fixed address to name its pool after; name it with WithPoolName")
+		}
+		return target{client: t}, nil
+	case *redis.ClusterClient:
+		if t == nil {
+			return target{}, errors.New("instrument: nil *redis.ClusterClient")
+		}
+		return target{sharded: t}, nil
+	case *redis.Ring:
+		if t == nil {
+			return target{}, errors.New("instrument: nil *redis.Ring")
+		}
+		return target{sharded: t}, nil
+	}
+	return target{}, fmt.Errorf("instrument: %T is not supported (want *redis.Client, *redis.ClusterClient or *redis.Ring; for *pools.Pools use New)", c)
+}
+
+// start checks the configuration, claims the target for the
+// MeterProvider, creates the instruments and registers the callback.
+func start(cfg config, t target) (*Instrumentation, error) {
+	if err := checkBoundaries(cfg.boundaries); err != nil {
+		return nil, err
+	}
+	meter := cfg.meterProvider.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
+	in, err := newInstruments(meter, cfg.boundaries, t.pools != nil)
+	if err != nil {
+		return nil, err
+	}
+	i := &Instrumentation{in: in, cfg: cfg, target: t, nodes: map[*redis.Client]bool{}}
+	if err := claim(i); err != nil {
+		return nil, err
+	}
 	// The recorder goes in before any hook, so that every connection the
 	// hooks wrap is reported.
 	acquireRecorder()
 	i.reg, err = meter.RegisterCallback(i.observe, in.observables()...)
 	if err != nil {
 		releaseRecorder()
+		unclaim(i)
 		return nil, err
-	}
-
-	switch t := target.(type) {
-	case *pools.Pools:
-		i.observePools(p)
-	case *redis.Client:
-		i.observeClient(t)
-	case *redis.ClusterClient:
-		i.observeCluster(t)
 	}
 	return i, nil
 }
@@ -188,22 +220,24 @@ func (i *Instrumentation) observeClient(c *redis.Client) {
 	p.hook(c)
 }
 
-func (i *Instrumentation) observeCluster(cc *redis.ClusterClient) {
+// observeSharded observes every node of a cluster or ring client, and the
+// nodes it adds later.
+func (i *Instrumentation) observeSharded(sc shardedClient) {
 	// OnNewNode first: a node created while the existing ones are listed
 	// is then seen by one path or both (addNode keeps one), never by none.
-	cc.OnNewNode(i.addNode)
+	sc.OnNewNode(i.addNode)
 	ctx, cancel := context.WithTimeout(context.Background(), clusterListTimeout)
 	defer cancel()
-	err := cc.ForEachShard(ctx, func(_ context.Context, node *redis.Client) error {
+	err := sc.ForEachShard(ctx, func(_ context.Context, node *redis.Client) error {
 		i.addNode(node)
 		return nil
 	})
 	if err != nil {
-		otel.Handle(fmt.Errorf("instrument: listing the cluster's nodes: %w (nodes are added as the client discovers them)", err))
+		otel.Handle(fmt.Errorf("instrument: listing the client's nodes: %w (nodes are added as the client discovers them)", err))
 	}
 }
 
-// addNode observes a cluster node's pool under its own name.
+// addNode observes a cluster or ring node's pool under its own name.
 func (i *Instrumentation) addNode(node *redis.Client) {
 	o := node.Options()
 	name := o.Addr
@@ -236,9 +270,7 @@ func (i *Instrumentation) observePools(ps *pools.Pools) {
 		byRole[r] = p
 		i.addPool(p)
 	}
-	if t := i.cfg.dialTimer; t != nil {
-		t.attach(byRole) // before any hook: see attach
-	}
+	recordEarlyDials(ps, byRole) // before any hook: see TakeDialTimes
 	// Watch for new clients before listing the existing ones, so that none
 	// falls in between (hook ignores a client it has seen).
 	i.stops = append(i.stops, ps.OnNewClient(func(r pools.Role, c *redis.Client) {
@@ -251,6 +283,11 @@ func (i *Instrumentation) observePools(ps *pools.Pools) {
 			p.hook(c)
 		}
 	}
+	i.stops = append(i.stops, ps.OnClientClosed(func(r pools.Role, c *redis.Client) {
+		if p := byRole[r]; p != nil {
+			p.retire(c)
+		}
+	}))
 	i.stops = append(i.stops, ps.OnHealthCheck(func(hc pools.HealthCheck) {
 		if p := byRole[hc.Role]; p != nil {
 			p.recordHealthCheck(context.Background(), hc)
@@ -290,6 +327,7 @@ func (i *Instrumentation) Close() error {
 		}
 		i.closeErr = i.reg.Unregister()
 		releaseRecorder()
+		unclaim(i)
 	})
 	return i.closeErr
 }

@@ -51,7 +51,12 @@ func TestConnectionCountMatchesPoolStatsAndServer(t *testing.T) {
 			ctx := redistest.Context(t, waitLong)
 			target, c, name, clientName := tt.open(t)
 			r := newReader(t)
-			r.instrumentT(t, target)
+			switch target := target.(type) {
+			case *pools.Pools:
+				r.instrumentT(t, target)
+			case *redis.Client:
+				r.instrumentClientT(t, target)
+			}
 
 			// Two regular connections held, one idle, one pipeline-pool
 			// connection idle, one pub/sub connection.
@@ -176,11 +181,11 @@ func TestFailoverClientNeedsAName(t *testing.T) {
 	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "instrument-test", SentinelAddrs: []string{sentinel.Addr()}})
 	t.Cleanup(func() { _ = c.Close() })
 
-	if _, err := instrument.New(c); err == nil {
+	if _, err := instrument.NewClient(c); err == nil {
 		t.Fatal("New(failover client) without WithPoolName succeeded, want an error")
 	}
 	r := newReader(t)
-	r.instrumentT(t, c, instrument.WithPoolName("sessions"))
+	r.instrumentClientT(t, c, instrument.WithPoolName("sessions"))
 	if err := c.Ping(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +208,7 @@ func TestUnixSocketAddress(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket})
 	t.Cleanup(func() { _ = c.Close() })
 	r := newReader(t)
-	r.instrumentT(t, c)
+	r.instrumentClientT(t, c)
 	if err := c.Ping(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +226,8 @@ func TestUnixSocketAddress(t *testing.T) {
 	}
 }
 
-// TestNewRejects lists what New refuses, one case per bad input.
+// TestNewRejects lists what New and NewClient refuse, one case per bad
+// input. What the compiler refuses (a string, a redis.Options) is not here.
 func TestNewRejects(t *testing.T) {
 	failover := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "m", SentinelAddrs: []string{"127.0.0.1:1"}})
 	t.Cleanup(func() { _ = failover.Close() })
@@ -229,32 +235,41 @@ func TestNewRejects(t *testing.T) {
 	t.Cleanup(func() { _ = plain.Close() })
 	tests := []struct {
 		name    string
-		target  any
-		opts    []instrument.Option
+		target  redis.UniversalClient
+		opts    []instrument.ClientOption
 		wantErr string
 	}{
 		{"nil", nil, nil, "<nil> is not supported"},
-		{"unsupported type", "redis://x", nil, "string is not supported"},
+		{"other UniversalClient", otherClient{plain}, nil, "instrument_test.otherClient is not supported"},
 		{"nil client", (*redis.Client)(nil), nil, "nil *redis.Client"},
-		{"nil pools", (*pools.Pools)(nil), nil, "nil *pools.Pools"},
+		{"nil cluster", (*redis.ClusterClient)(nil), nil, "nil *redis.ClusterClient"},
+		{"nil ring", (*redis.Ring)(nil), nil, "nil *redis.Ring"},
 		{"failover client without name", failover, nil, "WithPoolName"},
-		{"boundaries not increasing", plain, []instrument.Option{instrument.WithHistogramBoundaries(0.1, 0.1)}, "boundary 1 (0.1) is not larger"},
-		{"boundaries empty", plain, []instrument.Option{instrument.WithHistogramBoundaries()}, "no boundaries"},
-		{"boundary NaN", plain, []instrument.Option{instrument.WithHistogramBoundaries(math.NaN())}, "boundary 0 is NaN"},
+		{"boundaries not increasing", plain, []instrument.ClientOption{instrument.WithHistogramBoundaries(0.1, 0.1)}, "boundary 1 (0.1) is not larger"},
+		{"boundaries empty", plain, []instrument.ClientOption{instrument.WithHistogramBoundaries()}, "no boundaries"},
+		{"boundary NaN", plain, []instrument.ClientOption{instrument.WithHistogramBoundaries(math.NaN())}, "boundary 0 is NaN"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			i, err := instrument.New(tt.target, tt.opts...)
+			i, err := instrument.NewClient(tt.target, tt.opts...)
 			if err == nil {
 				_ = i.Close()
-				t.Fatalf("New succeeded, want an error containing %q", tt.wantErr)
+				t.Fatalf("NewClient succeeded, want an error containing %q", tt.wantErr)
 			}
 			if !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("New: %v, want an error containing %q", err, tt.wantErr)
+				t.Fatalf("NewClient: %v, want an error containing %q", err, tt.wantErr)
 			}
 		})
 	}
+	t.Run("nil pools", func(t *testing.T) {
+		if _, err := instrument.New(nil); err == nil || !strings.Contains(err.Error(), "nil *pools.Pools") {
+			t.Fatalf("New(nil): %v, want an error naming nil *pools.Pools", err)
+		}
+	})
 }
+
+// otherClient is a redis.UniversalClient that is none of go-redis's own.
+type otherClient struct{ *redis.Client }
 
 // TestClientInstrumentedTwice: a library and the application may each
 // instrument the same client with their own MeterProvider; both get every
@@ -264,8 +279,8 @@ func TestClientInstrumentedTwice(t *testing.T) {
 	ctx := redistest.Context(t, waitLong)
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	library, app := newReader(t), newReader(t)
-	library.instrumentT(t, c, instrument.WithPoolName("shared"))
-	app.instrumentT(t, c, instrument.WithPoolName("shared"))
+	library.instrumentClientT(t, c, instrument.WithPoolName("shared"))
+	app.instrumentClientT(t, c, instrument.WithPoolName("shared"))
 	for range 3 {
 		if err := c.Ping(ctx).Err(); err != nil {
 			t.Fatal(err)
@@ -309,7 +324,7 @@ func TestCommandPathAddsNoAllocations(t *testing.T) {
 
 	observed := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { _ = observed.Close() })
-	newReader(t).instrumentT(t, observed)
+	newReader(t).instrumentClientT(t, observed)
 	if got := allocs(observed); got != want {
 		t.Errorf("SET+GET: %v allocations instrumented, %v bare; want no more", got, want)
 	}

@@ -15,28 +15,51 @@ type config struct {
 	attrs         []attribute.KeyValue
 	poolName      string
 	boundaries    []float64
-	dialTimer     *PoolsDialTimer
 }
 
-// Option configures New.
+// Option configures New and NewClient alike: WithMeterProvider,
+// WithAttributes and WithHistogramBoundaries.
 type Option interface {
-	apply(config) config
+	ClientOption
+	appliesToPools() // marks the options New takes
 }
 
+// ClientOption configures NewClient. Every Option is one; WithPoolName is a
+// ClientOption only, since New names a *pools.Pools' pools by role.
+type ClientOption interface {
+	applyClient(config) config
+}
+
+// optionFunc is an option that applies to both constructors.
 type optionFunc func(config) config
 
-func (f optionFunc) apply(c config) config { return f(c) }
+func (f optionFunc) applyClient(c config) config { return f(c) }
+func (optionFunc) appliesToPools()               {}
 
-// newConfig applies the defaults, then the options, then fixes up what the
-// options left unusable.
+// clientOptionFunc is an option that applies to NewClient only.
+type clientOptionFunc func(config) config
+
+func (f clientOptionFunc) applyClient(c config) config { return f(c) }
+
+// newConfig is newClientConfig for New's options (each one a ClientOption).
 func newConfig(opts []Option) config {
+	copts := make([]ClientOption, len(opts))
+	for k, o := range opts {
+		copts[k] = o
+	}
+	return newClientConfig(copts)
+}
+
+// newClientConfig applies the defaults, then the options, then fixes up
+// what the options left unusable.
+func newClientConfig(opts []ClientOption) config {
 	c := config{
 		meterProvider: otel.GetMeterProvider(),
 		boundaries:    latency.Boundaries,
 	}
 	for _, o := range opts {
 		if o != nil {
-			c = o.apply(c)
+			c = o.applyClient(c)
 		}
 	}
 	if c.meterProvider == nil {
@@ -74,16 +97,16 @@ func WithAttributes(attrs ...attribute.KeyValue) Option {
 	})
 }
 
-// WithPoolName names the pool of a single client
+// WithPoolName names the pool of the client given to NewClient
 // (db.client.connection.pool.name). Without it a *redis.Client's pool is
 // named "host:port/db" (the socket path instead of host:port for a unix
 // socket), as the semantic conventions suggest. A Sentinel failover client
-// has no fixed address, so New requires a name for it. For a
-// *redis.ClusterClient the name prefixes every node's pool:
-// "name/host:port" instead of "host:port". It does not apply to
-// *pools.Pools, whose pools are named by role.
-func WithPoolName(name string) Option {
-	return optionFunc(func(c config) config {
+// has no fixed address, so NewClient requires a name for it. For a
+// *redis.ClusterClient or *redis.Ring the name prefixes every node's pool:
+// "name/host:port" instead of "host:port". New does not take it: a
+// *pools.Pools names its pools by role.
+func WithPoolName(name string) ClientOption {
+	return clientOptionFunc(func(c config) config {
 		c.poolName = name
 		return c
 	})
@@ -92,8 +115,8 @@ func WithPoolName(name string) Option {
 // WithHistogramBoundaries sets the bucket boundaries, in seconds, of every
 // duration histogram (create, wait and use time, lifetime, health-check
 // duration). The default, latency.Boundaries, runs from 10 microseconds to
-// 10 seconds. The slice is copied. New rejects boundaries that are not
-// finite and strictly increasing.
+// 10 seconds. The slice is copied. New and NewClient reject boundaries
+// that are not finite and strictly increasing.
 func WithHistogramBoundaries(boundaries ...float64) Option {
 	own := append([]float64(nil), boundaries...)
 	return optionFunc(func(c config) config {

@@ -42,6 +42,9 @@ type observedPool struct {
 	// go-redis uint32 counter wraps.
 	last   map[weak.Pointer[redis.Client]]poolCounters
 	totals [numCounters]uint64
+	// retired lists the clients pools closed (see retire): their counters
+	// are in totals, and an observation that still lists them skips them.
+	retired map[weak.Pointer[redis.Client]]struct{}
 }
 
 func newObservedPool(name string, srv server, in *instruments, extras []attribute.KeyValue, clients func() []*redis.Client) *observedPool {
@@ -52,6 +55,7 @@ func newObservedPool(name string, srv server, in *instruments, extras []attribut
 		clients: clients,
 		hooked:  map[weak.Pointer[redis.Client]]struct{}{},
 		last:    map[weak.Pointer[redis.Client]]poolCounters{},
+		retired: map[weak.Pointer[redis.Client]]struct{}{},
 	}
 }
 
@@ -154,10 +158,13 @@ func (p *observedPool) observe(o metric.Observer) {
 	p.mu.Lock()
 	next := make(map[weak.Pointer[redis.Client]]poolCounters, len(clients))
 	for _, c := range clients {
+		k := weak.Make(c)
+		if _, gone := p.retired[k]; gone {
+			continue
+		}
 		st := c.PoolStats()
 		s.add(st, c.Options())
 		cur := countersOf(st)
-		k := weak.Make(c)
 		prev := p.last[k]
 		for i := range cur {
 			p.totals[i] += uint64(cur[i] - prev[i])
@@ -169,6 +176,11 @@ func (p *observedPool) observe(o metric.Observer) {
 	for k := range p.hooked {
 		if k.Value() == nil {
 			delete(p.hooked, k)
+		}
+	}
+	for k := range p.retired {
+		if k.Value() == nil {
+			delete(p.retired, k)
 		}
 	}
 	p.mu.Unlock()
@@ -201,6 +213,24 @@ func (p *observedPool) observe(o metric.Observer) {
 			o.ObserveInt64(in.healthUp, up, sets.observe...)
 		}
 	}
+}
+
+// retire adds the counters of c, which pools is about to close and drop
+// from the role's clients (CloseClient), to the totals, so that what a
+// short-lived client counted between two observations is not lost.
+func (p *observedPool) retire(c *redis.Client) {
+	k := weak.Make(c)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, done := p.retired[k]; done {
+		return
+	}
+	p.retired[k] = struct{}{}
+	cur, prev := countersOf(c.PoolStats()), p.last[k]
+	for i := range cur {
+		p.totals[i] += uint64(cur[i] - prev[i])
+	}
+	delete(p.last, k)
 }
 
 // recordClose counts a closed connection and its lifetime.

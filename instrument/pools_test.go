@@ -73,8 +73,8 @@ func TestCountersOnlyIncrease(t *testing.T) {
 	const rounds = 5
 	for round := 1; round <= rounds; round++ {
 		func() {
-			c := p.Master() // a new client each time
-			defer c.Close()
+			c := p.Master() // a new client each time: given back below
+			defer func() { _ = p.CloseClient(c) }()
 			for range 3 {
 				if err := c.Ping(ctx).Err(); err != nil {
 					t.Fatal(err)

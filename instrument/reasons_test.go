@@ -73,7 +73,7 @@ func TestCloseReasons(t *testing.T) {
 			run: func(t *testing.T, ctx context.Context, r reader) string {
 				c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ClientName: "instrument-test-stale"})
 				t.Cleanup(func() { _ = c.Close() })
-				r.instrumentT(t, c)
+				r.instrumentClientT(t, c)
 				conn := c.Conn()
 				id, err := conn.ClientID(ctx).Result()
 				if err != nil {
@@ -101,7 +101,7 @@ func TestCloseReasons(t *testing.T) {
 			run: func(t *testing.T, ctx context.Context, r reader) string {
 				c := redis.NewClient(&redis.Options{Addr: srv.Addr(), ReadTimeout: 100 * time.Millisecond, MaxRetries: -1})
 				t.Cleanup(func() { _ = c.Close() })
-				r.instrumentT(t, c)
+				r.instrumentClientT(t, c)
 				if err := c.Ping(ctx).Err(); err != nil {
 					t.Fatal(err)
 				}
@@ -118,7 +118,7 @@ func TestCloseReasons(t *testing.T) {
 			name: "client closed", reason: "pool_closed",
 			run: func(t *testing.T, ctx context.Context, r reader) string {
 				c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-				r.instrumentT(t, c, instrument.WithPoolName("closing"))
+				r.instrumentClientT(t, c, instrument.WithPoolName("closing"))
 				if err := c.Ping(ctx).Err(); err != nil {
 					t.Fatal(err)
 				}

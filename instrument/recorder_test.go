@@ -199,11 +199,11 @@ func TestRecorderSharedAndReplaced(t *testing.T) {
 	}
 
 	t.Run("refcounted", func(t *testing.T) {
-		i1, err := New(c1)
+		i1, err := NewClient(c1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		i2, err := New(c2)
+		i2, err := NewClient(c2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,7 +239,7 @@ func TestRecorderSharedAndReplaced(t *testing.T) {
 		r := sdkmetric.NewManualReader()
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))
 		t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-		i, err := New(c1, WithMeterProvider(mp))
+		i, err := NewClient(c1, WithMeterProvider(mp))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -155,7 +155,8 @@ func (g *dialGate) result(ctx context.Context, addr string, err error) {
 // o (TCP or unix, then TLS when o.TLSConfig is set), its connections
 // named on the server at once when the pool keeps a minimum (announce),
 // wrapped to name a server that closes them unanswered (ServerClosedError),
-// inside the shared pool's dial gate, inside the WithDialWrapper wrappers.
+// inside the shared pool's dial gate, inside the WithDialWrapper wrappers,
+// inside the timing that TakeDialTimes hands over (shared pools only).
 func (p *Pools) dialerFor(role Role, o *redis.Options, gate *dialGate) DialFunc {
 	if o.DialTimeout == 0 {
 		// redis.NewDialer reads it at every dial; go-redis fills its
@@ -181,6 +182,9 @@ func (p *Pools) dialerFor(role Role, o *redis.Options, gate *dialGate) DialFunc 
 	}
 	for i := len(p.dialWrappers) - 1; i >= 0; i-- {
 		d = p.dialWrappers[i](role, d)
+	}
+	if gate != nil {
+		d = p.dialTimes.wrap(role, d)
 	}
 	return d
 }

@@ -38,8 +38,10 @@ const (
 	kindPools       = "pools"           // poolscope's shared master pool (size 10)
 	kindDefaults    = "go-redis-shared" // one redis.NewClient with go-redis's defaults
 	kindPerCallling = "go-redis-per-call"
-	// go-redis-per-call is a disabled role: a new go-redis-defaults client
-	// per call, closed after it, the behaviour before pooling.
+	// go-redis-per-call is a new go-redis-defaults client per call, closed
+	// after it: what code did before pooling, and what a disabled role did
+	// until it reused its legacy clients.
+	kindDisabled = "pools-disabled" // the disabled master role, each client given back after the call
 )
 
 // dialChildReport is what a child prints as its last line.
@@ -68,22 +70,31 @@ func runDialChild(kind string) int {
 	}
 	defer p.Close()
 	var call func(ctx context.Context) error
+	defaults := func() *redis.Options {
+		o, _ := redis.ParseURL(cfg.Master.URL)
+		if o.TLSConfig != nil {
+			o.TLSConfig, _ = cfg.TLSClientConfig()
+			o.TLSConfig.ServerName = "127.0.0.1"
+		}
+		return o
+	}
 	switch kind {
-	case kindPools, kindPerCallling:
+	case kindPools, kindDisabled:
 		call = func(ctx context.Context) error {
 			c := p.Master()
 			defer p.CloseClient(c)
 			return c.Ping(ctx).Err()
 		}
 	case kindDefaults:
-		o, _ := redis.ParseURL(cfg.Master.URL)
-		if o.TLSConfig != nil {
-			o.TLSConfig, _ = cfg.TLSClientConfig()
-			o.TLSConfig.ServerName = "127.0.0.1"
-		}
-		c := redis.NewClient(o)
+		c := redis.NewClient(defaults())
 		defer c.Close()
 		call = func(ctx context.Context) error { return c.Ping(ctx).Err() }
+	case kindPerCallling:
+		call = func(ctx context.Context) error {
+			c := redis.NewClient(defaults())
+			defer c.Close()
+			return c.Ping(ctx).Err()
+		}
 	default:
 		fmt.Fprintf(os.Stderr, "%s=%q: unknown kind\n", envDialChild, kind)
 		return 2
@@ -221,7 +232,7 @@ func TestDialFailuresStayBounded(t *testing.T) {
 		{"refused", refused, ""},
 	}
 	kinds := []struct{ kind, enabled string }{
-		{kindPools, "1"}, {kindDefaults, "0"}, {kindPerCallling, "0"},
+		{kindPools, "1"}, {kindDefaults, "0"}, {kindPerCallling, "0"}, {kindDisabled, "0"},
 	}
 	results := map[string]map[string]dialChildReport{}
 	// Interleave: every kind runs once per scenario before the next

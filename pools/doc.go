@@ -5,10 +5,17 @@
 // Enabled, a role has one shared go-redis client per process whose size is
 // a hard cap (PoolSize and MaxActiveConns both equal the size, and
 // go-redis's separate pipeline pool, which MaxActiveConns does not cover,
-// is turned off); every Client call returns it. Disabled, every Client call returns a new client
-// with go-redis's defaults, the behaviour before pooling, so that the two can
-// be compared. Each role also has a health loop that PINGs its server at an
-// interval through a dedicated connection.
+// is turned off); every Client call returns it. Disabled, the Client calls
+// return, in turn, one of a fixed number of legacy clients with go-redis's
+// defaults (DefaultLegacyClients, 10, or WithLegacyClients): the behaviour
+// before pooling, where each component made its own client, so that the two
+// can be compared. Code written for the enabled case, which calls Client per
+// request and never closes, thus stays bounded when the flag is turned off
+// (at most that many go-redis default pools per role), without waiting for
+// a garbage collection. CloseClient gives a client back; a legacy client is
+// closed when every caller that got it gave it back. Each role also has a
+// health loop that PINGs its server at an interval through a dedicated
+// connection.
 //
 // # Variables
 //
@@ -93,8 +100,9 @@
 // TLS handshakes. A server that refuses a new connection (its maxclients
 // limit) gives callers a ServerClosedError naming the pool and the server,
 // where go-redis alone says "broken pipe". WithDialWrapper wraps every dial of the role clients from
-// the first one (instrument uses it to time the pre-dialled async
-// connections). Disabled roles keep go-redis's dialling.
+// the first one. The shared pools time their dials until TakeDialTimes
+// (instrument.New calls it, to give the pre-dialled async connections a
+// create time). Disabled roles keep go-redis's dialling.
 //
 // # Client names
 //

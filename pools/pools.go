@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"sync"
-	"weak"
 
 	"github.com/redis/go-redis/v9"
 
@@ -19,25 +17,31 @@ import (
 // FromEnv) once at start-up, share the *Pools, and Close it at shutdown.
 //
 // For an enabled role every Client call returns the same shared, size-capped
-// client. For a disabled role every call returns a new client with go-redis's
-// defaults (the behaviour before pooling), which the caller should Close.
+// client. For a disabled role the calls return, in turn, one of a fixed
+// number of clients with go-redis's defaults (the behaviour before pooling:
+// see WithLegacyClients), so that code written for the enabled case stays
+// bounded with the flag off.
 type Pools struct {
 	cfg    Config
 	pid    int
 	logger *slog.Logger
 
-	mu       sync.Mutex
-	closed   bool
-	shared   map[Role]*redis.Client
-	unshared map[Role][]weak.Pointer[redis.Client]
-	watchers []*clientWatcher
+	mu            sync.Mutex
+	closed        bool
+	shared        map[Role]*redis.Client
+	legacy        map[Role]*legacyClients
+	legacyClients int
+	watchers      []*clientWatcher
 
 	health *healthMonitor
 
 	dialWrappers []DialWrapper
+	dialTimes    *dialTimes
 }
 
-type clientWatcher struct{ fn func(Role, *redis.Client) }
+// clientWatcher is an OnNewClient (added) or OnClientClosed (closed)
+// callback.
+type clientWatcher struct{ added, closed func(Role, *redis.Client) }
 
 // Option configures New.
 type Option interface{ apply(*options) }
@@ -46,6 +50,7 @@ type options struct {
 	logger         *slog.Logger
 	dialWrappers   []DialWrapper
 	defaultService string // WithDefaultServiceName
+	legacyClients  int
 }
 
 type optionFunc func(*options)
@@ -76,7 +81,7 @@ func FromEnv(opts ...Option) (*Pools, error) {
 // and starts one health loop per role. Enabled pools are created at once, so
 // the async pool's MIN connections are dialled before New returns.
 func New(cfg Config, opts ...Option) (*Pools, error) {
-	o := options{logger: slog.Default()}
+	o := options{logger: slog.Default(), legacyClients: DefaultLegacyClients}
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
@@ -96,12 +101,14 @@ func New(cfg Config, opts ...Option) (*Pools, error) {
 		o.logger.Warn("pools: REDIS_TLS_INSECURE_SKIP_VERIFY=1: Redis server certificates are NOT verified; anyone on the path can read and change the traffic")
 	}
 	p := &Pools{
-		cfg:          cfg,
-		pid:          os.Getpid(),
-		logger:       o.logger,
-		shared:       map[Role]*redis.Client{},
-		unshared:     map[Role][]weak.Pointer[redis.Client]{},
-		dialWrappers: o.dialWrappers,
+		cfg:           cfg,
+		pid:           os.Getpid(),
+		logger:        o.logger,
+		shared:        map[Role]*redis.Client{},
+		legacy:        map[Role]*legacyClients{},
+		legacyClients: o.legacyClients,
+		dialWrappers:  o.dialWrappers,
+		dialTimes:     &dialTimes{},
 	}
 	for _, r := range Roles {
 		if rc := cfg.Role(r); rc.Enabled {
@@ -166,73 +173,53 @@ func (p *Pools) Local() *redis.Client { return p.Client(Local) }
 // Async is the pool for background work.
 func (p *Pools) Async() *redis.Client { return p.Client(Async) }
 
-// Client returns the role's shared client when the role's pool is enabled,
-// and a new client with go-redis's defaults when it is disabled (the caller
-// closes that one). After Close it returns a closed client, whose commands
+// Client returns the role's shared client when the role's pool is enabled.
+// When it is disabled, it returns the next of the role's legacy clients
+// (clients with go-redis's defaults, WithLegacyClients of them, handed out
+// in turn): calling it per request is as safe as with the pool on, and
+// needs no Close. After Close it returns a closed client, whose commands
 // fail with redis.ErrClosed. It panics on a role not in Roles.
+//
+// Do not Close a client it returned: other callers may hold the same one.
+// Give a disabled role's client back with CloseClient, or just drop it.
 func (p *Pools) Client(r Role) *redis.Client {
 	rc := p.cfg.Role(r)
 	if rc == nil {
 		panic(fmt.Sprintf("pools: unknown role %q", r))
 	}
 	p.mu.Lock()
-	if c, ok := p.shared[r]; ok || p.closed {
-		p.mu.Unlock()
-		if c == nil {
-			c = p.newClient(*rc, false)
-			_ = c.Close()
-		}
+	c, ok := p.shared[r]
+	p.mu.Unlock()
+	if ok {
 		return c
 	}
-	p.mu.Unlock()
-
-	c := p.newClient(*rc, false)
-	p.mu.Lock()
-	p.unshared[r] = append(live(p.unshared[r]), weak.Make(c))
-	watchers := append([]*clientWatcher(nil), p.watchers...)
-	p.mu.Unlock()
-	for _, w := range watchers {
-		w.fn(r, c)
-	}
-	return c
+	return p.legacyClient(*rc)
 }
 
-// live drops the weak pointers whose clients were garbage collected.
-func live(ws []weak.Pointer[redis.Client]) []weak.Pointer[redis.Client] {
-	out := ws[:0]
-	for _, w := range ws {
-		if w.Value() != nil {
-			out = append(out, w)
-		}
-	}
-	return out
-}
-
-// Clients lists the role's live clients: the shared one for an enabled pool;
-// for a disabled one, every client handed out and neither given back with
-// CloseClient nor garbage collected. go-redis offers no way to see that a
-// client was closed, so one closed with its own Close stays listed (holding
-// no connections) until it is garbage collected: close disabled-role
-// clients with CloseClient.
+// Clients lists the role's clients: the shared one for an enabled pool; for
+// a disabled one, its legacy clients made so far and not closed by
+// CloseClient (at most WithLegacyClients of them).
 func (p *Pools) Clients(r Role) []*redis.Client {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.shared[r]; ok {
 		return []*redis.Client{c}
 	}
-	var out []*redis.Client
-	for _, w := range p.unshared[r] {
-		if c := w.Value(); c != nil {
-			out = append(out, c)
-		}
+	if l := p.legacy[r]; l != nil {
+		return l.clients()
 	}
-	return out
+	return nil
 }
 
-// CloseClient closes a client that a disabled role handed out and drops it
-// from Clients at once. For the shared client of an enabled role it does
+// CloseClient gives back a client that Client returned. A disabled role's
+// client is closed once every Client call that returned it was given back
+// this way; its place then gets a new client at a later Client call, so
+// that code that gives clients back after each use churns connections as
+// it did before pooling. For the shared client of an enabled role it does
 // nothing (the Pools own it; Close closes it), so callers can write
-// `defer p.CloseClient(c)` whatever the role's flag.
+// `defer p.CloseClient(c)` whatever the role's flag. Give each client back
+// at most once per Client call. A client that the Pools did not make is
+// closed.
 func (p *Pools) CloseClient(c *redis.Client) error {
 	if c == nil {
 		return nil
@@ -244,10 +231,25 @@ func (p *Pools) CloseClient(c *redis.Client) error {
 			return nil
 		}
 	}
-	for r, ws := range p.unshared {
-		p.unshared[r] = slices.DeleteFunc(live(ws), func(w weak.Pointer[redis.Client]) bool { return w.Value() == c })
+	ours, last, role := false, false, Role("")
+	for r, l := range p.legacy {
+		if ours, last = l.giveBack(c); ours {
+			role = r
+			break
+		}
 	}
+	watchers := append([]*clientWatcher(nil), p.watchers...)
 	p.mu.Unlock()
+	if ours && !last {
+		return nil
+	}
+	if ours {
+		for _, w := range watchers {
+			if w.closed != nil {
+				w.closed(role, c)
+			}
+		}
+	}
 	if err := c.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
 		return err
 	}
@@ -262,11 +264,22 @@ func (p *Pools) Shared(r Role) bool {
 	return ok
 }
 
-// OnNewClient calls fn for every client a disabled role hands out from now
-// on (instrument/ uses it to observe them). Existing clients are listed by
-// Clients. remove stops the calls.
+// OnNewClient calls fn for every client a disabled role makes from now on
+// (instrument/ uses it to observe them), before any caller gets it.
+// Existing clients are listed by Clients. remove stops the calls.
 func (p *Pools) OnNewClient(fn func(Role, *redis.Client)) (remove func()) {
-	w := &clientWatcher{fn: fn}
+	return p.watch(&clientWatcher{added: fn})
+}
+
+// OnClientClosed calls fn for every client of a disabled role that
+// CloseClient is about to close, once its last holder gave it back; the
+// client has already left Clients. instrument/ uses it to keep the
+// client's counters. remove stops the calls.
+func (p *Pools) OnClientClosed(fn func(Role, *redis.Client)) (remove func()) {
+	return p.watch(&clientWatcher{closed: fn})
+}
+
+func (p *Pools) watch(w *clientWatcher) (remove func()) {
 	p.mu.Lock()
 	p.watchers = append(p.watchers, w)
 	p.mu.Unlock()
@@ -295,14 +308,10 @@ func (p *Pools) Close() error {
 	for _, c := range p.shared {
 		clients = append(clients, c)
 	}
-	for _, ws := range p.unshared {
-		for _, w := range ws {
-			if c := w.Value(); c != nil {
-				clients = append(clients, c)
-			}
-		}
+	for _, l := range p.legacy {
+		clients = append(clients, l.clients()...)
 	}
-	p.unshared = map[Role][]weak.Pointer[redis.Client]{}
+	p.legacy = map[Role]*legacyClients{}
 	p.mu.Unlock()
 
 	p.health.stop()

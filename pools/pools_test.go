@@ -246,8 +246,10 @@ func TestSharing(t *testing.T) {
 	}
 }
 
-// TestDisabledGrowsWithClients: with the flag off, every request gets its
-// own go-redis-default client, so the server's count grows with them.
+// TestDisabledGrowsWithClients: with the flag off, the first
+// DefaultLegacyClients calls each get their own go-redis-default client, so
+// the server's count grows with them (up to that many; see
+// TestDisabledRoleStaysBounded).
 func TestDisabledGrowsWithClients(t *testing.T) {
 	s := redistest.Start(t, redisserver.Options{})
 	p := open(t, s.URL(), map[string]string{"REDIS_MASTER_POOL_ENABLED": "0"})

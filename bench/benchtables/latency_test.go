@@ -29,7 +29,7 @@ type latencyMode struct {
 var latencyModes = []latencyMode{
 	{"bare", func(*testing.B, *redis.Client, *sdkmetric.MeterProvider) func() { return func() {} }},
 	{"poolscope", func(b *testing.B, c *redis.Client, mp *sdkmetric.MeterProvider) func() {
-		i, err := instrument.New(c, instrument.WithMeterProvider(mp))
+		i, err := instrument.NewClient(c, instrument.WithMeterProvider(mp))
 		if err != nil {
 			b.Fatal(err)
 		}

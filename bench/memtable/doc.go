@@ -4,9 +4,10 @@
 // It starts its own redis-server (plain and TLS), then, for every worker
 // count N, starts N worker processes (the running binary, re-executed with
 // POOLSCOPE_MEMTABLE_WORKER set) once with every pool flag off
-// (REDIS_*_POOL_ENABLED=0: each client is a separate go-redis client with
-// its defaults) and once with every flag on (the default sizes: the
-// clients share one size-capped pool per role). Each worker runs the same
+// (REDIS_*_POOL_ENABLED=0 and pools.WithLegacyClients(K): each of the K
+// clients is a separate go-redis client with its defaults) and once with
+// every flag on (the default sizes: the clients share one size-capped pool
+// per role). Each worker runs the same
 // workload (see Workload and runPoolsWorker), a few at a time
 // (Config.Parallel), says "steady" once its pools' own connections are in
 // place and holds its connections; when all N are steady the parent

@@ -231,7 +231,7 @@ func (r *Result) Report(w io.Writer) error {
 		fmt.Fprintf(&b, ", a 3-command pipeline every %d rounds", wl.PipelineEvery)
 	}
 	fmt.Fprintf(&b, "; sampled after the workload, connections held\n")
-	fmt.Fprintf(&b, "pools off: every REDIS_*_POOL_ENABLED=0 (each client its own go-redis client, defaults); on: every flag 1, default sizes (master 10)\n")
+	fmt.Fprintf(&b, "pools off: every REDIS_*_POOL_ENABLED=0 with K legacy clients (each of the K its own go-redis client, defaults); on: every flag 1, default sizes (master 10)\n")
 	fmt.Fprintf(&b, "samples: poolscope agent (statm RSS/VMS, smaps_rollup PSS, CLIENT LIST per client name); elapsed %s\n", r.Elapsed.Round(time.Second))
 
 	b.WriteString("\nRuns (per worker: median, pipeline conns the mean of the workers' own counts; all workers: sum)\n")

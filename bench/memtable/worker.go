@@ -130,20 +130,18 @@ func runPoolsWorker(in io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	p, err := pools.New(cfg, pools.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	// Disabled, each of the K clients is a legacy client of its own
+	// (go-redis's defaults), as K components made them before pooling.
+	p, err := pools.New(cfg, pools.WithLegacyClients(w.Clients),
+		pools.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	if err != nil {
 		return err
 	}
-	defer p.Close()
+	defer p.Close() // closes the legacy clients too
 
 	clients := make([]*redis.Client, w.Clients)
 	for i := range clients {
 		clients[i] = p.Master()
-	}
-	if !p.Shared(pools.Master) {
-		for _, c := range clients {
-			defer c.Close()
-		}
 	}
 
 	start := time.Now()

@@ -62,16 +62,16 @@ func runDemoWorker(ctx context.Context, e env) int {
 		printErrors(e.stderr, err)
 		return exitUsage
 	}
-	// The timer sees the async pool's pre-dialled connections, which
-	// pools.New makes before instrument.New can hook the clients.
-	timer := instrument.NewPoolsDialTimer()
-	pl, err := pools.New(p, timer.PoolsOption(), pools.WithLogger(slog.New(slog.NewTextHandler(e.stderr, nil))))
+	// Unpooled, each component gets a client of its own, with go-redis's
+	// default pool, as in code written before pooling: as many legacy
+	// clients as components.
+	pl, err := pools.New(p, pools.WithLegacyClients(*components), pools.WithLogger(slog.New(slog.NewTextHandler(e.stderr, nil))))
 	if err != nil {
 		printErrors(e.stderr, err)
 		return exitUsage
 	}
 	defer pl.Close()
-	inst, err := instrument.New(pl, instrument.WithMeterProvider(pipeline.MeterProvider()), instrument.WithPoolsDialTimer(timer))
+	inst, err := instrument.New(pl, instrument.WithMeterProvider(pipeline.MeterProvider()))
 	if err != nil {
 		fmt.Fprintln(e.stderr, "demo-worker:", err)
 		return exitFail
@@ -82,7 +82,8 @@ func runDemoWorker(ctx context.Context, e env) int {
 	for _, role := range pools.Roles {
 		for i := 0; i < *components; i++ {
 			// Each component asks for its own client, as code written
-			// without shared pools does; enabled pools hand out one.
+			// without shared pools does; enabled pools hand out one,
+			// disabled ones a legacy client per component.
 			c := pl.Client(role)
 			for j := 0; j < *concurrency; j++ {
 				wg.Add(1)
