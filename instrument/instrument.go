@@ -126,7 +126,7 @@ func New(target any, opts ...Option) (*Instrumentation, error) {
 	}
 
 	meter := cfg.meterProvider.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
-	in, err := newInstruments(meter, cfg.boundaries, isPools)
+	in, err := newInstruments(meter, cfg, isPools)
 	if err != nil {
 		return nil, err
 	}

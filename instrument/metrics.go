@@ -32,6 +32,12 @@ type instruments struct {
 	healthChecks   metric.Int64Counter
 	healthDuration metric.Float64Histogram
 	healthUp       metric.Int64ObservableGauge
+
+	// opDuration is db.client.operation.duration; nil when
+	// WithCommandLatency(false).
+	opDuration metric.Float64Histogram
+	// tracing is WithTracing's hook maker; nil without it.
+	tracing *tracing
 }
 
 // Metric names without a semantic convention. go-redis's own native
@@ -49,9 +55,9 @@ const (
 	nameHealthUp       = "redis.client.health.up"
 )
 
-func newInstruments(m metric.Meter, boundaries []float64, health bool) (*instruments, error) {
+func newInstruments(m metric.Meter, cfg config, health bool) (*instruments, error) {
 	var (
-		in   instruments
+		in   = instruments{tracing: cfg.command.tracing}
 		errs []error
 		err  error
 	)
@@ -61,7 +67,7 @@ func newInstruments(m metric.Meter, boundaries []float64, health bool) (*instrum
 		}
 	}
 	// A copy: the default is latency.Boundaries, shared with exporters/.
-	buckets := metric.WithExplicitBucketBoundaries(slices.Clone(boundaries)...)
+	buckets := metric.WithExplicitBucketBoundaries(slices.Clone(cfg.boundaries)...)
 
 	// The semconv constructors append the convention's unit and description
 	// after the options given here, so a description passed here would be
@@ -105,6 +111,13 @@ func newInstruments(m metric.Meter, boundaries []float64, health bool) (*instrum
 	in.waits = counter(nameWaits, "{wait}", "Times a caller had to wait for a turn in the pool and got one (waits that timed out are db.client.connection.timeouts).")
 	in.stale = counter(nameStale, "{connection}", "Connections removed from the pool for any reason except the pool's own Close (go-redis's PoolStats.StaleConns, which counts every removal, not only stale ones).")
 	in.unusable = counter(nameUnusable, "{connection}", "Connections found unusable (go-redis's PoolStats.Unusable; go-redis v9.23 never increments it).")
+
+	if !cfg.command.noLatency {
+		var d dbconv.ClientOperationDuration
+		d, err = dbconv.NewClientOperationDuration(m, buckets)
+		check(err)
+		in.opDuration = d.Inst()
+	}
 
 	if health {
 		in.healthChecks, err = m.Int64Counter(nameHealthChecks,

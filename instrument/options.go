@@ -16,6 +16,7 @@ type config struct {
 	poolName      string
 	boundaries    []float64
 	dialTimer     *PoolsDialTimer
+	command       commandConfig // options_latency.go
 }
 
 // Option configures New.

@@ -67,6 +67,7 @@ func (p *observedPool) hook(c *redis.Client) {
 	p.mu.Unlock()
 	if !done {
 		c.AddHook(newDialHook(p, c.Options()))
+		p.in.tracing.add(c)
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/poolscope/poolscope/internal/latency"
 	"github.com/poolscope/poolscope/pools"
 )
 
@@ -37,7 +36,7 @@ func testPool(t testing.TB) (*observedPool, *sdkmetric.ManualReader) {
 	r := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	in, err := newInstruments(mp.Meter(ScopeName), latency.Boundaries, true)
+	in, err := newInstruments(mp.Meter(ScopeName), newConfig(nil), true)
 	if err != nil {
 		t.Fatal(err)
 	}
