@@ -22,6 +22,8 @@ const (
 	keyKind          = attribute.Key("redis.client.connection.kind")
 	keyReason        = attribute.Key("reason")
 	keyOutcome       = attribute.Key("outcome")
+	keyOperationName = semconv.DBOperationNameKey
+	keyErrorType     = semconv.ErrorTypeKey
 )
 
 // closeReason is why a connection was closed: a small fixed set, so that
@@ -102,6 +104,9 @@ type poolSets struct {
 
 	healthChecks   [numOutcomes][]metric.AddOption
 	healthDuration [numOutcomes][]metric.RecordOption
+
+	// operations are db.client.operation.duration's, built lazily.
+	operations *operationSets
 }
 
 // newPoolSets builds the sets of the pool called name. extras come from
@@ -133,6 +138,7 @@ func newPoolSets(name string, srv server, extras []attribute.KeyValue) poolSets 
 
 	baseSet := with()
 	s := poolSets{
+		operations:   newOperationSets(base),
 		observe:      observe(baseSet),
 		record:       []metric.RecordOption{metric.WithAttributeSet(baseSet)},
 		regularIdle:  observe(with(idle, kindRegular)),

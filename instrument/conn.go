@@ -33,6 +33,11 @@ type trackedConn struct {
 	dialedAt   int64         // nanotime
 	borrowedAt atomic.Int64  // nanotime; 0 while the connection is idle
 	closeDone  atomic.Bool   // the close has been recorded
+	// ready is set when go-redis reports the connection's create time,
+	// which it does once its set-up commands (HELLO, AUTH, CLIENT SETNAME,
+	// ...) are done: those are part of create_time, not operations of the
+	// program, and db.client.operation.duration leaves them out.
+	ready atomic.Bool
 }
 
 // trackedSyscallConn is a trackedConn around a connection that is a

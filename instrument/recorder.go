@@ -35,6 +35,7 @@ var (
 
 func (recorder) RecordConnectionCreateTime(ctx context.Context, d time.Duration, cn redis.ConnInfo) {
 	for c := trackedFrom(cn); c != nil; c = c.next() {
+		c.ready.Store(true)
 		if !c.pool.closed.Load() {
 			c.pool.in.createTime.Float64Histogram.Record(ctx, d.Seconds(), c.pool.sets.record...)
 		}
@@ -147,11 +148,19 @@ func (recorder) UnregisterPool(redis.Pooler)                   {}
 func (recorder) RegisterPubSubPool(string, redis.PubSubPooler) {}
 func (recorder) UnregisterPubSubPool(redis.PubSubPooler)       {}
 
+// RecordOperationDuration is called by go-redis after every command, with
+// its duration, retries included (db.client.operation.duration).
+func (recorder) RecordOperationDuration(ctx context.Context, d time.Duration, cmd redis.Cmder, _ int, err error, cn redis.ConnInfo, _ int) {
+	recordOperation(ctx, d, commandOfCmd(cmd), err, cn)
+}
+
+// RecordPipelineOperationDuration is called by go-redis after every
+// pipeline ("PIPELINE") and transaction ("MULTI").
+func (recorder) RecordPipelineOperationDuration(ctx context.Context, d time.Duration, name string, _, _ int, err error, cn redis.ConnInfo, _ int) {
+	recordOperation(ctx, d, commandOf(name), err, cn)
+}
+
 // The recorder events poolscope does not use.
-func (recorder) RecordOperationDuration(context.Context, time.Duration, redis.Cmder, int, error, redis.ConnInfo, int) {
-}
-func (recorder) RecordPipelineOperationDuration(context.Context, time.Duration, string, int, int, error, redis.ConnInfo, int) {
-}
 func (recorder) RecordConnectionRelaxedTimeout(context.Context, int, redis.ConnInfo, string, string) {
 }
 func (recorder) RecordConnectionHandoff(context.Context, redis.ConnInfo, string)           {}

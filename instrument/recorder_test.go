@@ -75,6 +75,9 @@ func TestHotPathsAllocateNothing(t *testing.T) {
 	t.Cleanup(func() { _ = pipeA.Close(); _ = pipeB.Close() })
 	conns := map[string]net.Conn{"tcp (syscall.Conn)": loopbackConn(t), "pipe (plain net.Conn)": pipeA}
 	ioErr := errors.New("read tcp 127.0.0.1:1->127.0.0.1:2: i/o timeout")
+	getCmd := redis.NewStringCmd(ctx, "get", "k")
+	upperCmd := redis.NewStringCmd(ctx, "GET", "k")
+	otherCmd := redis.NewCmd(ctx, "object", "encoding", "k")
 
 	for name, raw := range conns {
 		t.Run(name, func(t *testing.T) {
@@ -83,6 +86,7 @@ func TestHotPathsAllocateNothing(t *testing.T) {
 			if tc == nil {
 				t.Fatal("trackedFrom does not find the wrapper")
 			}
+			tc.ready.Store(true) // set up: its operations are recorded
 			untracked := &fakeConnInfo{conn: raw}
 			paths := []struct {
 				name string
@@ -99,7 +103,20 @@ func TestHotPathsAllocateNothing(t *testing.T) {
 					recorder{}.RecordPendingRequests(ctx, 1, nil, "x")
 					recorder{}.RecordPendingRequests(ctx, -1, ci, "x")
 				}},
-				{"operation duration", func() { recorder{}.RecordOperationDuration(ctx, time.Millisecond, nil, 1, nil, ci, 0) }},
+				{"operation duration", func() {
+					recorder{}.RecordOperationDuration(ctx, time.Millisecond, getCmd, 1, nil, ci, 0)
+					recorder{}.RecordOperationDuration(ctx, time.Millisecond, upperCmd, 1, redis.Nil, ci, 0)
+					recorder{}.RecordOperationDuration(ctx, time.Millisecond, otherCmd, 1, nil, ci, 0)
+					recorder{}.RecordOperationDuration(ctx, time.Millisecond, nil, 1, nil, ci, 0)
+				}},
+				{"failed operation", func() {
+					recorder{}.RecordOperationDuration(ctx, time.Millisecond, getCmd, 1, ioErr, ci, 0)
+					recorder{}.RecordOperationDuration(ctx, time.Millisecond, getCmd, 2, context.DeadlineExceeded, ci, 0)
+				}},
+				{"pipeline duration", func() {
+					recorder{}.RecordPipelineOperationDuration(ctx, time.Millisecond, "PIPELINE", 3, 1, nil, ci, 0)
+					recorder{}.RecordPipelineOperationDuration(ctx, time.Millisecond, "MULTI", 3, 1, redis.ErrClosed, ci, 0)
+				}},
 				{"create time", func() { recorder{}.RecordConnectionCreateTime(ctx, time.Millisecond, ci) }},
 				{"close (stale, refined)", func() {
 					tc.closeDone.Store(false)
