@@ -44,6 +44,11 @@ var (
 		return instrumentBench(b, p, instrument.WithMeterProvider(mp))
 	}}
 
+	// modePoolscopeNoLatency is poolscope without db.client.operation.duration.
+	modePoolscopeNoLatency = benchMode{name: "poolscope-nolatency", collects: true, observe: func(b *testing.B, p *pools.Pools, _ *redis.Client, mp *sdkmetric.MeterProvider) func() {
+		return instrumentBench(b, p, instrument.WithMeterProvider(mp), instrument.WithCommandLatency(false))
+	}}
+
 	// modePoolscopeTraced adds redisotel's tracing through poolscope's
 	// option, with an SDK tracer provider that samples every command and
 	// exports nothing: the cost of making the spans.
@@ -215,7 +220,7 @@ func BenchmarkGetSet(b *testing.B) {
 
 // overheadModes are BenchmarkOverhead's modes; bare first, the reference of
 // every ratio.
-var overheadModes = []benchMode{modeBare, modePoolscope, modeRedisotel, modeNopRecorder, modeControl, modePoolscopeTraced}
+var overheadModes = []benchMode{modeBare, modePoolscope, modeRedisotel, modeNopRecorder, modeControl, modePoolscopeTraced, modePoolscopeNoLatency}
 
 // collectEvery is how often a mode's reader is collected during the
 // rounds, as a periodic exporter would: work an instrumentation moves from
@@ -224,7 +229,7 @@ const collectEvery = time.Second
 
 // BenchmarkOverhead measures BenchmarkGetSet's modes against each other in
 // one process, finely interleaved. Every iteration is a round that runs a
-// short slice of the workload (300 operations sequentially, 1200 with 4
+// short slice of the workload (1000 operations sequentially, 4000 with 4
 // goroutines per core) in each mode, in an order rotated from round to
 // round, each on fresh pools warmed up before the clock starts (no dial is
 // timed, and poolscope's process-wide recorder is installed only during its
@@ -258,7 +263,7 @@ func BenchmarkOverhead(b *testing.B) {
 		name     string
 		parallel bool
 		ops      int
-	}{{"sequential", false, 300}, {"parallel", true, 1200}} {
+	}{{"sequential", false, 1000}, {"parallel", true, 4000}} {
 		b.Run(kind.name, func(b *testing.B) {
 			// Reported at the end: b.Loop's start clears reported metrics.
 			loadStart := loadAverage(b)
