@@ -67,6 +67,6 @@ type nopRecorder struct{ recorder }
 
 func (nopRecorder) RecordOperationDuration(context.Context, time.Duration, redis.Cmder, int, error, redis.ConnInfo, int) {
 }
-func (nopRecorder) RecordConnectionWaitTime(context.Context, time.Duration, redis.ConnInfo) {}
+func (nopRecorder) RecordConnectionWaitTime(context.Context, time.Duration, redis.ConnInfo)  {}
 func (nopRecorder) RecordConnectionCount(context.Context, int, redis.ConnInfo, string, bool) {}
 func (nopRecorder) RecordPendingRequests(context.Context, int, redis.ConnInfo, string)       {}
