@@ -27,8 +27,9 @@ import (
 type benchMode struct {
 	name string
 	// observe instruments the pools p (whose master client c runs the
-	// workload) with mp and returns the undo.
-	observe func(b *testing.B, p *pools.Pools, c *redis.Client, mp *sdkmetric.MeterProvider) func()
+	// workload) with mp, whose reader has the producer, and returns the
+	// undo.
+	observe func(b *testing.B, p *pools.Pools, c *redis.Client, mp *sdkmetric.MeterProvider, producer *instrument.Producer) func()
 	// collects: the mode exports metrics, so its reader is collected
 	// during the timed slices (see collectEvery).
 	collects bool
@@ -37,28 +38,32 @@ type benchMode struct {
 func noUndo() {}
 
 var (
-	modeBare = benchMode{name: "bare", observe: func(*testing.B, *pools.Pools, *redis.Client, *sdkmetric.MeterProvider) func() { return noUndo }}
-
-	// modePoolscope instruments the whole *pools.Pools, as users do.
-	modePoolscope = benchMode{name: "poolscope", collects: true, observe: func(b *testing.B, p *pools.Pools, _ *redis.Client, mp *sdkmetric.MeterProvider) func() {
-		return instrumentBench(b, p, instrument.WithMeterProvider(mp))
+	modeBare = benchMode{name: "bare", observe: func(*testing.B, *pools.Pools, *redis.Client, *sdkmetric.MeterProvider, *instrument.Producer) func() {
+		return noUndo
 	}}
 
-	// modePoolscopeNoLatency is poolscope without db.client.operation.duration.
-	modePoolscopeNoLatency = benchMode{name: "poolscope-nolatency", collects: true, observe: func(b *testing.B, p *pools.Pools, _ *redis.Client, mp *sdkmetric.MeterProvider) func() {
-		return instrumentBench(b, p, instrument.WithMeterProvider(mp), instrument.WithCommandLatency(false))
+	// modePoolscope instruments the whole *pools.Pools, as users do, with
+	// its Producer on the reader, as exporters.New sets it up.
+	modePoolscope = benchMode{name: "poolscope", collects: true, observe: func(b *testing.B, p *pools.Pools, _ *redis.Client, mp *sdkmetric.MeterProvider, producer *instrument.Producer) func() {
+		return instrumentBench(b, p, instrument.WithMeterProvider(mp), instrument.WithProducer(producer))
+	}}
+
+	// modePoolscopeSDK is poolscope on a MeterProvider of the user's without
+	// its Producer: every histogram through the SDK's instruments.
+	modePoolscopeSDK = benchMode{name: "poolscope-sdk", collects: true, observe: func(b *testing.B, p *pools.Pools, _ *redis.Client, mp *sdkmetric.MeterProvider, _ *instrument.Producer) func() {
+		return instrumentBench(b, p, instrument.WithMeterProvider(mp))
 	}}
 
 	// modePoolscopeTraced adds redisotel's tracing through poolscope's
 	// option, with an SDK tracer provider that samples every command and
 	// exports nothing: the cost of making the spans.
-	modePoolscopeTraced = benchMode{name: "poolscope+traces", collects: true, observe: func(b *testing.B, p *pools.Pools, _ *redis.Client, mp *sdkmetric.MeterProvider) func() {
+	modePoolscopeTraced = benchMode{name: "poolscope+traces", collects: true, observe: func(b *testing.B, p *pools.Pools, _ *redis.Client, mp *sdkmetric.MeterProvider, producer *instrument.Producer) func() {
 		tp := sdktrace.NewTracerProvider()
-		undo := instrumentBench(b, p, instrument.WithMeterProvider(mp), instrument.WithTracing(tp))
+		undo := instrumentBench(b, p, instrument.WithMeterProvider(mp), instrument.WithProducer(producer), instrument.WithTracing(tp))
 		return func() { undo(); _ = tp.Shutdown(context.Background()) }
 	}}
 
-	modeRedisotel = benchMode{name: "redisotel", collects: true, observe: func(b *testing.B, _ *pools.Pools, c *redis.Client, mp *sdkmetric.MeterProvider) func() {
+	modeRedisotel = benchMode{name: "redisotel", collects: true, observe: func(b *testing.B, _ *pools.Pools, c *redis.Client, mp *sdkmetric.MeterProvider, _ *instrument.Producer) func() {
 		done := make(chan struct{})
 		if err := redisotel.InstrumentMetrics(c, redisotel.WithMeterProvider(mp), redisotel.WithCloseChan(done)); err != nil {
 			b.Fatal(err)
@@ -70,7 +75,7 @@ var (
 	// implements every interface poolscope's does: what go-redis itself
 	// spends per command once any recorder is installed. It is the floor
 	// of any recorder-based instrumentation.
-	modeNopRecorder = benchMode{name: "nop-recorder", observe: func(*testing.B, *pools.Pools, *redis.Client, *sdkmetric.MeterProvider) func() {
+	modeNopRecorder = benchMode{name: "nop-recorder", observe: func(*testing.B, *pools.Pools, *redis.Client, *sdkmetric.MeterProvider, *instrument.Producer) func() {
 		redis.SetOTelRecorder(nopRecorder{})
 		return func() { redis.SetOTelRecorder(nil) }
 	}}
@@ -161,10 +166,11 @@ type benchCase struct {
 
 func openCase(b *testing.B, srv *redisserver.Server, mode benchMode) *benchCase {
 	p := benchPools(b, srv)
-	reader := sdkmetric.NewManualReader()
+	producer := instrument.NewProducer()
+	reader := sdkmetric.NewManualReader(sdkmetric.WithProducer(producer))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	c := p.Master()
-	return &benchCase{p: p, c: c, reader: reader, mp: mp, undo: mode.observe(b, p, c, mp)}
+	return &benchCase{p: p, c: c, reader: reader, mp: mp, undo: mode.observe(b, p, c, mp, producer)}
 }
 
 func (bc *benchCase) close() {
@@ -185,7 +191,7 @@ func (bc *benchCase) close() {
 func BenchmarkGetSet(b *testing.B) {
 	srv := redistest.Start(b, redisserver.Options{})
 	setKeys(b, srv)
-	for _, mode := range []benchMode{modeBare, modePoolscope, modePoolscopeTraced, modeRedisotel, modeNopRecorder} {
+	for _, mode := range []benchMode{modeBare, modePoolscope, modePoolscopeSDK, modePoolscopeTraced, modeRedisotel, modeNopRecorder} {
 		for _, parallel := range []bool{false, true} {
 			name := mode.name + "/sequential"
 			if parallel {
@@ -220,7 +226,7 @@ func BenchmarkGetSet(b *testing.B) {
 
 // overheadModes are BenchmarkOverhead's modes; bare first, the reference of
 // every ratio.
-var overheadModes = []benchMode{modeBare, modePoolscope, modeRedisotel, modeNopRecorder, modeControl, modePoolscopeTraced, modePoolscopeNoLatency}
+var overheadModes = []benchMode{modeBare, modePoolscope, modeRedisotel, modeNopRecorder, modeControl, modePoolscopeSDK, modePoolscopeTraced}
 
 // collectEvery is how often a mode's reader is collected during the
 // rounds, as a periodic exporter would: work an instrumentation moves from

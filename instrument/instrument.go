@@ -259,8 +259,9 @@ func (i *Instrumentation) observePools(ps *pools.Pools) {
 }
 
 // observe is the one callback: it reads every pool's stats.
-func (i *Instrumentation) observe(_ context.Context, o metric.Observer) error {
+func (i *Instrumentation) observe(ctx context.Context, o metric.Observer) error {
 	checkRecorder()
+	i.in.fast.collected(ctx)
 	i.mu.Lock()
 	ps := slices.Clone(i.pools)
 	i.mu.Unlock()

@@ -12,7 +12,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 )
 
 // db.client.operation.duration: one histogram of every command's and
@@ -186,29 +185,26 @@ func errorClass(err error) string {
 // the first time the command is seen (a few hundred bytes for each command
 // a program uses), so that recording allocates nothing after that.
 type operationSets struct {
+	hist     *durationHistogram // nil when WithCommandLatency(false)
 	base     []attribute.KeyValue
-	commands []atomic.Pointer[[]operationOptions] // by command; each table by error type
+	commands []atomic.Pointer[[]atomic.Pointer[series]] // by command; each table by error type
 }
 
-type operationOptions struct {
-	set atomic.Pointer[[]metric.RecordOption]
+func newOperationSets(base []attribute.KeyValue, hist *durationHistogram) *operationSets {
+	return &operationSets{hist: hist, base: base, commands: make([]atomic.Pointer[[]atomic.Pointer[series]], numCommands)}
 }
 
-func newOperationSets(base []attribute.KeyValue) *operationSets {
-	return &operationSets{base: base, commands: make([]atomic.Pointer[[]operationOptions], numCommands)}
-}
-
-// options returns the measurement options for a command and error type.
-func (s *operationSets) options(command, errType int) []metric.RecordOption {
+// series returns the series of a command and error type.
+func (s *operationSets) series(command, errType int) *series {
 	table := s.commands[command].Load()
 	if table == nil {
-		t := make([]operationOptions, numErrorTypes)
+		t := make([]atomic.Pointer[series], numErrorTypes)
 		s.commands[command].CompareAndSwap(nil, &t)
 		table = s.commands[command].Load()
 	}
-	slot := &(*table)[errType].set
-	if opts := slot.Load(); opts != nil {
-		return *opts
+	slot := &(*table)[errType]
+	if ser := slot.Load(); ser != nil {
+		return ser
 	}
 	kvs := make([]attribute.KeyValue, 0, len(s.base)+2)
 	kvs = append(kvs, s.base...)
@@ -216,9 +212,11 @@ func (s *operationSets) options(command, errType int) []metric.RecordOption {
 	if errType != 0 {
 		kvs = append(kvs, keyErrorType.String(errorTypes[errType]))
 	}
-	opts := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
-	slot.CompareAndSwap(nil, &opts)
-	return *slot.Load()
+	// Two goroutines may build the same series at once: the loser's is
+	// dropped before anything is recorded in it (registered with a
+	// Producer, it stays empty and is never exported).
+	slot.CompareAndSwap(nil, s.hist.newSeries(attribute.NewSet(kvs...)))
+	return slot.Load()
 }
 
 // recordOperation records one command's or pipeline's duration in every
@@ -237,6 +235,6 @@ func recordOperation(ctx context.Context, d time.Duration, command int, err erro
 		if p.closed.Load() || p.in.opDuration == nil || !c.ready.Load() {
 			continue
 		}
-		p.in.opDuration.Record(ctx, d.Seconds(), p.sets.operations.options(command, errType)...)
+		p.sets.operations.series(command, errType).record(ctx, d, c.shard)
 	}
 }

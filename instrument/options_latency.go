@@ -11,6 +11,7 @@ type commandConfig struct {
 	// noLatency turns db.client.operation.duration off.
 	noLatency bool
 	tracing   *tracing
+	producer  *Producer
 }
 
 // WithCommandLatency turns db.client.operation.duration on (the default)
@@ -36,6 +37,21 @@ func WithTracing(tp trace.TracerProvider, opts ...redisotel.TracingOption) Optio
 	own := append([]redisotel.TracingOption(nil), opts...)
 	return optionFunc(func(c config) config {
 		c.command.tracing = newTracing(tp, own)
+		return c
+	})
+}
+
+// WithProducer exports the duration histograms (create, wait and use time,
+// lifetime, health-check and command duration) through p instead of the
+// MeterProvider's SDK instruments: lock-free histograms that cost a few
+// atomic adds per measurement instead of an SDK Record each (see
+// Producer). p must be attached to every reader of the MeterProvider
+// (sdkmetric.WithProducer(p)); when a reader collects without it, New's
+// Instrumentation reports ErrProducerMissing and falls back to the SDK
+// instruments without losing data. nil keeps the SDK instruments.
+func WithProducer(p *Producer) Option {
+	return optionFunc(func(c config) config {
+		c.command.producer = p
 		return c
 	})
 }

@@ -80,7 +80,7 @@ func (t *PoolsDialTimer) wrap(role pools.Role, next pools.DialFunc) pools.DialFu
 		}
 		t.mu.Unlock()
 		if late != nil && !late.closed.Load() {
-			late.in.createTime.Float64Histogram.Record(ctx, d.Seconds(), late.sets.record...)
+			late.sets.createTime.record(ctx, d, 0)
 		}
 		return conn, nil
 	}
@@ -112,7 +112,7 @@ func (t *PoolsDialTimer) attach(byRole map[pools.Role]*observedPool) {
 	ctx := context.Background()
 	for _, pd := range pending {
 		if p := byRole[pd.role]; p != nil && !p.closed.Load() {
-			p.in.createTime.Float64Histogram.Record(ctx, pd.d.Seconds(), p.sets.record...)
+			p.sets.createTime.record(ctx, pd.d, 0)
 		}
 	}
 }

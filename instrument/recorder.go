@@ -37,7 +37,7 @@ func (recorder) RecordConnectionCreateTime(ctx context.Context, d time.Duration,
 	for c := trackedFrom(cn); c != nil; c = c.next() {
 		c.ready.Store(true)
 		if !c.pool.closed.Load() {
-			c.pool.in.createTime.Float64Histogram.Record(ctx, d.Seconds(), c.pool.sets.record...)
+			c.pool.sets.createTime.record(ctx, d, c.shard)
 		}
 	}
 }
@@ -47,7 +47,7 @@ func (recorder) RecordConnectionCreateTime(ctx context.Context, d time.Duration,
 func (recorder) RecordConnectionWaitTime(ctx context.Context, d time.Duration, cn redis.ConnInfo) {
 	for c := trackedFrom(cn); c != nil; c = c.next() {
 		if !c.pool.closed.Load() {
-			c.pool.in.waitTime.Float64Histogram.Record(ctx, d.Seconds(), c.pool.sets.record...)
+			c.pool.sets.waitTime.record(ctx, d, c.shard)
 		}
 	}
 }
@@ -73,7 +73,7 @@ func (recorder) RecordConnectionCount(ctx context.Context, delta int, cn redis.C
 		if delta > 0 {
 			c.borrowedAt.Store(now)
 		} else if since := c.borrowedAt.Swap(0); since != 0 {
-			c.pool.in.useTime.Float64Histogram.Record(ctx, time.Duration(now-since).Seconds(), c.pool.sets.record...)
+			c.pool.sets.useTime.record(ctx, time.Duration(now-since), c.shard)
 		}
 	}
 }

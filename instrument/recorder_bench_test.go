@@ -17,14 +17,16 @@ import (
 // nothing: poolscope's ns/op minus nop's is the CPU time poolscope's
 // recorder adds per command, free of the network's noise. "parallel" runs
 // it from one goroutine per core, each on its own connection of one pool.
+// "poolscope-producer" records into WithProducer's lock-free histograms.
 func BenchmarkRecorderCommand(b *testing.B) {
 	ctx := context.Background()
-	p, _ := testPool(b)
 	cmd := redis.NewStringCmd(ctx, "get", "k")
 	for _, rec := range []struct {
-		name string
-		r    redis.OTelRecorder
-	}{{"poolscope", recorder{}}, {"nop", nopRecorder{}}} {
+		name     string
+		r        redis.OTelRecorder
+		producer *Producer
+	}{{"poolscope", recorder{}, nil}, {"poolscope-producer", recorder{}, NewProducer()}, {"nop", nopRecorder{}, nil}} {
+		p, _ := testPoolWith(b, rec.producer)
 		counter := rec.r.(redis.OTelConnectionCounter)
 		command := func(ci redis.ConnInfo) {
 			counter.RecordPendingRequests(ctx, 1, nil, "p")

@@ -31,12 +31,20 @@ func (f *fakeConnInfo) UsedAtNs() int64       { return f.usedAt }
 func (f *fakeConnInfo) tracked() *trackedConn { return trackedFrom(f) }
 
 // testPool is an observedPool wired to a real SDK MeterProvider.
-func testPool(t testing.TB) (*observedPool, *sdkmetric.ManualReader) {
+func testPool(t testing.TB) (*observedPool, *sdkmetric.ManualReader) { return testPoolWith(t, nil) }
+
+// testPoolWith is testPool with a Producer attached to the reader and the
+// instruments (nil: none).
+func testPoolWith(t testing.TB, producer *Producer) (*observedPool, *sdkmetric.ManualReader) {
 	t.Helper()
-	r := sdkmetric.NewManualReader()
+	var readerOpts []sdkmetric.ManualReaderOption
+	if producer != nil {
+		readerOpts = append(readerOpts, sdkmetric.WithProducer(producer))
+	}
+	r := sdkmetric.NewManualReader(readerOpts...)
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	in, err := newInstruments(mp.Meter(ScopeName), newConfig(nil), true)
+	in, err := newInstruments(mp.Meter(ScopeName), newConfig([]Option{WithProducer(producer)}), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,8 +77,13 @@ func loopbackConn(t *testing.T) net.Conn {
 // TestHotPathsAllocateNothing measures every recorder path a command, a
 // dial or a close goes through, for both wrapper types.
 func TestHotPathsAllocateNothing(t *testing.T) {
+	t.Run("sdk histograms", func(t *testing.T) { testHotPathsAllocateNothing(t, nil) })
+	t.Run("producer", func(t *testing.T) { testHotPathsAllocateNothing(t, NewProducer()) })
+}
+
+func testHotPathsAllocateNothing(t *testing.T, producer *Producer) {
 	ctx := context.Background()
-	p, _ := testPool(t)
+	p, _ := testPoolWith(t, producer)
 	pipeA, pipeB := net.Pipe()
 	t.Cleanup(func() { _ = pipeA.Close(); _ = pipeB.Close() })
 	conns := map[string]net.Conn{"tcp (syscall.Conn)": loopbackConn(t), "pipe (plain net.Conn)": pipeA}
@@ -318,6 +331,6 @@ func BenchmarkSDKHistogramRecord(b *testing.B) {
 	p, _ := testPool(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		p.in.waitTime.Float64Histogram.Record(ctx, 200e-9, p.sets.record...)
+		p.in.waitTime.sdk.Record(ctx, 200e-9, p.sets.waitTime.opts...)
 	}
 }

@@ -194,7 +194,7 @@ var kinds = []string{"sequential", "parallel"}
 var rows = []struct{ mode, note string }{
 	{"bare", ""},
 	{"poolscope", ""},
-	{"poolscope-nolatency", "poolscope with WithCommandLatency(false)"},
+	{"poolscope-sdk", "poolscope without its Producer: SDK histograms"},
 	{"poolscope+traces", "poolscope with WithTracing (redisotel spans, all sampled, none exported)"},
 	{"redisotel", ""},
 	{"nop-recorder", "go-redis with a do-nothing recorder: the floor"},
