@@ -61,6 +61,7 @@ func main() {
 	if *bin != "" {
 		out, err := run(*bin,
 			[]string{"-test.bench", "^BenchmarkGetSet$", "-test.benchtime", *benchtime, "-test.count", strconv.Itoa(*count)},
+			[]string{"-test.bench", "^BenchmarkRecorderCommand$", "-test.benchtime", *benchtime, "-test.count", strconv.Itoa(*count)},
 			[]string{"-test.bench", "^BenchmarkOverhead$", "-test.benchtime", strconv.Itoa(*rounds) + "x"})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "benchreport:", err)
@@ -113,6 +114,9 @@ type results struct {
 	// ("sequential" -> "poolscope/bare" -> 0.98, "poolscope-cpu-ns/op" ->
 	// 11913, ...).
 	ratios map[string]map[string]float64
+	// recorder holds every BenchmarkRecorderCommand run's ns/op by case
+	// ("poolscope-producer/parallel").
+	recorder map[string][]float64
 	// latency holds BenchmarkLatency's metrics by number of callers and
 	// name ("64" -> "poolscope-p99-us" -> 812); latencyRounds its rounds.
 	latency       map[string]map[string]float64
@@ -124,12 +128,13 @@ type getSetRun struct{ nsOp, bOp, allocs float64 }
 var (
 	getSetRE    = regexp.MustCompile(`^BenchmarkGetSet/([\w+-]+/\w+)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+([\d.]+) B/op)?(?:\s+([\d.]+) allocs/op)?`)
 	overheadRE  = regexp.MustCompile(`^BenchmarkOverhead/(\w+)(?:-\d+)?\s+\d+\s+[\d.]+ ns/op(.*)$`)
+	recorderRE  = regexp.MustCompile(`^BenchmarkRecorderCommand/([\w+-]+/\w+)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op`)
 	latencyRE   = regexp.MustCompile(`^BenchmarkLatency/callers=(\d+)(?:-\d+)?\s+(\d+)\s+[\d.]+ ns/op(.*)$`)
 	anyMetricRE = regexp.MustCompile(`(-?[\d.]+(?:e[-+]?\d+)?|NaN|[-+]Inf) (\S+)`)
 )
 
 func parse(r io.Reader) (results, error) {
-	res := results{getSet: map[string][]getSetRun{}, ratios: map[string]map[string]float64{}, latency: map[string]map[string]float64{}}
+	res := results{getSet: map[string][]getSetRun{}, recorder: map[string][]float64{}, ratios: map[string]map[string]float64{}, latency: map[string]map[string]float64{}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024) // BenchmarkOverhead's lines are long
 	for sc.Scan() {
@@ -143,6 +148,10 @@ func parse(r io.Reader) (results, error) {
 			run.bOp, _ = strconv.ParseFloat(m[3], 64)
 			run.allocs, _ = strconv.ParseFloat(m[4], 64)
 			res.getSet[m[1]] = append(res.getSet[m[1]], run)
+		}
+		if m := recorderRE.FindStringSubmatch(line); m != nil {
+			v, _ := strconv.ParseFloat(m[2], 64)
+			res.recorder[m[1]] = append(res.recorder[m[1]], v)
 		}
 		if m := overheadRE.FindStringSubmatch(line); m != nil {
 			metrics, err := parseMetrics(line, m[2])
@@ -243,6 +252,7 @@ func report(w io.Writer, res results) error {
 		}
 	}
 	reportFloor(w, res)
+	reportRecorder(w, res)
 	reportLatency(w, res)
 	added := 0.0
 	for _, kind := range kinds {
@@ -357,6 +367,33 @@ func reportFloor(w io.Writer, res results) {
 	for _, kind := range kinds {
 		m := res.ratios[kind]
 		fmt.Fprintf(w, "%-28s %24s %16s\n", "poolscope/nop/"+kind, withCI(m, "poolscope/nop"), plusMinus(m, "poolscope-over-nop-cpu-ns"))
+	}
+}
+
+// reportRecorder prints BenchmarkRecorderCommand: the recorder calls of one
+// command without I/O, when it ran.
+func reportRecorder(w io.Writer, res results) {
+	nop := map[string]float64{}
+	for _, kind := range kinds {
+		nop[kind] = median(res.recorder["nop/"+kind])
+	}
+	if len(res.recorder) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nrecorder path alone: go-redis's recorder calls for one command, no I/O (BenchmarkRecorderCommand, median ns/op; parallel: 1 goroutine per core, wall time)\n")
+	fmt.Fprintf(w, "%-36s %10s %16s\n", "case", "ns/op", "added over nop")
+	for _, kind := range kinds {
+		for _, mode := range []string{"poolscope-producer", "poolscope", "nop"} {
+			v := res.recorder[mode+"/"+kind]
+			if len(v) == 0 {
+				continue
+			}
+			added := "-"
+			if mode != "nop" {
+				added = fmt.Sprintf("%+.0f", median(v)-nop[kind])
+			}
+			fmt.Fprintf(w, "%-36s %10.1f %16s\n", mode+"/"+kind, median(v), added)
+		}
 	}
 }
 
