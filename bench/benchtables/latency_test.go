@@ -27,7 +27,9 @@ type latencyMode struct {
 }
 
 var latencyModes = []latencyMode{
-	{"bare", func(*testing.B, *redis.Client, *sdkmetric.MeterProvider, *instrument.Producer) func() { return func() {} }},
+	{"bare", func(*testing.B, *redis.Client, *sdkmetric.MeterProvider, *instrument.Producer) func() {
+		return func() {}
+	}},
 	// poolscope with its Producer on the reader, as exporters.New sets it up.
 	{"poolscope", func(b *testing.B, c *redis.Client, mp *sdkmetric.MeterProvider, producer *instrument.Producer) func() {
 		i, err := instrument.New(c, instrument.WithMeterProvider(mp), instrument.WithProducer(producer))
@@ -44,7 +46,9 @@ var latencyModes = []latencyMode{
 		return func() { close(done) }
 	}},
 	// control is bare again: its distance from bare is the harness's noise.
-	{"control", func(*testing.B, *redis.Client, *sdkmetric.MeterProvider, *instrument.Producer) func() { return func() {} }},
+	{"control", func(*testing.B, *redis.Client, *sdkmetric.MeterProvider, *instrument.Producer) func() {
+		return func() {}
+	}},
 }
 
 var latencyKeys = func() []string {
