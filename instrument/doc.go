@@ -16,6 +16,11 @@
 // connection lifetimes, close reasons, pub/sub and pipeline-pool
 // connections, and health.
 //
+// Command latency (db.client.operation.duration) comes from go-redis's own
+// measurement of each command and pipeline. WithProducer makes the duration
+// histograms cost a few atomic adds per command instead of an SDK Record
+// each; WithTracing adds go-redis's redisotel tracing to every client.
+//
 // go-redis has one OTel recorder per process (redis.SetOTelRecorder), and
 // poolscope installs its own: see ErrRecorderReplaced for what happens when
 // another library installs one too.

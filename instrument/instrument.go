@@ -86,13 +86,16 @@ type Instrumentation struct {
 //	redis.client.health.checks             Counter                  {check}       *pools.Pools only; outcome=ok|error|timeout
 //	redis.client.health.duration           Histogram                s             *pools.Pools only; outcome as above
 //	redis.client.health.up                 Gauge (async)            {status}      *pools.Pools only; 1 healthy, 0 failing; absent before the first check
+//	db.client.operation.duration           Histogram                s             db.operation.name (a fixed set of command names, PIPELINE, MULTI, else "other"), error.type on failure only; go-redis's own measurement, retries included (WithCommandLatency)
 //
 // The asynchronous instruments are read by one callback per
 // Instrumentation from go-redis's PoolStats at collection time; nothing is
 // read on a command's path. The histograms and close counts come from
 // poolscope's go-redis recorder (redis.SetOTelRecorder), which allocates
 // nothing per command; go-redis keeps one recorder per process, shared by
-// every Instrumentation (see ErrRecorderReplaced).
+// every Instrumentation (see ErrRecorderReplaced). With WithProducer the
+// histograms are lock-free and exported by a Producer attached to the
+// readers, at a fraction of the SDK's cost per command (see Producer).
 func New(target any, opts ...Option) (*Instrumentation, error) {
 	cfg := newConfig(opts)
 	if err := checkBoundaries(cfg.boundaries); err != nil {

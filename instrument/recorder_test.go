@@ -300,29 +300,6 @@ func TestRecorderSharedAndReplaced(t *testing.T) {
 	})
 }
 
-// BenchmarkRecorderPerCommand is poolscope's share of one command: every
-// recorder call go-redis makes for a GET, in order. Its cost is almost all
-// in the two histogram records (wait_time, use_time) of the OpenTelemetry
-// SDK: compare BenchmarkSDKHistogramRecord.
-func BenchmarkRecorderPerCommand(b *testing.B) {
-	ctx := context.Background()
-	p, _ := testPool(b)
-	pipe, other := net.Pipe()
-	b.Cleanup(func() { _ = pipe.Close(); _ = other.Close() })
-	ci := &fakeConnInfo{conn: track(pipe, p, time.Minute)}
-	b.ReportAllocs()
-	for b.Loop() {
-		recorder{}.RecordPendingRequests(ctx, 1, nil, "")
-		recorder{}.RecordConnectionCount(ctx, -1, ci, "idle", false)
-		recorder{}.RecordConnectionCount(ctx, 1, ci, "used", false)
-		recorder{}.RecordConnectionWaitTime(ctx, 200*time.Nanosecond, ci)
-		recorder{}.RecordPendingRequests(ctx, -1, ci, "")
-		recorder{}.RecordConnectionCount(ctx, -1, ci, "used", false)
-		recorder{}.RecordConnectionCount(ctx, 1, ci, "idle", false)
-		recorder{}.RecordOperationDuration(ctx, 50*time.Microsecond, nil, 1, nil, ci, 0)
-	}
-}
-
 // BenchmarkSDKHistogramRecord is one Record of the OpenTelemetry SDK with a
 // pool's prebuilt attribute set: the floor under each histogram poolscope
 // records per command.
