@@ -7,11 +7,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/poolscope/poolscope/instrument"
 )
 
 // reportOverhead reports BenchmarkOverhead's metrics from its rounds (see
@@ -110,13 +111,7 @@ func ci95(v []float64) float64 {
 
 // processCPU is the CPU time (user + sys) the benchmark process has used,
 // every thread included.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatalf("getrusage: %v", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func processCPU(b *testing.B) time.Duration { return instrument.ProcessCPU(b) }
 
 // loadAverage is /proc/loadavg's one-minute figure (-1 where there is none).
 func loadAverage(b *testing.B) float64 {

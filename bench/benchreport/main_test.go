@@ -122,6 +122,8 @@ func TestReportCPU(t *testing.T) {
 		"poolscope/parallel                9846    101564    513         7     0.888 [0.813, 0.959]     11579      +1272 +-519",
 		"poolscope+traces/parallel",
 		"poolscope/nop/parallel           0.901 [0.873, 1.009]       +998 +-515",
+		// The recorder table reads CPU ns per command, not ns/op.
+		"poolscope-producer/parallel               163.4             +152",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("no %q in:\n%s", want, text)
