@@ -37,7 +37,7 @@ type series struct {
 func (h *durationHistogram) newSeries(set attribute.Set) *series {
 	s := &series{hist: h, set: set, opts: []metric.RecordOption{metric.WithAttributeSet(set)}}
 	if h.fast != nil {
-		s.fast = newAtomicHistogram(h.fast.bounds)
+		s.fast = newAtomicHistogram(h.fast.bounds, h.fast.boundsNs)
 		h.fast.add(s)
 	}
 	return s
@@ -62,8 +62,9 @@ const numShards = 4
 // with the SDK's semantics (a bucket holds values up to and including its
 // upper bound), the sum in nanoseconds, min and max.
 type atomicHistogram struct {
-	bounds []float64 // seconds, shared
-	shards [numShards]histShard
+	bounds   []float64 // seconds, shared
+	boundsNs []int64   // the same bounds as durations: see boundsInNs
+	shards   [numShards]histShard
 }
 
 type histShard struct {
@@ -74,8 +75,8 @@ type histShard struct {
 	_      [80]byte // 128 bytes a shard: two cache lines, none shared with the next shard
 }
 
-func newAtomicHistogram(bounds []float64) *atomicHistogram {
-	h := &atomicHistogram{bounds: bounds}
+func newAtomicHistogram(bounds []float64, boundsNs []int64) *atomicHistogram {
+	h := &atomicHistogram{bounds: bounds, boundsNs: boundsNs}
 	for i := range h.shards {
 		h.shards[i].counts = make([]atomic.Uint64, len(bounds)+1)
 		h.shards[i].minNs.Store(math.MaxInt64)
@@ -87,7 +88,7 @@ func newAtomicHistogram(bounds []float64) *atomicHistogram {
 func (h *atomicHistogram) record(d time.Duration, shard uint32) {
 	d = max(d, 0)
 	s := &h.shards[shard%numShards]
-	s.counts[bucketOf(h.bounds, d.Seconds())].Add(1)
+	s.counts[bucketOf(h.boundsNs, int64(d))].Add(1)
 	s.sumNs.Add(int64(d))
 	for v := s.minNs.Load(); int64(d) < v && !s.minNs.CompareAndSwap(v, int64(d)); v = s.minNs.Load() {
 	}
@@ -95,16 +96,34 @@ func (h *atomicHistogram) record(d time.Duration, shard uint32) {
 	}
 }
 
-// bucketOf is the index of the bucket that holds v. Redis latencies fall
-// in the first few buckets, so a linear scan from the bottom beats a
-// binary search.
-func bucketOf(bounds []float64, v float64) int {
-	for i, b := range bounds {
-		if v <= b {
+// bucketOf is the index of the bucket that holds a duration of ns. Redis
+// latencies fall in the first few buckets, so a linear scan from the bottom
+// beats a binary search.
+func bucketOf(boundsNs []int64, ns int64) int {
+	for i, b := range boundsNs {
+		if ns <= b {
 			return i
 		}
 	}
-	return len(bounds)
+	return len(boundsNs)
+}
+
+// boundsInNs turns bucket bounds in seconds into the longest duration each
+// bucket holds: d <= boundsInNs(b)[i] exactly when d.Seconds() <= b[i], the
+// SDK's test, without converting every measurement to a float.
+func boundsInNs(bounds []float64) []int64 {
+	out := make([]int64, len(bounds))
+	for i, b := range bounds {
+		ns := int64(max(min(math.Floor(b*1e9), math.MaxInt64/2), math.MinInt64/2))
+		for time.Duration(ns+1).Seconds() <= b {
+			ns++
+		}
+		for time.Duration(ns).Seconds() > b {
+			ns--
+		}
+		out[i] = ns
+	}
+	return out
 }
 
 // histSnapshot is an atomicHistogram's content at one moment.

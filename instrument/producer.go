@@ -124,6 +124,7 @@ func (s *series) dataPoint(start, now time.Time) (metricdata.HistogramDataPoint[
 type fastPath struct {
 	producer *Producer
 	bounds   []float64
+	boundsNs []int64
 	start    time.Time
 	// active: measurements go to the atomic histograms; false once the
 	// Instrumentation fell back to the SDK.
@@ -140,7 +141,7 @@ type fastPath struct {
 }
 
 func newFastPath(p *Producer, bounds []float64) *fastPath {
-	f := &fastPath{producer: p, bounds: bounds, start: time.Now()}
+	f := &fastPath{producer: p, bounds: bounds, boundsNs: boundsInNs(bounds), start: time.Now()}
 	f.active.Store(true)
 	p.add(f)
 	return f
