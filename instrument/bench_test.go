@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime"
 	"strconv"
 	"sync"
@@ -236,8 +237,8 @@ const collectEvery = time.Second
 // BenchmarkOverhead measures BenchmarkGetSet's modes against each other in
 // one process, finely interleaved. Every iteration is a round that runs a
 // short slice of the workload (1000 operations sequentially, 4000 with 4
-// goroutines per core) in each mode, in an order rotated from round to
-// round, each on fresh pools warmed up before the clock starts (no dial is
+// goroutines per core) in each mode, in a random order drawn anew each
+// round (seeded: the same sequence every run), each on fresh pools warmed up before the clock starts (no dial is
 // timed, and poolscope's process-wide recorder is installed only during its
 // own slices). For every slice it takes the wall time and the CPU time of
 // the whole process (user + sys, getrusage) per operation; a mode that
@@ -275,10 +276,13 @@ func BenchmarkOverhead(b *testing.B) {
 			loadStart := loadAverage(b)
 			var rounds []overheadRound
 			lastCollect := make([]time.Time, len(overheadModes))
-			for round := 0; b.Loop(); round++ {
+			// A new order every round: with a fixed rotation each mode
+			// always follows the same one, whose after-effects (closing
+			// its pools and providers) then bias it.
+			order := rand.New(rand.NewPCG(1, 2))
+			for b.Loop() {
 				r := make(overheadRound, len(overheadModes))
-				for k := range overheadModes {
-					m := (k + round) % len(overheadModes)
+				for _, m := range order.Perm(len(overheadModes)) {
 					collect := overheadModes[m].collects && time.Since(lastCollect[m]) >= collectEvery
 					if collect {
 						lastCollect[m] = time.Now()
