@@ -18,6 +18,10 @@
 // CPU ns per command poolscope adds over bare. The load average the
 // benchmark saw is printed, with a warning above 1.
 //
+// It also runs BenchmarkRecorderCommand (go-redis's recorder calls for one
+// command, without I/O) and prints the CPU ns per command poolscope's
+// recorder adds over a do-nothing one, with and without its Producer.
+//
 // With -latency-bin (the compiled bench/benchtables tests), it also runs
 // BenchmarkLatency and prints, before the summary, a second table: p50 and
 // p99 latency, allocs/op and the throughput ratio to bare with 1 and 64

@@ -7,8 +7,10 @@ import (
 	"testing"
 )
 
-func TestReport(t *testing.T) {
-	f, err := os.Open("testdata/bench.txt")
+// parseFile parses a benchmark output under testdata.
+func parseFile(t *testing.T, name string) results {
+	t.Helper()
+	f, err := os.Open(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -17,6 +19,11 @@ func TestReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res
+}
+
+func TestReport(t *testing.T) {
+	res := parseFile(t, "testdata/bench.txt")
 	if len(res.getSet) != 6 || res.cpu != "Test CPU" || len(res.ratios) != 2 {
 		t.Fatalf("parsed %d cases, %d ratio kinds, cpu %q", len(res.getSet), len(res.ratios), res.cpu)
 	}
@@ -89,15 +96,7 @@ func TestReportLatency(t *testing.T) {
 // intervals, CPU time per operation and the load average: they show in the
 // table, and the summary gains poolscope/nop and the added CPU ns.
 func TestReportCPU(t *testing.T) {
-	f, err := os.Open("testdata/overhead-cpu.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	res, err := parse(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := parseFile(t, "testdata/overhead-cpu.txt")
 	if got := res.ratios["parallel"]["poolscope-added-cpu-ns/op"]; got != 1272 {
 		t.Errorf("parallel poolscope-added-cpu-ns/op = %v, want 1272", got)
 	}
