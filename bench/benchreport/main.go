@@ -14,8 +14,8 @@
 // per command, which the CPU time shows. R1, R2 and R3 (poolscope against
 // go-redis with a do-nothing recorder) are the geometric means of the
 // sequential and parallel ratios; N is the largest difference in allocs/op
-// between poolscope and bare; C the larger of the sequential and parallel
-// CPU ns per command poolscope adds over bare. The load average the
+// between poolscope and bare; C the CPU ns per command poolscope adds over
+// bare (sequential and parallel combined by inverse variance). The load average the
 // benchmark saw is printed, with a warning above 1.
 //
 // It also runs BenchmarkRecorderCommand (go-redis's recorder calls for one
@@ -294,20 +294,29 @@ func poolscopeOverNop(res results) float64 {
 	return geo(res, "poolscope/bare") / geo(res, "nop-recorder/bare")
 }
 
-// addedCPU is the larger of the sequential and parallel CPU ns per
-// command poolscope adds over bare, "n/a" when the benchmark did not
-// measure it.
+// addedCPU is the CPU ns per command poolscope adds over bare: the
+// sequential and parallel figures combined, each weighted by the inverse of
+// its variance (both measure the same cost, and the sequential one is far
+// noisier: an idle core's scheduler spinning lands in its slices); "n/a"
+// when the benchmark did not measure it.
 func addedCPU(res results) string {
-	worst, seen := math.Inf(-1), false
+	var sum, weights float64
 	for _, kind := range kinds {
-		if v, ok := res.ratios[kind]["poolscope-added-cpu-ns/op"]; ok {
-			worst, seen = max(worst, v), true
+		m := res.ratios[kind]
+		v, ok := m["poolscope-added-cpu-ns/op"]
+		if !ok {
+			continue
 		}
+		w := 1.0
+		if ci := m["poolscope-added-cpu-ns-ci95"]; ci > 0 {
+			w = 1 / (ci * ci)
+		}
+		sum, weights = sum+w*v, weights+w
 	}
-	if !seen {
+	if weights == 0 {
 		return "n/a"
 	}
-	return fmt.Sprintf("%.0f", worst)
+	return fmt.Sprintf("%.0f", sum/weights)
 }
 
 // withCI formats a ratio and, when reported, its confidence interval.

@@ -109,9 +109,9 @@ func TestReportCPU(t *testing.T) {
 	}
 	text := out.String()
 	lines := strings.Split(strings.TrimSpace(text), "\n")
-	// poolscope/nop: sqrt(0.942 * 0.901); added CPU: the larger of -520
-	// (sequential) and 1272 (parallel).
-	want := "overhead: poolscope/bare=0.931 redisotel/bare=0.961 poolscope/nop=0.921 poolscope_added_allocs=0 poolscope_added_cpu_ns=1272"
+	// poolscope/nop: sqrt(0.942 * 0.901); added CPU: -520.5 +-2703
+	// (sequential) and 1272 +-518.8 (parallel) weighted by 1/ci^2: 1208.
+	want := "overhead: poolscope/bare=0.931 redisotel/bare=0.961 poolscope/nop=0.921 poolscope_added_allocs=0 poolscope_added_cpu_ns=1208"
 	if got := lines[len(lines)-1]; got != want {
 		t.Errorf("last line = %q, want %q\n%s", got, want, text)
 	}
