@@ -224,10 +224,15 @@ func (s *operationSets) series(command, errType int) *series {
 // trackedConn.ready). cn is nil when the operation never got
 // a connection (a pool timeout, a failed dial): no pool is known then, and
 // db.client.connection.timeouts and the dial errors count those.
-func recordOperation(ctx context.Context, d time.Duration, command int, err error, cn redis.ConnInfo) {
+// The command names the operation, or name does for a pipeline (cmd nil).
+func recordOperation(ctx context.Context, d time.Duration, cmd redis.Cmder, name string, err error, cn redis.ConnInfo) {
 	c := trackedFrom(cn)
 	if c == nil {
-		return
+		return // a client poolscope does not observe: no lookup at all
+	}
+	command := commandOf(name)
+	if cmd != nil {
+		command = commandOfCmd(cmd)
 	}
 	errType := errorTypeOf(err)
 	for ; c != nil; c = c.next() {

@@ -151,13 +151,13 @@ func (recorder) UnregisterPubSubPool(redis.PubSubPooler)       {}
 // RecordOperationDuration is called by go-redis after every command, with
 // its duration, retries included (db.client.operation.duration).
 func (recorder) RecordOperationDuration(ctx context.Context, d time.Duration, cmd redis.Cmder, _ int, err error, cn redis.ConnInfo, _ int) {
-	recordOperation(ctx, d, commandOfCmd(cmd), err, cn)
+	recordOperation(ctx, d, cmd, "", err, cn)
 }
 
 // RecordPipelineOperationDuration is called by go-redis after every
 // pipeline ("PIPELINE") and transaction ("MULTI").
 func (recorder) RecordPipelineOperationDuration(ctx context.Context, d time.Duration, name string, _, _ int, err error, cn redis.ConnInfo, _ int) {
-	recordOperation(ctx, d, commandOf(name), err, cn)
+	recordOperation(ctx, d, nil, name, err, cn)
 }
 
 // The recorder events poolscope does not use.
