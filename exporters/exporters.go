@@ -54,15 +54,15 @@ func New(ctx context.Context, opts ...Option) (*Pipeline, error) {
 		var err error
 		switch name {
 		case exporterOTLP:
-			r, err = newOTLPReader(ctx, s)
+			r, err = newOTLPReader(ctx, s, c.producers)
 		case exporterPrometheus:
 			var pr *prometheusReader
-			pr, err = newPrometheusReader(ctx, s.prometheusAddr)
+			pr, err = newPrometheusReader(ctx, s.prometheusAddr, c.producers)
 			if err == nil {
 				r, p.prometheusAddr = pr, pr.addr
 			}
 		case exporterConsole:
-			r, err = newConsoleReader(c.consoleWriter, s)
+			r, err = newConsoleReader(c.consoleWriter, s, c.producers)
 		}
 		if err != nil {
 			errs = append(errs, err)

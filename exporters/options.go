@@ -25,6 +25,7 @@ type config struct {
 	defaultExporter    string // "" means the spec's default, otlp
 	prometheusAddr     string // "" means OTEL_EXPORTER_PROMETHEUS_HOST/PORT or 127.0.0.1:9464
 	readers            []sdkmetric.Reader
+	producers          []sdkmetric.Producer // producer.go
 	resourceAttrs      []attribute.KeyValue
 	consoleWriter      io.Writer
 }

@@ -27,7 +27,7 @@ import (
 // themselves before applying options; every setting is therefore passed
 // explicitly, so that what the lookup said wins (see the package
 // documentation for the one exception).
-func newOTLPReader(ctx context.Context, s settings) (sdkmetric.Reader, error) {
+func newOTLPReader(ctx context.Context, s settings, producers []sdkmetric.Producer) (sdkmetric.Reader, error) {
 	o := s.otlp
 	var exp sdkmetric.Exporter
 	var err error
@@ -71,15 +71,15 @@ func newOTLPReader(ctx context.Context, s settings) (sdkmetric.Reader, error) {
 		// The exporters' errors do not contain header values.
 		return nil, fmt.Errorf("exporters: otlp (%s): %w", o.protocol, err)
 	}
-	return newPeriodicReader(exp, s), nil
+	return newPeriodicReader(exp, s, producers), nil
 }
 
-func newConsoleReader(w io.Writer, s settings) (sdkmetric.Reader, error) {
+func newConsoleReader(w io.Writer, s settings, producers []sdkmetric.Producer) (sdkmetric.Reader, error) {
 	exp, err := stdoutmetric.New(stdoutmetric.WithWriter(w))
 	if err != nil {
 		return nil, fmt.Errorf("exporters: console: %w", err)
 	}
-	return newPeriodicReader(exp, s), nil
+	return newPeriodicReader(exp, s, producers), nil
 }
 
 // newPeriodicReader passes interval and timeout explicitly: the SDK would
@@ -90,11 +90,11 @@ func newConsoleReader(w io.Writer, s settings) (sdkmetric.Reader, error) {
 // cancelled after the timeout, so exports never pile up. Measurements are
 // aggregated in place between exports, so memory depends on the number of
 // series, not on how long the endpoint has been down.
-func newPeriodicReader(exp sdkmetric.Exporter, s settings) sdkmetric.Reader {
-	return sdkmetric.NewPeriodicReader(exp,
+func newPeriodicReader(exp sdkmetric.Exporter, s settings, producers []sdkmetric.Producer) sdkmetric.Reader {
+	return sdkmetric.NewPeriodicReader(exp, append([]sdkmetric.PeriodicReaderOption{
 		sdkmetric.WithInterval(s.exportInterval),
 		sdkmetric.WithTimeout(s.exportTimeout),
-	)
+	}, periodicProducers(producers)...)...)
 }
 
 // prometheusReader is the Prometheus exporter's reader together with the
@@ -115,11 +115,11 @@ const (
 	prometheusIdleTimeout  = 2 * time.Minute
 )
 
-func newPrometheusReader(ctx context.Context, addr string) (*prometheusReader, error) {
+func newPrometheusReader(ctx context.Context, addr string, producers []sdkmetric.Producer) (*prometheusReader, error) {
 	// A registry of our own: the global one would mix in whatever else the
 	// process registered, and a second Pipeline would collide with the first.
 	reg := prometheus.NewRegistry()
-	exp, err := otelprometheus.New(otelprometheus.WithRegisterer(reg))
+	exp, err := otelprometheus.New(append([]otelprometheus.Option{otelprometheus.WithRegisterer(reg)}, prometheusProducers(producers)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("exporters: prometheus: %w", err)
 	}

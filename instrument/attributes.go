@@ -22,6 +22,8 @@ const (
 	keyKind          = attribute.Key("redis.client.connection.kind")
 	keyReason        = attribute.Key("reason")
 	keyOutcome       = attribute.Key("outcome")
+	keyOperationName = semconv.DBOperationNameKey
+	keyErrorType     = semconv.ErrorTypeKey
 )
 
 // closeReason is why a connection was closed: a small fixed set, so that
@@ -91,23 +93,28 @@ const failoverAddr = "FailoverClient"
 // hot paths pass these prebuilt options and allocate nothing.
 type poolSets struct {
 	observe []metric.ObserveOption
-	record  []metric.RecordOption
+
+	createTime, waitTime, useTime *series
 
 	regularIdle, regularUsed   []metric.ObserveOption
 	pipelineIdle, pipelineUsed []metric.ObserveOption
 	pubsubUsed                 []metric.ObserveOption
 
 	closed   [numReasons][]metric.AddOption
-	lifetime [numReasons][]metric.RecordOption
+	lifetime [numReasons]*series
 
 	healthChecks   [numOutcomes][]metric.AddOption
-	healthDuration [numOutcomes][]metric.RecordOption
+	healthDuration [numOutcomes]*series // nil without health checks
+
+	// operations are db.client.operation.duration's, built lazily.
+	operations *operationSets
 }
 
-// newPoolSets builds the sets of the pool called name. extras come from
-// WithAttributes and are never modified: every set gets its own slice,
-// since attribute.NewSet sorts its argument in place.
-func newPoolSets(name string, srv server, extras []attribute.KeyValue) poolSets {
+// newPoolSets builds the sets of the pool called name, and the series of
+// in's duration histograms. extras come from WithAttributes and are never
+// modified: every set gets its own slice, since attribute.NewSet sorts its
+// argument in place.
+func newPoolSets(name string, srv server, extras []attribute.KeyValue, in *instruments) poolSets {
 	base := []attribute.KeyValue{
 		semconv.DBClientConnectionPoolName(name),
 		semconv.DBSystemNameKey.String(string(dbconv.SystemNameRedis)),
@@ -133,8 +140,11 @@ func newPoolSets(name string, srv server, extras []attribute.KeyValue) poolSets 
 
 	baseSet := with()
 	s := poolSets{
+		operations:   newOperationSets(base, in.opDuration),
 		observe:      observe(baseSet),
-		record:       []metric.RecordOption{metric.WithAttributeSet(baseSet)},
+		createTime:   in.createTime.newSeries(baseSet),
+		waitTime:     in.waitTime.newSeries(baseSet),
+		useTime:      in.useTime.newSeries(baseSet),
 		regularIdle:  observe(with(idle, kindRegular)),
 		regularUsed:  observe(with(used, kindRegular)),
 		pipelineIdle: observe(with(idle, kindPipeline)),
@@ -144,12 +154,14 @@ func newPoolSets(name string, srv server, extras []attribute.KeyValue) poolSets 
 	for r := range numReasons {
 		set := with(keyReason.String(reasonNames[r]))
 		s.closed[r] = []metric.AddOption{metric.WithAttributeSet(set)}
-		s.lifetime[r] = []metric.RecordOption{metric.WithAttributeSet(set)}
+		s.lifetime[r] = in.lifetime.newSeries(set)
 	}
 	for o := range numOutcomes {
 		set := with(keyOutcome.String(outcomeNames[o]))
 		s.healthChecks[o] = []metric.AddOption{metric.WithAttributeSet(set)}
-		s.healthDuration[o] = []metric.RecordOption{metric.WithAttributeSet(set)}
+		if in.healthDuration != nil {
+			s.healthDuration[o] = in.healthDuration.newSeries(set)
+		}
 	}
 	return s
 }

@@ -2,8 +2,10 @@ package instrument_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -12,31 +14,57 @@ import (
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/poolscope/poolscope/instrument"
 	"github.com/poolscope/poolscope/internal/redisserver"
 	"github.com/poolscope/poolscope/internal/redistest"
+	"github.com/poolscope/poolscope/pools"
 )
 
-// benchMode is one way of running the benchmark's client.
+// benchMode is one way of running the benchmark's client: the master client
+// of a *pools.Pools, observed (or not) the way a user would.
 type benchMode struct {
 	name string
-	// observe instruments c with mp and returns the undo.
-	observe func(b *testing.B, c *redis.Client, mp *sdkmetric.MeterProvider) func()
+	// observe instruments the pools p (whose master client c runs the
+	// workload) with mp, whose reader has the producer, and returns the
+	// undo.
+	observe func(b *testing.B, p *pools.Pools, c *redis.Client, mp *sdkmetric.MeterProvider, producer *instrument.Producer) func()
+	// collects: the mode exports metrics, so its reader is collected
+	// during the timed slices (see collectEvery).
+	collects bool
 }
 
-var (
-	modeBare = benchMode{"bare", func(*testing.B, *redis.Client, *sdkmetric.MeterProvider) func() { return func() {} }}
+func noUndo() {}
 
-	modePoolscope = benchMode{"poolscope", func(b *testing.B, c *redis.Client, mp *sdkmetric.MeterProvider) func() {
-		i, err := instrument.NewClient(c, instrument.WithMeterProvider(mp))
-		if err != nil {
-			b.Fatal(err)
-		}
-		return func() { _ = i.Close() }
+var (
+	modeBare = benchMode{name: "bare", observe: func(*testing.B, *pools.Pools, *redis.Client, *sdkmetric.MeterProvider, *instrument.Producer) func() {
+		return noUndo
 	}}
 
-	modeRedisotel = benchMode{"redisotel", func(b *testing.B, c *redis.Client, mp *sdkmetric.MeterProvider) func() {
+	// modePoolscope instruments the whole *pools.Pools, as users do, with
+	// its Producer on the reader, as exporters.New sets it up.
+	modePoolscope = benchMode{name: "poolscope", collects: true, observe: func(b *testing.B, p *pools.Pools, _ *redis.Client, mp *sdkmetric.MeterProvider, producer *instrument.Producer) func() {
+		return instrumentBench(b, p, instrument.WithMeterProvider(mp), instrument.WithProducer(producer))
+	}}
+
+	// modePoolscopeSDK is poolscope on a MeterProvider of the user's without
+	// its Producer: every histogram through the SDK's instruments.
+	modePoolscopeSDK = benchMode{name: "poolscope-sdk", collects: true, observe: func(b *testing.B, p *pools.Pools, _ *redis.Client, mp *sdkmetric.MeterProvider, _ *instrument.Producer) func() {
+		return instrumentBench(b, p, instrument.WithMeterProvider(mp))
+	}}
+
+	// modePoolscopeTraced adds redisotel's tracing through poolscope's
+	// option, with an SDK tracer provider that samples every command and
+	// exports nothing: the cost of making the spans.
+	modePoolscopeTraced = benchMode{name: "poolscope+traces", collects: true, observe: func(b *testing.B, p *pools.Pools, _ *redis.Client, mp *sdkmetric.MeterProvider, producer *instrument.Producer) func() {
+		tp := sdktrace.NewTracerProvider()
+		undo := instrumentBench(b, p, instrument.WithMeterProvider(mp), instrument.WithProducer(producer), instrument.WithTracing(tp))
+		return func() { undo(); _ = tp.Shutdown(context.Background()) }
+	}}
+
+	modeRedisotel = benchMode{name: "redisotel", collects: true, observe: func(b *testing.B, _ *pools.Pools, c *redis.Client, mp *sdkmetric.MeterProvider, _ *instrument.Producer) func() {
 		done := make(chan struct{})
 		if err := redisotel.InstrumentMetrics(c, redisotel.WithMeterProvider(mp), redisotel.WithCloseChan(done)); err != nil {
 			b.Fatal(err)
@@ -44,17 +72,26 @@ var (
 		return func() { close(done) }
 	}}
 
-	// modeNopRecorder installs a go-redis recorder that does nothing: what
-	// go-redis itself spends per command once any recorder is installed
-	// (poolscope's, or go-redis's own native instrumentation).
-	modeNopRecorder = benchMode{"nop-recorder", func(*testing.B, *redis.Client, *sdkmetric.MeterProvider) func() {
+	// modeNopRecorder installs a go-redis recorder that does nothing but
+	// implements every interface poolscope's does: what go-redis itself
+	// spends per command once any recorder is installed. It is the floor
+	// of any recorder-based instrumentation.
+	modeNopRecorder = benchMode{name: "nop-recorder", observe: func(*testing.B, *pools.Pools, *redis.Client, *sdkmetric.MeterProvider, *instrument.Producer) func() {
 		redis.SetOTelRecorder(nopRecorder{})
 		return func() { redis.SetOTelRecorder(nil) }
 	}}
 
 	// modeControl is bare again: its ratio to bare is the harness's noise.
-	modeControl = benchMode{"control", modeBare.observe}
+	modeControl = benchMode{name: "control", observe: modeBare.observe}
 )
+
+func instrumentBench(b *testing.B, p *pools.Pools, opts ...instrument.Option) func() {
+	i, err := instrument.New(p, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return func() { _ = i.Close() }
+}
 
 var benchKeys = func() []string {
 	keys := make([]string, 64)
@@ -89,18 +126,73 @@ func op(ctx context.Context, b *testing.B, c *redis.Client, n int) {
 	}
 }
 
+// benchPools opens pools whose every role points at srv, with the
+// defaults a user gets (10 master connections, health checks every 10 s),
+// and waits for each role's first health check so that none runs in a
+// timed slice. The caller closes them.
+func benchPools(b *testing.B, srv *redisserver.Server) *pools.Pools {
+	vars := map[string]string{
+		"REDIS_MASTER_URL":     srv.URL(),
+		"REDIS_LOCAL_URL":      srv.URL(),
+		"REDIS_ASYNC_POOL_MIN": "0",
+		"OTEL_SERVICE_NAME":    "instrument-bench",
+	}
+	cfg, err := pools.LoadConfig(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := pools.New(cfg, pools.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	redistest.Eventually(b, 30*time.Second, func() error {
+		for _, r := range pools.Roles {
+			if !p.Health(r).Checked {
+				return fmt.Errorf("%s: no health check yet", r)
+			}
+		}
+		return nil
+	})
+	return p
+}
+
+// benchCase is one mode's client, ready to run.
+type benchCase struct {
+	p      *pools.Pools
+	c      *redis.Client
+	reader *sdkmetric.ManualReader
+	undo   func()
+	mp     *sdkmetric.MeterProvider
+}
+
+func openCase(b *testing.B, srv *redisserver.Server, mode benchMode) *benchCase {
+	p := benchPools(b, srv)
+	producer := instrument.NewProducer()
+	reader := sdkmetric.NewManualReader(sdkmetric.WithProducer(producer))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	c := p.Master()
+	return &benchCase{p: p, c: c, reader: reader, mp: mp, undo: mode.observe(b, p, c, mp, producer)}
+}
+
+func (bc *benchCase) close() {
+	bc.undo()
+	_ = bc.p.Close()
+	_ = bc.mp.Shutdown(context.Background())
+}
+
 // BenchmarkGetSet runs the same GET/SET workload (half each, 64 keys,
-// 16-byte values) against a redis-server on loopback through a bare go-redis
-// client, the same client instrumented by poolscope, and the same client
-// instrumented by redisotel.InstrumentMetrics; sequentially and with 4
-// goroutines per core. Every case gets a fresh client and a MeterProvider
-// with a ManualReader (no exporter), undone before the next case
-// (poolscope's recorder is process-wide). It gives ns/op and allocs/op;
-// BenchmarkOverhead gives the ratios.
+// 16-byte values) against a redis-server on loopback through the master
+// client of a *pools.Pools: bare, with the pools instrumented by poolscope,
+// with the client instrumented by redisotel.InstrumentMetrics, and with
+// go-redis's do-nothing recorder floor; sequentially and with 4 goroutines
+// per core. Every case gets fresh pools and a MeterProvider with a
+// ManualReader, undone before the next case (poolscope's recorder is
+// process-wide). It gives ns/op and allocs/op; BenchmarkOverhead gives the
+// ratios and the CPU time.
 func BenchmarkGetSet(b *testing.B) {
 	srv := redistest.Start(b, redisserver.Options{})
 	setKeys(b, srv)
-	for _, mode := range []benchMode{modeBare, modePoolscope, modeRedisotel} {
+	for _, mode := range []benchMode{modeBare, modePoolscope, modePoolscopeSDK, modePoolscopeTraced, modeRedisotel, modeNopRecorder} {
 		for _, parallel := range []bool{false, true} {
 			name := mode.name + "/sequential"
 			if parallel {
@@ -108,30 +200,24 @@ func BenchmarkGetSet(b *testing.B) {
 			}
 			b.Run(name, func(b *testing.B) {
 				ctx := context.Background()
-				c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-				mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-				undo := mode.observe(b, c, mp)
-				defer func() {
-					undo()
-					_ = c.Close()
-					_ = mp.Shutdown(ctx)
-				}()
+				bc := openCase(b, srv, mode)
+				defer bc.close()
 				for n := range 2 * len(benchKeys) {
-					op(ctx, b, c, n)
+					op(ctx, b, bc.c, n)
 				}
 				runtime.GC()
 				b.ReportAllocs()
 				b.ResetTimer()
 				if !parallel {
 					for n := 0; b.Loop(); n++ {
-						op(ctx, b, c, n)
+						op(ctx, b, bc.c, n)
 					}
 					return
 				}
 				b.SetParallelism(4)
 				b.RunParallel(func(pb *testing.PB) {
 					for n := 0; pb.Next(); n++ {
-						op(ctx, b, c, n)
+						op(ctx, b, bc.c, n)
 					}
 				})
 			})
@@ -139,60 +225,92 @@ func BenchmarkGetSet(b *testing.B) {
 	}
 }
 
+// overheadModes are BenchmarkOverhead's modes; bare first, the reference of
+// every ratio.
+var overheadModes = []benchMode{modeBare, modePoolscope, modeRedisotel, modeNopRecorder, modeControl, modePoolscopeSDK, modePoolscopeTraced}
+
+// collectEvery is how often a mode's reader is collected during the
+// rounds, as a periodic exporter would: work an instrumentation moves from
+// the command path to collection time is counted in its slices.
+const collectEvery = time.Second
+
 // BenchmarkOverhead measures BenchmarkGetSet's modes against each other in
 // one process, finely interleaved. Every iteration is a round that runs a
-// short slice of the workload (300 operations sequentially, 1200 with 4
-// goroutines per core) in each mode, in an order rotated from round to
-// round, each on a fresh client warmed up before the clock starts (no dial
-// is timed, and poolscope's process-wide recorder is installed only during
-// its own slices). A round's ratio for a mode is bare's time per operation
-// over the mode's, a throughput ratio; the reported metrics are medians over
-// the rounds. On a shared 2-core machine that drifts by tens of percent
-// from one second to the next, only ratios taken tens of milliseconds apart
-// hold still. "control" is bare again: its distance from 1 is the noise.
-// "nop-recorder" is go-redis with a recorder that does nothing: the part of
-// any recorder-based instrumentation's cost that go-redis itself spends.
-// Run it with -benchtime Nx for N rounds.
+// short slice of the workload (1000 operations sequentially, 4000 with 4
+// goroutines per core) in each mode, in a random order drawn anew each
+// round (seeded: the same sequence every run), each on fresh pools warmed up before the clock starts (no dial is
+// timed, and poolscope's process-wide recorder is installed only during its
+// own slices). For every slice it takes the wall time and the CPU time of
+// the whole process (user + sys, getrusage) per operation; a mode that
+// exports metrics has its reader collected, concurrently with the
+// workload, in the first of its slices after each collectEvery.
+//
+// Reported per kind (sequential, parallel):
+//   - MODE/bare: the median over rounds of the throughput ratio to bare in
+//     the same round, with MODE/bare-lo and MODE/bare-hi, a 95% confidence
+//     interval of that median (order statistics); poolscope/nop likewise
+//     against the do-nothing recorder;
+//   - MODE-cpu-ns/op: CPU time per operation over every round;
+//     MODE-added-cpu-ns/op: the mean over rounds of MODE's CPU time per
+//     operation minus bare's in the same round, with MODE-added-cpu-ns-ci95
+//     (half-width of a 95% confidence interval); poolscope-over-nop-cpu-ns/op
+//     likewise against the do-nothing recorder;
+//   - loadavg-start, loadavg-end: /proc/loadavg's one-minute figure.
+//
+// On a shared 2-core machine that drifts by tens of percent from one
+// second to the next, only ratios taken tens of milliseconds apart hold
+// still, and longer round trips under load hide a fixed CPU cost per
+// command: the CPU time per operation is the figure load does not hide.
+// "control" is bare again: its distance from 1 is the noise. Run it with
+// -benchtime Nx for N rounds.
 func BenchmarkOverhead(b *testing.B) {
 	srv := redistest.Start(b, redisserver.Options{})
 	setKeys(b, srv)
-	modes := []benchMode{modeBare, modePoolscope, modeRedisotel, modeNopRecorder, modeControl}
 	for _, kind := range []struct {
 		name     string
 		parallel bool
 		ops      int
-	}{{"sequential", false, 300}, {"parallel", true, 1200}} {
+	}{{"sequential", false, 1000}, {"parallel", true, 4000}} {
 		b.Run(kind.name, func(b *testing.B) {
-			ratios := make([][]float64, len(modes))
-			for round := 0; b.Loop(); round++ {
-				nsOp := make([]float64, len(modes))
-				for k := range modes {
-					m := (k + round) % len(modes)
-					nsOp[m] = benchSlice(b, srv, modes[m], kind.parallel, kind.ops)
+			// Reported at the end: b.Loop's start clears reported metrics.
+			loadStart := loadAverage(b)
+			var rounds []overheadRound
+			lastCollect := make([]time.Time, len(overheadModes))
+			// A new order every round: with a fixed rotation each mode
+			// always follows the same one, whose after-effects (closing
+			// its pools and providers) then bias it.
+			order := rand.New(rand.NewPCG(1, 2))
+			for b.Loop() {
+				r := make(overheadRound, len(overheadModes))
+				for _, m := range order.Perm(len(overheadModes)) {
+					collect := overheadModes[m].collects && time.Since(lastCollect[m]) >= collectEvery
+					if collect {
+						lastCollect[m] = time.Now()
+					}
+					r[m] = benchSlice(b, srv, overheadModes[m], kind.parallel, kind.ops, collect)
 				}
-				for m := range modes {
-					ratios[m] = append(ratios[m], nsOp[0]/nsOp[m])
-				}
+				rounds = append(rounds, r)
 			}
-			for m, mode := range modes[1:] {
-				b.ReportMetric(median(ratios[m+1]), mode.name+"/bare")
-			}
+			reportOverhead(b, rounds)
+			b.ReportMetric(loadStart, "loadavg-start")
+			b.ReportMetric(loadAverage(b), "loadavg-end")
 		})
 	}
 }
 
-// benchSlice runs ops operations in mode on a fresh client and returns the
-// time per operation.
-func benchSlice(b *testing.B, srv *redisserver.Server, mode benchMode, parallel bool, ops int) float64 {
+// overheadRound holds one round's slices, by mode.
+type overheadRound []sliceCost
+
+// sliceCost is one slice: wall and CPU time per operation.
+type sliceCost struct{ nsOp, cpuNsOp float64 }
+
+// benchSlice runs ops operations in mode on fresh pools and returns their
+// wall and CPU time per operation. With collect, the mode's reader is
+// collected once while the workload runs.
+func benchSlice(b *testing.B, srv *redisserver.Server, mode benchMode, parallel bool, ops int, collect bool) sliceCost {
 	ctx := context.Background()
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-	undo := mode.observe(b, c, mp)
-	defer func() {
-		undo()
-		_ = c.Close()
-		_ = mp.Shutdown(ctx)
-	}()
+	bc := openCase(b, srv, mode)
+	defer bc.close()
 	workers := 1
 	if parallel {
 		workers = 4 * runtime.GOMAXPROCS(0) // as b.SetParallelism(4)
@@ -200,53 +318,30 @@ func benchSlice(b *testing.B, srv *redisserver.Server, mode benchMode, parallel 
 	run := func(n int) {
 		var wg sync.WaitGroup
 		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				for k := range n / workers {
-					op(ctx, b, c, w*n+k)
+					op(ctx, b, bc.c, w*n+k)
 				}
-			}()
+			})
 		}
 		wg.Wait()
 	}
 	run(8 * workers) // dial and warm every connection the slice needs
-	// Collect the set-up's garbage (meter provider, instruments, clients)
+	// Collect the set-up's garbage (pools, meter provider, instruments)
 	// now, so that no mode pays for its set-up in its timed slice.
 	runtime.GC()
-	start := time.Now()
+	cpu0, start := processCPU(b), time.Now()
+	var collected sync.WaitGroup
+	if collect {
+		collected.Go(func() {
+			var rm metricdata.ResourceMetrics
+			if err := bc.reader.Collect(ctx, &rm); err != nil {
+				b.Error(err)
+			}
+		})
+	}
 	run(ops)
-	return float64(time.Since(start)) / float64(ops)
-}
-
-func median(v []float64) float64 {
-	s := slices.Sorted(slices.Values(v))
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// nopRecorder is a go-redis recorder that records nothing.
-type nopRecorder struct{}
-
-func (nopRecorder) RecordOperationDuration(context.Context, time.Duration, redis.Cmder, int, error, redis.ConnInfo, int) {
-}
-func (nopRecorder) RecordPipelineOperationDuration(context.Context, time.Duration, string, int, int, error, redis.ConnInfo, int) {
-}
-func (nopRecorder) RecordConnectionCreateTime(context.Context, time.Duration, redis.ConnInfo) {}
-func (nopRecorder) RecordConnectionRelaxedTimeout(context.Context, int, redis.ConnInfo, string, string) {
-}
-func (nopRecorder) RecordConnectionHandoff(context.Context, redis.ConnInfo, string)        {}
-func (nopRecorder) RecordError(context.Context, string, redis.ConnInfo, string, bool, int) {}
-func (nopRecorder) RecordMaintenanceNotification(context.Context, redis.ConnInfo, string)  {}
-func (nopRecorder) RecordConnectionWaitTime(context.Context, time.Duration, redis.ConnInfo) {
-}
-func (nopRecorder) RecordConnectionClosed(context.Context, redis.ConnInfo, string, error) {}
-func (nopRecorder) RecordPubSubMessage(context.Context, redis.ConnInfo, string, string, bool) {
-}
-func (nopRecorder) RecordStreamLag(context.Context, time.Duration, redis.ConnInfo, string, string, string) {
+	collected.Wait()
+	elapsed, cpu := time.Since(start), processCPU(b)-cpu0
+	return sliceCost{nsOp: float64(elapsed) / float64(ops), cpuNsOp: float64(cpu) / float64(ops)}
 }

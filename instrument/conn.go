@@ -33,6 +33,13 @@ type trackedConn struct {
 	dialedAt   int64         // nanotime
 	borrowedAt atomic.Int64  // nanotime; 0 while the connection is idle
 	closeDone  atomic.Bool   // the close has been recorded
+	// ready is set when go-redis reports the connection's create time,
+	// which it does once its set-up commands (HELLO, AUTH, CLIENT SETNAME,
+	// ...) are done: those are part of create_time, not operations of the
+	// program, and db.client.operation.duration leaves them out.
+	ready atomic.Bool
+	// shard spreads the pool's histogram updates (see atomicHistogram).
+	shard uint32
 }
 
 // trackedSyscallConn is a trackedConn around a connection that is a
@@ -67,7 +74,7 @@ func (c *trackedConn) recordClose(ctx context.Context, r closeReason) {
 	if c.pool.closed.Load() || !c.closeDone.CompareAndSwap(false, true) {
 		return
 	}
-	c.pool.recordClose(ctx, r, time.Duration(nanotime()-c.dialedAt))
+	c.pool.recordClose(ctx, r, time.Duration(nanotime()-c.dialedAt), c.shard)
 }
 
 func track(conn net.Conn, p *observedPool, idleLimit time.Duration) net.Conn {
@@ -83,7 +90,11 @@ func track(conn net.Conn, p *observedPool, idleLimit time.Duration) net.Conn {
 
 func (c *trackedConn) init(conn net.Conn, p *observedPool, idleLimit time.Duration) {
 	c.Conn, c.pool, c.idleLimit, c.dialedAt = conn, p, idleLimit, nanotime()
+	c.shard = nextShard.Add(1)
 }
+
+// nextShard numbers connections for their shard.
+var nextShard atomic.Uint32
 
 // netConnHolder is implemented by go-redis's pool connection, which is
 // what a ConnInfo holds.

@@ -44,17 +44,25 @@
 //	redis.client.health.checks             Counter                  {check}       New (*pools.Pools) only; outcome=ok|error|timeout
 //	redis.client.health.duration           Histogram                s             New (*pools.Pools) only; outcome as above
 //	redis.client.health.up                 Gauge (async)            {status}      New (*pools.Pools) only; 1 healthy, 0 failing; absent before the first check
+//	db.client.operation.duration           Histogram                s             db.operation.name (a fixed set of command names, PIPELINE, MULTI, else "other"), error.type on failure only; go-redis's own measurement, retries included (WithCommandLatency)
 //
 // The asynchronous instruments are read by one callback per
 // Instrumentation from go-redis's PoolStats at collection time; nothing is
 // read on a command's path. The histograms and close counts come from
 // poolscope's go-redis recorder (redis.SetOTelRecorder), which allocates
 // nothing per command; go-redis keeps one recorder per process, shared by
-// every Instrumentation (see ErrRecorderReplaced).
+// every Instrumentation (see ErrRecorderReplaced). With WithProducer the
+// histograms are lock-free and exported by a Producer attached to the
+// readers, at a fraction of the SDK's cost per command (see Producer).
 //
 // Compared with go-redis's redisotel it uses the current metric names,
 // reports cumulative counts as monotonic Counters (so Prometheus rate()
 // works), builds every attribute set once instead of per command, and adds
 // connection lifetimes, close reasons, pub/sub and pipeline-pool
 // connections, and health.
+//
+// Command latency (db.client.operation.duration) comes from go-redis's own
+// measurement of each command and pipeline. WithProducer makes the duration
+// histograms cost a few atomic adds per command instead of an SDK Record
+// each; WithTracing adds go-redis's redisotel tracing to every client.
 package instrument

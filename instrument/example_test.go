@@ -116,7 +116,15 @@ func ExampleNewClient() {
 			}
 		case metricdata.Histogram[float64]:
 			for _, p := range d.DataPoints {
-				fmt.Printf("%s: %d recorded\n", m.Name, p.Count)
+				label := ""
+				if op, ok := p.Attributes.Value("db.operation.name"); ok {
+					label = "{db.operation.name=" + op.AsString()
+					if et, ok := p.Attributes.Value("error.type"); ok {
+						label += ",error.type=" + et.AsString()
+					}
+					label += "}"
+				}
+				fmt.Printf("%s%s: %d recorded\n", m.Name, label, p.Count)
 			}
 		}
 	}
@@ -136,4 +144,6 @@ func ExampleNewClient() {
 	// db.client.connection.create_time: 1 recorded
 	// db.client.connection.wait_time: 2 recorded
 	// db.client.connection.use_time: 2 recorded
+	// db.client.operation.duration{db.operation.name=SET}: 1 recorded
+	// db.client.operation.duration{db.operation.name=GET}: 1 recorded
 }

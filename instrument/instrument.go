@@ -163,7 +163,7 @@ func start(cfg config, t target) (*Instrumentation, error) {
 		return nil, err
 	}
 	meter := cfg.meterProvider.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
-	in, err := newInstruments(meter, cfg.boundaries, t.pools != nil)
+	in, err := newInstruments(meter, cfg, t.pools != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -296,8 +296,9 @@ func (i *Instrumentation) observePools(ps *pools.Pools) {
 }
 
 // observe is the one callback: it reads every pool's stats.
-func (i *Instrumentation) observe(_ context.Context, o metric.Observer) error {
+func (i *Instrumentation) observe(ctx context.Context, o metric.Observer) error {
 	checkRecorder()
+	i.in.fast.collected(ctx)
 	i.mu.Lock()
 	ps := slices.Clone(i.pools)
 	i.mu.Unlock()

@@ -18,20 +18,26 @@ type instruments struct {
 	pending  dbconv.ClientConnectionPendingRequestsObservable
 	timeouts dbconv.ClientConnectionTimeoutsObservable
 
-	createTime dbconv.ClientConnectionCreateTime
-	waitTime   dbconv.ClientConnectionWaitTime
-	useTime    dbconv.ClientConnectionUseTime
+	createTime, waitTime, useTime *durationHistogram
 
 	closed   metric.Int64Counter
-	lifetime metric.Float64Histogram
+	lifetime *durationHistogram
 
 	hits, misses, waits, stale, unusable metric.Int64ObservableCounter
 
 	// The health instruments exist only for *pools.Pools, which runs
 	// health checks; a plain client has none to report.
 	healthChecks   metric.Int64Counter
-	healthDuration metric.Float64Histogram
+	healthDuration *durationHistogram
 	healthUp       metric.Int64ObservableGauge
+
+	// opDuration is db.client.operation.duration; nil when
+	// WithCommandLatency(false).
+	opDuration *durationHistogram
+	// tracing is WithTracing's hook maker; nil without it.
+	tracing *tracing
+	// fast is WithProducer's lock-free path; nil without it.
+	fast *fastPath
 }
 
 // Metric names without a semantic convention. go-redis's own native
@@ -49,19 +55,22 @@ const (
 	nameHealthUp       = "redis.client.health.up"
 )
 
-func newInstruments(m metric.Meter, boundaries []float64, health bool) (*instruments, error) {
+func newInstruments(m metric.Meter, cfg config, health bool) (*instruments, error) {
 	var (
-		in   instruments
+		in   = instruments{tracing: cfg.command.tracing}
 		errs []error
 		err  error
 	)
+	if p := cfg.command.producer; p != nil {
+		in.fast = newFastPath(p, slices.Clone(cfg.boundaries))
+	}
 	check := func(err error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
 	// A copy: the default is latency.Boundaries, shared with exporters/.
-	buckets := metric.WithExplicitBucketBoundaries(slices.Clone(boundaries)...)
+	buckets := metric.WithExplicitBucketBoundaries(slices.Clone(cfg.boundaries)...)
 
 	// The semconv constructors append the convention's unit and description
 	// after the options given here, so a description passed here would be
@@ -79,21 +88,21 @@ func newInstruments(m metric.Meter, boundaries []float64, health bool) (*instrum
 	in.timeouts, err = dbconv.NewClientConnectionTimeoutsObservable(m)
 	check(err)
 
-	in.createTime, err = dbconv.NewClientConnectionCreateTime(m, buckets)
+	createTime, err := dbconv.NewClientConnectionCreateTime(m, buckets)
 	check(err)
-	in.waitTime, err = dbconv.NewClientConnectionWaitTime(m, buckets)
+	in.createTime = in.duration(createTime.Inst(), createTime.Name(), createTime.Unit(), createTime.Description())
+	waitTime, err := dbconv.NewClientConnectionWaitTime(m, buckets)
 	check(err)
-	in.useTime, err = dbconv.NewClientConnectionUseTime(m, buckets)
+	in.waitTime = in.duration(waitTime.Inst(), waitTime.Name(), waitTime.Unit(), waitTime.Description())
+	useTime, err := dbconv.NewClientConnectionUseTime(m, buckets)
 	check(err)
+	in.useTime = in.duration(useTime.Inst(), useTime.Name(), useTime.Unit(), useTime.Description())
 
 	in.closed, err = m.Int64Counter(nameClosed,
 		metric.WithUnit("{connection}"),
 		metric.WithDescription("Connections closed, by reason: idle_timeout, max_lifetime, stale, error, pool_closed, failover or other."))
 	check(err)
-	in.lifetime, err = m.Float64Histogram(nameLifetime, buckets,
-		metric.WithUnit("s"),
-		metric.WithDescription("How long closed connections lived, from dial to close, by close reason."))
-	check(err)
+	in.lifetime = in.histogram(m, check, nameLifetime, "How long closed connections lived, from dial to close, by close reason.", buckets)
 
 	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
 		c, err := m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
@@ -106,21 +115,37 @@ func newInstruments(m metric.Meter, boundaries []float64, health bool) (*instrum
 	in.stale = counter(nameStale, "{connection}", "Connections removed from the pool for any reason except the pool's own Close (go-redis's PoolStats.StaleConns, which counts every removal, not only stale ones).")
 	in.unusable = counter(nameUnusable, "{connection}", "Connections found unusable (go-redis's PoolStats.Unusable; go-redis v9.23 never increments it).")
 
+	if !cfg.command.noLatency {
+		d, err := dbconv.NewClientOperationDuration(m, buckets)
+		check(err)
+		in.opDuration = in.duration(d.Inst(), d.Name(), d.Unit(), d.Description())
+	}
+
 	if health {
 		in.healthChecks, err = m.Int64Counter(nameHealthChecks,
 			metric.WithUnit("{check}"),
 			metric.WithDescription("Health checks (PINGs through a dedicated connection) by outcome: ok, error or timeout."))
 		check(err)
-		in.healthDuration, err = m.Float64Histogram(nameHealthDuration, buckets,
-			metric.WithUnit("s"),
-			metric.WithDescription("How long health checks took, by outcome."))
-		check(err)
+		in.healthDuration = in.histogram(m, check, nameHealthDuration, "How long health checks took, by outcome.", buckets)
 		in.healthUp, err = m.Int64ObservableGauge(nameHealthUp,
 			metric.WithUnit("{status}"),
 			metric.WithDescription("1 when the pool's last health check succeeded, 0 when it failed; absent before the first check."))
 		check(err)
 	}
 	return &in, errors.Join(errs...)
+}
+
+// duration wraps an SDK histogram of the Instrumentation.
+func (in *instruments) duration(h metric.Float64Histogram, name, unit, description string) *durationHistogram {
+	return &durationHistogram{sdk: h, name: name, unit: unit, description: description, fast: in.fast}
+}
+
+// histogram creates a duration histogram in seconds without a semantic
+// convention.
+func (in *instruments) histogram(m metric.Meter, check func(error), name, description string, buckets metric.HistogramOption) *durationHistogram {
+	h, err := m.Float64Histogram(name, buckets, metric.WithUnit("s"), metric.WithDescription(description))
+	check(err)
+	return in.duration(h, name, "s", description)
 }
 
 // observables lists the instruments the one callback observes.

@@ -15,6 +15,7 @@ type config struct {
 	attrs         []attribute.KeyValue
 	poolName      string
 	boundaries    []float64
+	command       commandConfig // options_latency.go
 }
 
 // Option configures New and NewClient alike: WithMeterProvider,
@@ -87,7 +88,7 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // go-redis#3880). Attributes poolscope sets itself
 // (db.client.connection.pool.name, db.system.name, server.address,
 // server.port, db.client.connection.state, redis.client.connection.kind,
-// reason, outcome) and invalid ones are dropped, so that a label cannot
+// reason, outcome, db.operation.name, error.type) and invalid ones are dropped, so that a label cannot
 // hide which pool a value belongs to. Several calls add up.
 func WithAttributes(attrs ...attribute.KeyValue) Option {
 	own := append([]attribute.KeyValue(nil), attrs...)
@@ -135,6 +136,8 @@ var reservedKeys = map[attribute.Key]bool{
 	keyKind:          true,
 	keyReason:        true,
 	keyOutcome:       true,
+	keyOperationName: true,
+	keyErrorType:     true,
 }
 
 // extraAttributes returns a copy of attrs without invalid attributes and

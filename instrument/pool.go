@@ -51,7 +51,7 @@ func newObservedPool(name string, srv server, in *instruments, extras []attribut
 	return &observedPool{
 		name:    name,
 		in:      in,
-		sets:    newPoolSets(name, srv, extras),
+		sets:    newPoolSets(name, srv, extras, in),
 		clients: clients,
 		hooked:  map[weak.Pointer[redis.Client]]struct{}{},
 		last:    map[weak.Pointer[redis.Client]]poolCounters{},
@@ -71,6 +71,7 @@ func (p *observedPool) hook(c *redis.Client) {
 	p.mu.Unlock()
 	if !done {
 		c.AddHook(newDialHook(p, c.Options()))
+		p.in.tracing.add(c)
 	}
 }
 
@@ -234,9 +235,9 @@ func (p *observedPool) retire(c *redis.Client) {
 }
 
 // recordClose counts a closed connection and its lifetime.
-func (p *observedPool) recordClose(ctx context.Context, r closeReason, lifetime time.Duration) {
+func (p *observedPool) recordClose(ctx context.Context, r closeReason, lifetime time.Duration, shard uint32) {
 	p.in.closed.Add(ctx, 1, p.sets.closed[r]...)
-	p.in.lifetime.Record(ctx, lifetime.Seconds(), p.sets.lifetime[r]...)
+	p.sets.lifetime[r].record(ctx, lifetime, shard)
 }
 
 // recordHealthCheck counts one health check of a pools role.
@@ -252,5 +253,5 @@ func (p *observedPool) recordHealthCheck(ctx context.Context, hc pools.HealthChe
 		o = outcomeTimeout
 	}
 	p.in.healthChecks.Add(ctx, 1, p.sets.healthChecks[o]...)
-	p.in.healthDuration.Record(ctx, hc.Duration.Seconds(), p.sets.healthDuration[o]...)
+	p.sets.healthDuration[o].record(ctx, hc.Duration, 0)
 }

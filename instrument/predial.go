@@ -20,7 +20,7 @@ import (
 func recordEarlyDials(ps *pools.Pools, byRole map[pools.Role]*observedPool) {
 	record := func(d pools.DialTime) {
 		if p := byRole[d.Role]; p != nil && !p.closed.Load() {
-			p.in.createTime.Float64Histogram.Record(context.Background(), d.Duration.Seconds(), p.sets.record...)
+			p.sets.createTime.record(context.Background(), d.Duration, 0)
 		}
 	}
 	for _, d := range ps.TakeDialTimes(record) {

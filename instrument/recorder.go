@@ -35,8 +35,9 @@ var (
 
 func (recorder) RecordConnectionCreateTime(ctx context.Context, d time.Duration, cn redis.ConnInfo) {
 	for c := trackedFrom(cn); c != nil; c = c.next() {
+		c.ready.Store(true)
 		if !c.pool.closed.Load() {
-			c.pool.in.createTime.Float64Histogram.Record(ctx, d.Seconds(), c.pool.sets.record...)
+			c.pool.sets.createTime.record(ctx, d, c.shard)
 		}
 	}
 }
@@ -46,7 +47,7 @@ func (recorder) RecordConnectionCreateTime(ctx context.Context, d time.Duration,
 func (recorder) RecordConnectionWaitTime(ctx context.Context, d time.Duration, cn redis.ConnInfo) {
 	for c := trackedFrom(cn); c != nil; c = c.next() {
 		if !c.pool.closed.Load() {
-			c.pool.in.waitTime.Float64Histogram.Record(ctx, d.Seconds(), c.pool.sets.record...)
+			c.pool.sets.waitTime.record(ctx, d, c.shard)
 		}
 	}
 }
@@ -72,7 +73,7 @@ func (recorder) RecordConnectionCount(ctx context.Context, delta int, cn redis.C
 		if delta > 0 {
 			c.borrowedAt.Store(now)
 		} else if since := c.borrowedAt.Swap(0); since != 0 {
-			c.pool.in.useTime.Float64Histogram.Record(ctx, time.Duration(now-since).Seconds(), c.pool.sets.record...)
+			c.pool.sets.useTime.record(ctx, time.Duration(now-since), c.shard)
 		}
 	}
 }
@@ -147,11 +148,19 @@ func (recorder) UnregisterPool(redis.Pooler)                   {}
 func (recorder) RegisterPubSubPool(string, redis.PubSubPooler) {}
 func (recorder) UnregisterPubSubPool(redis.PubSubPooler)       {}
 
+// RecordOperationDuration is called by go-redis after every command, with
+// its duration, retries included (db.client.operation.duration).
+func (recorder) RecordOperationDuration(ctx context.Context, d time.Duration, cmd redis.Cmder, _ int, err error, cn redis.ConnInfo, _ int) {
+	recordOperation(ctx, d, cmd, "", err, cn)
+}
+
+// RecordPipelineOperationDuration is called by go-redis after every
+// pipeline ("PIPELINE") and transaction ("MULTI").
+func (recorder) RecordPipelineOperationDuration(ctx context.Context, d time.Duration, name string, _, _ int, err error, cn redis.ConnInfo, _ int) {
+	recordOperation(ctx, d, nil, name, err, cn)
+}
+
 // The recorder events poolscope does not use.
-func (recorder) RecordOperationDuration(context.Context, time.Duration, redis.Cmder, int, error, redis.ConnInfo, int) {
-}
-func (recorder) RecordPipelineOperationDuration(context.Context, time.Duration, string, int, int, error, redis.ConnInfo, int) {
-}
 func (recorder) RecordConnectionRelaxedTimeout(context.Context, int, redis.ConnInfo, string, string) {
 }
 func (recorder) RecordConnectionHandoff(context.Context, redis.ConnInfo, string)           {}

@@ -13,7 +13,6 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/poolscope/poolscope/internal/latency"
 	"github.com/poolscope/poolscope/pools"
 )
 
@@ -32,12 +31,20 @@ func (f *fakeConnInfo) UsedAtNs() int64       { return f.usedAt }
 func (f *fakeConnInfo) tracked() *trackedConn { return trackedFrom(f) }
 
 // testPool is an observedPool wired to a real SDK MeterProvider.
-func testPool(t testing.TB) (*observedPool, *sdkmetric.ManualReader) {
+func testPool(t testing.TB) (*observedPool, *sdkmetric.ManualReader) { return testPoolWith(t, nil) }
+
+// testPoolWith is testPool with a Producer attached to the reader and the
+// instruments (nil: none).
+func testPoolWith(t testing.TB, producer *Producer) (*observedPool, *sdkmetric.ManualReader) {
 	t.Helper()
-	r := sdkmetric.NewManualReader()
+	var readerOpts []sdkmetric.ManualReaderOption
+	if producer != nil {
+		readerOpts = append(readerOpts, sdkmetric.WithProducer(producer))
+	}
+	r := sdkmetric.NewManualReader(readerOpts...)
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	in, err := newInstruments(mp.Meter(ScopeName), latency.Boundaries, true)
+	in, err := newInstruments(mp.Meter(ScopeName), newConfig([]Option{WithProducer(producer)}), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,12 +77,20 @@ func loopbackConn(t *testing.T) net.Conn {
 // TestHotPathsAllocateNothing measures every recorder path a command, a
 // dial or a close goes through, for both wrapper types.
 func TestHotPathsAllocateNothing(t *testing.T) {
+	t.Run("sdk histograms", func(t *testing.T) { testHotPathsAllocateNothing(t, nil) })
+	t.Run("producer", func(t *testing.T) { testHotPathsAllocateNothing(t, NewProducer()) })
+}
+
+func testHotPathsAllocateNothing(t *testing.T, producer *Producer) {
 	ctx := context.Background()
-	p, _ := testPool(t)
+	p, _ := testPoolWith(t, producer)
 	pipeA, pipeB := net.Pipe()
 	t.Cleanup(func() { _ = pipeA.Close(); _ = pipeB.Close() })
 	conns := map[string]net.Conn{"tcp (syscall.Conn)": loopbackConn(t), "pipe (plain net.Conn)": pipeA}
 	ioErr := errors.New("read tcp 127.0.0.1:1->127.0.0.1:2: i/o timeout")
+	getCmd := redis.NewStringCmd(ctx, "get", "k")
+	upperCmd := redis.NewStringCmd(ctx, "GET", "k")
+	otherCmd := redis.NewCmd(ctx, "object", "encoding", "k")
 
 	for name, raw := range conns {
 		t.Run(name, func(t *testing.T) {
@@ -84,6 +99,7 @@ func TestHotPathsAllocateNothing(t *testing.T) {
 			if tc == nil {
 				t.Fatal("trackedFrom does not find the wrapper")
 			}
+			tc.ready.Store(true) // set up: its operations are recorded
 			untracked := &fakeConnInfo{conn: raw}
 			paths := []struct {
 				name string
@@ -100,7 +116,20 @@ func TestHotPathsAllocateNothing(t *testing.T) {
 					recorder{}.RecordPendingRequests(ctx, 1, nil, "x")
 					recorder{}.RecordPendingRequests(ctx, -1, ci, "x")
 				}},
-				{"operation duration", func() { recorder{}.RecordOperationDuration(ctx, time.Millisecond, nil, 1, nil, ci, 0) }},
+				{"operation duration", func() {
+					recorder{}.RecordOperationDuration(ctx, time.Millisecond, getCmd, 1, nil, ci, 0)
+					recorder{}.RecordOperationDuration(ctx, time.Millisecond, upperCmd, 1, redis.Nil, ci, 0)
+					recorder{}.RecordOperationDuration(ctx, time.Millisecond, otherCmd, 1, nil, ci, 0)
+					recorder{}.RecordOperationDuration(ctx, time.Millisecond, nil, 1, nil, ci, 0)
+				}},
+				{"failed operation", func() {
+					recorder{}.RecordOperationDuration(ctx, time.Millisecond, getCmd, 1, ioErr, ci, 0)
+					recorder{}.RecordOperationDuration(ctx, time.Millisecond, getCmd, 2, context.DeadlineExceeded, ci, 0)
+				}},
+				{"pipeline duration", func() {
+					recorder{}.RecordPipelineOperationDuration(ctx, time.Millisecond, "PIPELINE", 3, 1, nil, ci, 0)
+					recorder{}.RecordPipelineOperationDuration(ctx, time.Millisecond, "MULTI", 3, 1, redis.ErrClosed, ci, 0)
+				}},
 				{"create time", func() { recorder{}.RecordConnectionCreateTime(ctx, time.Millisecond, ci) }},
 				{"close (stale, refined)", func() {
 					tc.closeDone.Store(false)
@@ -271,29 +300,6 @@ func TestRecorderSharedAndReplaced(t *testing.T) {
 	})
 }
 
-// BenchmarkRecorderPerCommand is poolscope's share of one command: every
-// recorder call go-redis makes for a GET, in order. Its cost is almost all
-// in the two histogram records (wait_time, use_time) of the OpenTelemetry
-// SDK: compare BenchmarkSDKHistogramRecord.
-func BenchmarkRecorderPerCommand(b *testing.B) {
-	ctx := context.Background()
-	p, _ := testPool(b)
-	pipe, other := net.Pipe()
-	b.Cleanup(func() { _ = pipe.Close(); _ = other.Close() })
-	ci := &fakeConnInfo{conn: track(pipe, p, time.Minute)}
-	b.ReportAllocs()
-	for b.Loop() {
-		recorder{}.RecordPendingRequests(ctx, 1, nil, "")
-		recorder{}.RecordConnectionCount(ctx, -1, ci, "idle", false)
-		recorder{}.RecordConnectionCount(ctx, 1, ci, "used", false)
-		recorder{}.RecordConnectionWaitTime(ctx, 200*time.Nanosecond, ci)
-		recorder{}.RecordPendingRequests(ctx, -1, ci, "")
-		recorder{}.RecordConnectionCount(ctx, -1, ci, "used", false)
-		recorder{}.RecordConnectionCount(ctx, 1, ci, "idle", false)
-		recorder{}.RecordOperationDuration(ctx, 50*time.Microsecond, nil, 1, nil, ci, 0)
-	}
-}
-
 // BenchmarkSDKHistogramRecord is one Record of the OpenTelemetry SDK with a
 // pool's prebuilt attribute set: the floor under each histogram poolscope
 // records per command.
@@ -302,6 +308,6 @@ func BenchmarkSDKHistogramRecord(b *testing.B) {
 	p, _ := testPool(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		p.in.waitTime.Float64Histogram.Record(ctx, 200e-9, p.sets.record...)
+		p.in.waitTime.sdk.Record(ctx, 200e-9, p.sets.waitTime.opts...)
 	}
 }

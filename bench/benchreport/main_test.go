@@ -7,8 +7,10 @@ import (
 	"testing"
 )
 
-func TestReport(t *testing.T) {
-	f, err := os.Open("testdata/bench.txt")
+// parseFile parses a benchmark output under testdata.
+func parseFile(t *testing.T, name string) results {
+	t.Helper()
+	f, err := os.Open(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -17,6 +19,11 @@ func TestReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res
+}
+
+func TestReport(t *testing.T) {
+	res := parseFile(t, "testdata/bench.txt")
 	if len(res.getSet) != 6 || res.cpu != "Test CPU" || len(res.ratios) != 2 {
 		t.Fatalf("parsed %d cases, %d ratio kinds, cpu %q", len(res.getSet), len(res.ratios), res.cpu)
 	}
@@ -27,7 +34,9 @@ func TestReport(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	// poolscope: sqrt(0.99 * 0.97) = 0.980; redisotel: sqrt(0.9 * 0.8) =
 	// 0.849; allocs: poolscope 7 vs bare 7 sequential, 8 vs 7 parallel.
-	want := "overhead: poolscope/bare=0.980 redisotel/bare=0.849 poolscope_added_allocs=1"
+	// This older output has no poolscope/nop ratio: it comes from the bare
+	// ratios (0.980 / sqrt(0.9861 * 0.980) = 0.997), and no CPU time.
+	want := "overhead: poolscope/bare=0.980 redisotel/bare=0.849 poolscope/nop=0.997 poolscope_added_allocs=1 poolscope_added_cpu_ns=n/a"
 	if got := lines[len(lines)-1]; got != want {
 		t.Errorf("last line = %q, want %q\n%s", got, want, out.String())
 	}
@@ -80,5 +89,43 @@ func TestReportLatency(t *testing.T) {
 	}
 	if strings.Index(text, "latency:") > strings.Index(text, "overhead:") {
 		t.Errorf("latency table after the summary:\n%s", text)
+	}
+}
+
+// TestReportCPU reads a real run of the benchmark that reports confidence
+// intervals, CPU time per operation and the load average: they show in the
+// table, and the summary gains poolscope/nop and the added CPU ns.
+func TestReportCPU(t *testing.T) {
+	res := parseFile(t, "testdata/overhead-cpu.txt")
+	if got := res.ratios["parallel"]["poolscope-added-cpu-ns/op"]; got != 1272 {
+		t.Errorf("parallel poolscope-added-cpu-ns/op = %v, want 1272", got)
+	}
+	if got := res.ratios["sequential"]["poolscope-added-cpu-ns/op"]; got != -520.5 {
+		t.Errorf("negative metric parsed as %v, want -520", got)
+	}
+	var out bytes.Buffer
+	if err := report(&out, res); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	// poolscope/nop: sqrt(0.942 * 0.901); added CPU: -520.5 +-2703
+	// (sequential) and 1272 +-518.8 (parallel) weighted by 1/ci^2: 1208.
+	want := "overhead: poolscope/bare=0.931 redisotel/bare=0.961 poolscope/nop=0.921 poolscope_added_allocs=0 poolscope_added_cpu_ns=1208"
+	if got := lines[len(lines)-1]; got != want {
+		t.Errorf("last line = %q, want %q\n%s", got, want, text)
+	}
+	for _, want := range []string{
+		"sequential 1.24 -> 1.30, parallel 1.30 -> 1.44",
+		"WARNING: load average above 1",
+		"poolscope/parallel                9846    101564    513         7     0.888 [0.813, 0.959]     11579      +1272 +-519",
+		"poolscope+traces/parallel",
+		"poolscope/nop/parallel           0.901 [0.873, 1.009]       +998 +-515",
+		// The recorder table reads CPU ns per command, not ns/op.
+		"poolscope-producer/parallel               163.4             +152",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in:\n%s", want, text)
+		}
 	}
 }

@@ -23,19 +23,22 @@ import (
 // reach from here).
 type latencyMode struct {
 	name    string
-	observe func(b *testing.B, c *redis.Client, mp *sdkmetric.MeterProvider) func()
+	observe func(b *testing.B, c *redis.Client, mp *sdkmetric.MeterProvider, producer *instrument.Producer) func()
 }
 
 var latencyModes = []latencyMode{
-	{"bare", func(*testing.B, *redis.Client, *sdkmetric.MeterProvider) func() { return func() {} }},
-	{"poolscope", func(b *testing.B, c *redis.Client, mp *sdkmetric.MeterProvider) func() {
-		i, err := instrument.NewClient(c, instrument.WithMeterProvider(mp))
+	{"bare", func(*testing.B, *redis.Client, *sdkmetric.MeterProvider, *instrument.Producer) func() {
+		return func() {}
+	}},
+	// poolscope with its Producer on the reader, as exporters.New sets it up.
+	{"poolscope", func(b *testing.B, c *redis.Client, mp *sdkmetric.MeterProvider, producer *instrument.Producer) func() {
+		i, err := instrument.NewClient(c, instrument.WithMeterProvider(mp), instrument.WithProducer(producer))
 		if err != nil {
 			b.Fatal(err)
 		}
 		return func() { _ = i.Close() }
 	}},
-	{"redisotel", func(b *testing.B, c *redis.Client, mp *sdkmetric.MeterProvider) func() {
+	{"redisotel", func(b *testing.B, c *redis.Client, mp *sdkmetric.MeterProvider, _ *instrument.Producer) func() {
 		done := make(chan struct{})
 		if err := redisotel.InstrumentMetrics(c, redisotel.WithMeterProvider(mp), redisotel.WithCloseChan(done)); err != nil {
 			b.Fatal(err)
@@ -43,7 +46,9 @@ var latencyModes = []latencyMode{
 		return func() { close(done) }
 	}},
 	// control is bare again: its distance from bare is the harness's noise.
-	{"control", func(*testing.B, *redis.Client, *sdkmetric.MeterProvider) func() { return func() {} }},
+	{"control", func(*testing.B, *redis.Client, *sdkmetric.MeterProvider, *instrument.Producer) func() {
+		return func() {}
+	}},
 }
 
 var latencyKeys = func() []string {
@@ -130,8 +135,9 @@ type sliceResult struct {
 func latencySlice(b *testing.B, srv *redisserver.Server, mode latencyMode, callers, ops int) sliceResult {
 	ctx := context.Background()
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-	undo := mode.observe(b, c, mp)
+	producer := instrument.NewProducer()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader(sdkmetric.WithProducer(producer))))
+	undo := mode.observe(b, c, mp, producer)
 	defer func() {
 		undo()
 		_ = c.Close()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/poolscope/poolscope/exporters"
 	"github.com/poolscope/poolscope/instrument"
 	"github.com/poolscope/poolscope/internal/redislog"
 	"github.com/poolscope/poolscope/pools"
@@ -46,7 +47,10 @@ func runDemoWorker(ctx context.Context, e env) int {
 
 	// The demo sets OTEL_METRICS_EXPORTER=prometheus and port 0 in our
 	// environment: any free loopback port, reported below.
-	pipeline, code, err := newPipeline(ctx, e, "demo-worker")
+	// The Producer carries instrument's duration histograms to every
+	// reader of the pipeline at a few atomic adds per measurement.
+	producer := instrument.NewProducer()
+	pipeline, code, err := newPipeline(ctx, e, "demo-worker", exporters.WithProducer(producer))
 	if err != nil {
 		printErrors(e.stderr, err)
 		return code
@@ -71,7 +75,8 @@ func runDemoWorker(ctx context.Context, e env) int {
 		return exitUsage
 	}
 	defer pl.Close()
-	inst, err := instrument.New(pl, instrument.WithMeterProvider(pipeline.MeterProvider()))
+	inst, err := instrument.New(pl, instrument.WithMeterProvider(pipeline.MeterProvider()),
+		instrument.WithProducer(producer))
 	if err != nil {
 		fmt.Fprintln(e.stderr, "demo-worker:", err)
 		return exitFail

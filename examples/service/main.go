@@ -50,8 +50,11 @@ func main() {
 // metrics (the last export still sees the pools), stop observing, close
 // the pools.
 func run(ctx context.Context, listen string) error {
-	// 1. The metric pipeline: OTLP by default, or what OTEL_METRICS_EXPORTER names.
-	pipeline, err := exporters.New(ctx)
+	// 1. The metric pipeline: OTLP by default, or what OTEL_METRICS_EXPORTER
+	// names. The producer carries instrument's lock-free duration
+	// histograms to every reader the pipeline builds.
+	producer := instrument.NewProducer()
+	pipeline, err := exporters.New(ctx, exporters.WithProducer(producer))
 	if err != nil {
 		return err // names the bad variable and its value; never a token
 	}
@@ -62,7 +65,8 @@ func run(ctx context.Context, listen string) error {
 		return err
 	}
 	// 3. Their metrics, through the pipeline's meter provider.
-	inst, err := instrument.New(p, instrument.WithMeterProvider(pipeline.MeterProvider()))
+	inst, err := instrument.New(p, instrument.WithMeterProvider(pipeline.MeterProvider()),
+		instrument.WithProducer(producer))
 	if err != nil {
 		_ = p.Close()
 		_ = pipeline.Shutdown(context.Background())

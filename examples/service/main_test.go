@@ -54,7 +54,12 @@ func TestServiceEndToEnd(t *testing.T) {
 		t.Error(err)
 	}
 	redistest.Eventually(t, 10*time.Second, func() error {
-		return expect(fmt.Sprintf("http://127.0.0.1:%d/metrics", promPort), `db_client_connection_count{`)
+		u := fmt.Sprintf("http://127.0.0.1:%d/metrics", promPort)
+		if err := expect(u, `db_client_connection_count{`); err != nil {
+			return err
+		}
+		// A duration histogram, exported through the producer.
+		return expect(u, `db_client_operation_duration_seconds_bucket{`)
 	})
 	names, err := s.ClientsByName(redistest.Context(t, 5*time.Second))
 	if err != nil {

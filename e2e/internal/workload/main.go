@@ -51,7 +51,10 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	pipeline, err := exporters.New(ctx, exporters.WithDefaultServiceName("e2e-workload"))
+	// The Producer carries instrument's duration histograms, as a
+	// program that follows the README does.
+	producer := instrument.NewProducer()
+	pipeline, err := exporters.New(ctx, exporters.WithDefaultServiceName("e2e-workload"), exporters.WithProducer(producer))
 	if err != nil {
 		logger.Error("metric pipeline", "err", err)
 		return 2
@@ -71,7 +74,7 @@ func run() int {
 	}
 	defer p.Close()
 
-	inst, err := instrument.New(p, instrument.WithMeterProvider(pipeline.MeterProvider()))
+	inst, err := instrument.New(p, instrument.WithMeterProvider(pipeline.MeterProvider()), instrument.WithProducer(producer))
 	if err != nil {
 		logger.Error("instrument", "err", err)
 		return 1

@@ -1,0 +1,57 @@
+package instrument
+
+import (
+	"github.com/redis/go-redis/extra/redisotel/v9"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// commandConfig is what the command-path options set (command latency and
+// tracing); a field of config.
+type commandConfig struct {
+	// noLatency turns db.client.operation.duration off.
+	noLatency bool
+	tracing   *tracing
+	producer  *Producer
+}
+
+// WithCommandLatency turns db.client.operation.duration on (the default)
+// or off. Off, poolscope's recorder ignores go-redis's command and pipeline
+// durations, and the histogram is not created.
+func WithCommandLatency(on bool) Option {
+	return optionFunc(func(c config) config {
+		c.command.noLatency = !on
+		return c
+	})
+}
+
+// WithTracing adds go-redis's redisotel tracing hook to every client New
+// observes: each client of a *pools.Pools, whichever roles are shared or
+// hand out a new client per call (those get it as they are created), each
+// node of a cluster, or the one client given. Spans come from tp (nil: the
+// global otel.GetTracerProvider()). The command text stays out of spans
+// (redisotel.WithDBStatement(false)), since values and AUTH arguments can
+// be secrets; opts are redisotel's own tracing options and come after
+// poolscope's, so redisotel.WithDBStatement(true) puts it back. go-redis
+// cannot remove a hook: the clients keep tracing after Close.
+func WithTracing(tp trace.TracerProvider, opts ...redisotel.TracingOption) Option {
+	own := append([]redisotel.TracingOption(nil), opts...)
+	return optionFunc(func(c config) config {
+		c.command.tracing = newTracing(tp, own)
+		return c
+	})
+}
+
+// WithProducer exports the duration histograms (create, wait and use time,
+// lifetime, health-check and command duration) through p instead of the
+// MeterProvider's SDK instruments: lock-free histograms that cost a few
+// atomic adds per measurement instead of an SDK Record each (see
+// Producer). p must be attached to every reader of the MeterProvider
+// (sdkmetric.WithProducer(p)); when a reader collects without it, New's
+// Instrumentation reports ErrProducerMissing and falls back to the SDK
+// instruments without losing data. nil keeps the SDK instruments.
+func WithProducer(p *Producer) Option {
+	return optionFunc(func(c config) config {
+		c.command.producer = p
+		return c
+	})
+}

@@ -1,0 +1,92 @@
+package instrument
+
+import (
+	"context"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// BenchmarkRecorderCommand replays, without any I/O, the recorder calls
+// go-redis v9.23 makes for one GET on an idle pooled connection, in order:
+// the pending request (+1, -1), the idle -> used transition, the wait time,
+// the used -> idle transition, and the command's duration, through the same
+// interfaces go-redis's adapter uses. "nop" is a recorder that does
+// nothing: poolscope's ns/op minus nop's is the CPU time poolscope's
+// recorder adds per command, free of the network's noise. "parallel" runs
+// it from one goroutine per core, each on its own connection of one pool.
+// cpu-ns/op is the process's CPU time per command (getrusage), which a
+// busy machine's time slicing does not inflate as it does ns/op.
+// "poolscope-producer" records into WithProducer's lock-free histograms.
+func BenchmarkRecorderCommand(b *testing.B) {
+	ctx := context.Background()
+	cmd := redis.NewStringCmd(ctx, "get", "k")
+	for _, rec := range []struct {
+		name     string
+		r        redis.OTelRecorder
+		producer *Producer
+	}{{"poolscope", recorder{}, nil}, {"poolscope-producer", recorder{}, NewProducer()}, {"nop", nopRecorder{}, nil}} {
+		p, _ := testPoolWith(b, rec.producer)
+		counter := rec.r.(redis.OTelConnectionCounter)
+		command := func(ci redis.ConnInfo) { // in go-redis's order
+			counter.RecordPendingRequests(ctx, 1, nil, "p")
+			counter.RecordConnectionCount(ctx, -1, ci, "idle", false)
+			counter.RecordConnectionCount(ctx, 1, ci, "used", false)
+			rec.r.RecordConnectionWaitTime(ctx, 200*time.Nanosecond, ci)
+			counter.RecordPendingRequests(ctx, -1, ci, "p")
+			counter.RecordConnectionCount(ctx, -1, ci, "used", false)
+			counter.RecordConnectionCount(ctx, 1, ci, "idle", false)
+			rec.r.RecordOperationDuration(ctx, 150*time.Microsecond, cmd, 1, nil, ci, 0)
+		}
+		newConn := func() redis.ConnInfo {
+			raw, peer := net.Pipe()
+			b.Cleanup(func() { _ = raw.Close(); _ = peer.Close() })
+			tc := track(raw, p, 0)
+			asTracked(tc).ready.Store(true)
+			return &fakeConnInfo{conn: tc}
+		}
+		b.Run(rec.name+"/sequential", func(b *testing.B) {
+			ci := newConn()
+			b.ReportAllocs()
+			cpu := ProcessCPU(b)
+			for b.Loop() {
+				command(ci)
+			}
+			b.ReportMetric(float64(ProcessCPU(b)-cpu)/float64(b.N), "cpu-ns/op")
+		})
+		b.Run(rec.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			cpu := ProcessCPU(b)
+			b.RunParallel(func(pb *testing.PB) {
+				ci := newConn()
+				for pb.Next() {
+					command(ci)
+				}
+			})
+			b.ReportMetric(float64(ProcessCPU(b)-cpu)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// nopRecorder does nothing, with every interface poolscope's recorder has.
+type nopRecorder struct{ recorder }
+
+func (nopRecorder) RecordOperationDuration(context.Context, time.Duration, redis.Cmder, int, error, redis.ConnInfo, int) {
+}
+func (nopRecorder) RecordConnectionWaitTime(context.Context, time.Duration, redis.ConnInfo)  {}
+func (nopRecorder) RecordConnectionCount(context.Context, int, redis.ConnInfo, string, bool) {}
+func (nopRecorder) RecordPendingRequests(context.Context, int, redis.ConnInfo, string)       {}
+
+// ProcessCPU is the CPU time (user + sys) the test process has used, every
+// thread included (getrusage). Exported for the external test package's
+// benchmarks.
+func ProcessCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
