@@ -53,6 +53,9 @@ func (c config) advisePool(p Pool) PoolAdvice {
 	d := c.measure(p)
 	a.DemandHigh, a.HoldMean = d.high, d.hold
 	switch {
+	case d.valid == 0 && len(p.Intervals) >= c.minIntervals:
+		return notEnough(a, "no use times in the window: the pool was never used, or its use times are not recorded (another go-redis recorder replaced poolscope's?)",
+			"db.client.connection.use_time")
 	case d.valid < c.minIntervals:
 		return notEnough(a, fmt.Sprintf("window too short: %d interval(s) of %s with data, need %d", d.valid, p.Step, c.minIntervals),
 			"a longer window (or a shorter --step)")
@@ -170,7 +173,7 @@ func quantile(xs []float64, q float64) float64 {
 // less than the busy-interval demand plus headroom.
 func (c config) size(a PoolAdvice, p Pool, d demand) PoolAdvice {
 	model, wait, ok := sizeForWait(d.high, d.hold, 0.99, c.waitTarget.Seconds(), MaxPoolSize)
-	basis := fmt.Sprintf("M/M/c puts the wait p99 at %s from %d connections", fmtSeconds(wait), model)
+	basis := fmt.Sprintf("M/M/c puts the wait p99 at %s with %d connection(s)", fmtSeconds(wait), model)
 	if !ok {
 		basis = fmt.Sprintf("M/M/c cannot meet %s within %d connections", c.waitTarget, MaxPoolSize)
 	}

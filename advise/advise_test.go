@@ -83,7 +83,7 @@ func TestAdvisePool(t *testing.T) {
 				expectFloat(t, "memory per process", a.DeltaMemoryPerProcess, 34*20480)
 				expectFloat(t, "memory per service", a.DeltaMemoryService, 102*20480)
 			}},
-		{name: "oversized idle pool shrinks", pool: oversized, verdict: Shrink, rec: 1, reason: "from 1 connections",
+		{name: "oversized idle pool shrinks", pool: oversized, verdict: Shrink, rec: 1, reason: "with 1 connection(s)",
 			check: func(t *testing.T, a PoolAdvice) {
 				expectFloat(t, "expected wait", a.ExpectedWaitP99, 0.0001*math.Log(50)/0.5)
 				expectFloat(t, "connections per process", a.DeltaConnectionsPerProcess, -11)
@@ -115,6 +115,8 @@ func TestAdvisePool(t *testing.T) {
 		{name: "window too short", pool: pool(10, steady(5, iv(1, 0, 0.001))), verdict: NotEnoughData, rec: 10,
 			reason: "window too short: 5 interval(s) of 1m0s with data, need 10"},
 		{name: "no data at all", pool: pool(10, nil), verdict: NotEnoughData, reason: "window too short: 0 interval(s)"},
+		{name: "no use times in any interval", pool: pool(10, steady(20, iv(math.NaN(), math.NaN(), math.NaN()))), verdict: NotEnoughData,
+			reason: "no use times in the window", missing: "db.client.connection.use_time"},
 		{name: "no load", pool: pool(10, steady(20, iv(0, 0, math.NaN()))), verdict: NotEnoughData, reason: "no load"},
 		{name: "full without wait data", pool: pool(10, steady(20, iv(10, math.NaN(), 0.001))), verdict: NotEnoughData,
 			missing: "db.client.connection.wait_time"},
@@ -158,9 +160,10 @@ func TestAdviseHostileInputs(t *testing.T) {
 		{"min above max", with(pool(10, good), func(p *Pool) { p.Min = 11 }), NotEnoughData, "configured min"},
 		{"negative extra", with(pool(10, good), func(p *Pool) { p.Extra = -1 }), NotEnoughData, "outside the cap"},
 		{"zero step", with(pool(10, good), func(p *Pool) { p.Step = 0 }), NotEnoughData, "interval width is 0s"},
-		{"NaN intervals", pool(10, steady(20, iv(nan, nan, nan))), NotEnoughData, "window too short: 0"},
-		{"infinite intervals", pool(10, steady(20, iv(inf, inf, inf))), NotEnoughData, "window too short: 0"},
-		{"negative intervals", pool(10, steady(20, iv(-1, -1, -1))), NotEnoughData, "window too short: 0"},
+		{"NaN intervals", pool(10, steady(20, iv(nan, nan, nan))), NotEnoughData, "no use times"},
+		{"infinite intervals", pool(10, steady(20, iv(inf, inf, inf))), NotEnoughData, "no use times"},
+		{"negative intervals", pool(10, steady(20, iv(-1, -1, -1))), NotEnoughData, "no use times"},
+		{"some bad intervals", pool(10, append(steady(5, iv(nan, 0, 0)), steady(5, iv(1, 0, 0.001))...)), NotEnoughData, "window too short: 5"},
 		{"negative hold", pool(10, steady(20, iv(2, 0, -0.001))), NotEnoughData, "no load"},
 		{"infinite hold", pool(10, steady(20, iv(2, 0, inf))), NotEnoughData, "no load"},
 		{"zero hold", pool(10, steady(20, iv(2, 0, 0))), NotEnoughData, "no load"},

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/poolscope/poolscope/agent"
+	"github.com/poolscope/poolscope/exporters"
+	"github.com/poolscope/poolscope/instrument"
+	"github.com/poolscope/poolscope/internal/redisserver"
+	"github.com/poolscope/poolscope/internal/redistest"
+	"github.com/poolscope/poolscope/pools"
+)
+
+// adviseScrape is the test Prometheus's scrape and rule interval: short, so
+// that a window of seconds holds enough intervals.
+const adviseScrape = 500 * time.Millisecond
+
+// startTestPrometheus starts Debian's prometheus on a free loopback port,
+// scraping target every adviseScrape as job `job` with honor_labels (as
+// collector-config/prometheus/prometheus.yml does), and waits until it is
+// ready. A missing binary is a failure.
+func startTestPrometheus(t *testing.T, job, target string) string {
+	t.Helper()
+	binary, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatal("prometheus not found in PATH: apt-get install -y --no-install-recommends prometheus (or make deps)")
+	}
+	dir := t.TempDir()
+	config := filepath.Join(dir, "prometheus.yml")
+	yml := fmt.Sprintf("global:\n  scrape_interval: %[1]s\n  evaluation_interval: %[1]s\nscrape_configs:\n"+
+		"  - job_name: %[2]q\n    honor_labels: true\n    static_configs:\n      - targets: [%[3]q]\n", adviseScrape, job, target)
+	if err := os.WriteFile(config, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeLoopbackAddr(t)
+	var log redistest.Buffer
+	cmd := exec.Command(binary, "--config.file="+config, "--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	base := "http://" + addr
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	redistest.Eventually(t, 30*time.Second, func() error {
+		resp, err := client.Get(base + "/-/ready")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/-/ready: %s; log: %s", resp.Status, log.String())
+		}
+		return nil
+	})
+	return base
+}
+
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// adviseWorkload runs the pools of a service named checkout against a real
+// redis-server, instrumented, with the agent reporting the server's
+// maxclients, all served on one Prometheus endpoint: the master pool has
+// 2 connections for 16 callers that never pause (undersized), the replica
+// pool 30 connections for one caller that pauses 5 ms between reads
+// (oversized and idle). It returns the endpoint's host:port.
+func adviseWorkload(t *testing.T) string {
+	t.Helper()
+	server := redistest.Start(t, redisserver.Options{})
+	env := map[string]string{
+		"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_EXPORTER_PROMETHEUS_PORT": "0", "OTEL_SERVICE_NAME": "checkout",
+		"REDIS_MASTER_URL": server.URL(), "REDIS_LOCAL_URL": server.URL(),
+		"REDIS_MASTER_POOL_SIZE": "2", "REDIS_SLAVE_POOL_SIZE": "30",
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	ctx, cancel := context.WithCancel(context.Background())
+	pipeline, err := exporters.New(ctx, exporters.WithLookup(lookup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pools.LoadConfig(lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p, err := pools.New(cfg, pools.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := instrument.New(p, instrument.WithMeterProvider(pipeline.MeterProvider()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ag, err := agent.Start(ctx, agent.WithRedis(server.URL()), agent.WithInterval(adviseScrape),
+		agent.WithMeterProvider(pipeline.MeterProvider()), agent.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				_ = p.Master().Get(ctx, "advise:k").Err()
+			}
+		})
+	}
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			_ = p.Replica().Get(ctx, "advise:k").Err()
+			select {
+			case <-ctx.Done():
+			case <-time.After(5 * time.Millisecond): // think time of the workload, not a wait for state
+			}
+		}
+	})
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		ag.Close()
+		_ = inst.Close()
+		_ = p.Close()
+		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer scancel()
+		_ = pipeline.Shutdown(sctx)
+	})
+	return pipeline.PrometheusAddr()
+}
+
+// adviceJSON is the part of `advise --json` the test reads.
+type adviceJSON struct {
+	Pools []struct {
+		Service, Pool, Verdict, Reason string
+		Max                            int `json:"max"`
+		RecommendedMax                 int `json:"recommended_max"`
+	} `json:"pools"`
+	Servers []struct {
+		Server     string `json:"server"`
+		MaxClients int    `json:"maxclients"`
+		Before     int    `json:"budget_before"`
+		After      int    `json:"budget_after"`
+		Fits       bool   `json:"fits"`
+	} `json:"servers"`
+	Env map[string][]string `json:"env"`
+}
+
+// TestAdviseAgainstPrometheus: the undersized master pool is told to grow,
+// the oversized idle replica pool to shrink, the server's budget is
+// checked against the agent's maxclients, and the variables to set follow.
+func TestAdviseAgainstPrometheus(t *testing.T) {
+	prom := startTestPrometheus(t, "checkout", adviseWorkload(t))
+	args := []string{"advise", "--prometheus", prom, "--window", "24s", "--step", "2s", "--wait-p99", "1ms"}
+	var advice adviceJSON
+	redistest.Eventually(t, 120*time.Second, func() error {
+		code, stdout, stderr := runAdviseCLI(t, append(args, "--json")...)
+		if code != exitOK {
+			return fmt.Errorf("exit %d: %s", code, stderr)
+		}
+		advice = adviceJSON{}
+		if err := json.Unmarshal([]byte(stdout), &advice); err != nil {
+			return err
+		}
+		verdicts := map[string]string{}
+		for _, p := range advice.Pools {
+			verdicts[p.Pool] = p.Verdict
+		}
+		if verdicts["master"] != "grow" || verdicts["replica"] != "shrink" {
+			return fmt.Errorf("verdicts %v, want master grow and replica shrink; output:\n%s", verdicts, stdout)
+		}
+		return nil
+	})
+	for _, p := range advice.Pools {
+		switch p.Pool {
+		case "master":
+			if p.Max != 2 || p.RecommendedMax <= 2 || p.RecommendedMax > 18 {
+				t.Errorf("master: max %d advised %d, want 2 and 3 to 18 (16 callers + 10%%)", p.Max, p.RecommendedMax)
+			}
+		case "replica":
+			if p.Max != 30 || p.RecommendedMax < 1 || p.RecommendedMax > 5 {
+				t.Errorf("replica: max %d advised %d, want 30 and 1 to 5", p.Max, p.RecommendedMax)
+			}
+		}
+	}
+	if len(advice.Servers) != 1 || advice.Servers[0].MaxClients != 10000 || !advice.Servers[0].Fits {
+		t.Errorf("servers %+v, want one with maxclients 10000 that fits", advice.Servers)
+	}
+	env := strings.Join(advice.Env["checkout"], "\n")
+	for _, want := range []string{"REDIS_MASTER_POOL_SIZE=", "REDIS_SLAVE_POOL_SIZE="} {
+		if !strings.Contains(env, want) {
+			t.Errorf("env lines lack %s:\n%s", want, env)
+		}
+	}
+
+	code, text, stderr := runAdviseCLI(t, args...)
+	if code != exitOK || !strings.Contains(text, "REDIS_MASTER_POOL_SIZE=") || !strings.Contains(text, "maxclients") {
+		t.Fatalf("text output: exit %d, stderr %s:\n%s", code, stderr, text)
+	}
+	t.Logf("poolscope %s\n%s", strings.Join(args, " "), text)
+
+	t.Run("unknown service", func(t *testing.T) {
+		code, _, stderr := runAdviseCLI(t, append(args, "--service", "nosuch")...)
+		if code != exitUsage || !strings.Contains(stderr, `has no poolscope pool metrics (db_client_connection_max) for --service="nosuch"`) {
+			t.Errorf("exit %d, stderr %s", code, stderr)
+		}
+	})
+}
+
+func runAdviseCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	code := run(ctx, env{args: args, stdout: &out, stderr: &errOut, lookup: func(string) (string, bool) { return "", false }})
+	return code, out.String(), errOut.String()
+}
+
+// An unreachable Prometheus, an empty one, and something that is not
+// Prometheus each give exit status 2 and the reason.
+func TestAdviseBadPrometheus(t *testing.T) {
+	empty := startTestPrometheus(t, "nothing", freeLoopbackAddr(t))
+	notProm := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<html>login</html>")
+	})}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = notProm.Serve(l) }()
+	t.Cleanup(func() { _ = notProm.Close() })
+	for name, tc := range map[string]struct{ url, want string }{
+		"unreachable":    {"http://" + freeLoopbackAddr(t), "cannot query Prometheus at http://127.0.0.1:"},
+		"credentials":    {"http://user:" + canary + "@" + freeLoopbackAddr(t), "connection refused"},
+		"empty":          {empty, "has no poolscope pool metrics (db_client_connection_max) in the last 24h0m0s"},
+		"not prometheus": {"http://" + l.Addr().String(), "not a Prometheus API answer"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, stdout, stderr := runAdviseCLI(t, "advise", "--prometheus", tc.url)
+			if code != exitUsage || !strings.Contains(stderr, tc.want) || stdout != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 2 and %q", code, stdout, stderr, tc.want)
+			}
+			if strings.Contains(stderr, canary) {
+				t.Errorf("stderr shows the password: %s", stderr)
+			}
+		})
+	}
+}
