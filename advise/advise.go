@@ -173,7 +173,7 @@ func quantile(xs []float64, q float64) float64 {
 // less than the busy-interval demand plus headroom.
 func (c config) size(a PoolAdvice, p Pool, d demand) PoolAdvice {
 	model, wait, ok := sizeForWait(d.high, d.hold, 0.99, c.waitTarget.Seconds(), MaxPoolSize)
-	basis := fmt.Sprintf("M/M/c puts the wait p99 at %s with %d connection(s)", fmtSeconds(wait), model)
+	basis := fmt.Sprintf("M/M/c puts the wait p99 at %s with %d connection(s)", FormatSeconds(wait), model)
 	if !ok {
 		basis = fmt.Sprintf("M/M/c cannot meet %s within %d connections", c.waitTarget, MaxPoolSize)
 	}
@@ -189,7 +189,7 @@ func (c config) size(a PoolAdvice, p Pool, d demand) PoolAdvice {
 	a.ModelSize = max(model, 1)
 	a.ExpectedWaitP99 = c.expectedWait(a.ModelSize, p, d)
 	why := fmt.Sprintf("busy-interval demand %.1f connections (in use + waiting, q%g), hold %s: %s",
-		d.high, c.quantile, fmtSeconds(d.hold), basis)
+		d.high, c.quantile, FormatSeconds(d.hold), basis)
 	if c.waitsTooLong(p) && a.ModelSize <= p.Max && !d.bound {
 		return c.bursts(a, p, d)
 	}
@@ -216,7 +216,7 @@ func (c config) waitsTooLong(p Pool) bool {
 // the data cannot say how large a pool the bursts need.
 func (c config) bursts(a PoolAdvice, p Pool, d demand) PoolAdvice {
 	observed := fmt.Sprintf("callers wait %s at p99 (target %s) although the busy-interval demand %.1f fits %d connections: the demand comes in bursts shorter than an interval",
-		fmtSeconds(p.WaitP99), c.waitTarget, d.high, p.Max)
+		FormatSeconds(p.WaitP99), c.waitTarget, d.high, p.Max)
 	peakSize := 0
 	if nonNegative(p.PeakDemand) {
 		peakSize = sizeOf(p.PeakDemand * (1 + c.headroom))
@@ -280,8 +280,9 @@ func (a PoolAdvice) withCosts() PoolAdvice {
 	return a
 }
 
-// fmtSeconds prints a duration in seconds the way people read latencies.
-func fmtSeconds(s float64) string {
+// FormatSeconds prints a duration in seconds the way people read latencies:
+// 69µs, 4.313ms; "unknown" for NaN, "unbounded" for +Inf.
+func FormatSeconds(s float64) string {
 	switch {
 	case math.IsNaN(s):
 		return "unknown"

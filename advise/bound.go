@@ -37,12 +37,12 @@ func serverBound(loaded []Interval) (bool, string) {
 	}
 	if cl, ch := mean(low, cmdLatency), mean(high, cmdLatency); cl > 0 && ch >= boundHoldRise*cl {
 		return true, fmt.Sprintf("command latency rose from %s to %s as connections in use rose from %.1f to %.1f",
-			fmtSeconds(cl), fmtSeconds(ch), inLow, inHigh)
+			FormatSeconds(cl), FormatSeconds(ch), inLow, inHigh)
 	}
 	hl, hh := mean(low, func(i Interval) float64 { return i.Hold }), mean(high, func(i Interval) float64 { return i.Hold })
 	if hh >= boundHoldRise*hl {
 		return true, fmt.Sprintf("the hold time rose from %s to %s as connections in use rose from %.1f to %.1f",
-			fmtSeconds(hl), fmtSeconds(hh), inLow, inHigh)
+			FormatSeconds(hl), FormatSeconds(hh), inLow, inHigh)
 	}
 	return false, ""
 }

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/poolscope/poolscope/advise"
 )
@@ -232,16 +231,12 @@ func fmtDelta(x float64) string {
 	return fmt.Sprintf("%+.1f", x)
 }
 
+// fmtLatency is advise's format, with "?" for an unknown figure.
 func fmtLatency(s float64) string {
-	switch {
-	case math.IsNaN(s) || s < 0:
+	if math.IsNaN(s) || s < 0 {
 		return "?"
-	case math.IsInf(s, 1):
-		return "unbounded"
-	case s == 0:
-		return "0"
 	}
-	return time.Duration(s * float64(time.Second)).Round(time.Microsecond).String()
+	return advise.FormatSeconds(s)
 }
 
 func fmtBytesDelta(b float64) string {
