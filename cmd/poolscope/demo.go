@@ -166,7 +166,7 @@ func runDemo(ctx context.Context, e env) int {
 		}
 	}
 
-	table := newDemoTable(server, workers)
+	table, advisor := newDemoTable(server, workers), newDemoAdvisor()
 	start := time.Now()
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
@@ -181,6 +181,8 @@ func runDemo(ctx context.Context, e env) int {
 			cancel()
 			if ctx.Err() == nil {
 				fmt.Fprint(e.stdout, table.render(snap, time.Since(start)))
+				advisor.observe(snap)
+				fmt.Fprint(e.stdout, advisor.render())
 			}
 		}
 	}
