@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/poolscope/poolscope/agent"
 	"github.com/poolscope/poolscope/exporters"
 	"github.com/poolscope/poolscope/instrument"
@@ -173,6 +175,10 @@ type adviceJSON struct {
 // the oversized idle replica pool to shrink, the server's budget is
 // checked against the agent's maxclients, and the variables to set follow.
 func TestAdviseAgainstPrometheus(t *testing.T) {
+	// Registered first, so it runs after every other cleanup: the
+	// workload, the agent, the pipeline and the CLI's HTTP client are gone.
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 	prom := startTestPrometheus(t, "checkout", adviseWorkload(t))
 	args := []string{"advise", "--prometheus", prom, "--window", "24s", "--step", "2s", "--wait-p99", "1ms"}
 	var advice adviceJSON
@@ -242,6 +248,8 @@ func runAdviseCLI(t *testing.T, args ...string) (int, string, string) {
 // An unreachable Prometheus, an empty one, and something that is not
 // Prometheus each give exit status 2 and the reason.
 func TestAdviseBadPrometheus(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 	empty := startTestPrometheus(t, "nothing", freeLoopbackAddr(t))
 	notProm := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
