@@ -34,7 +34,8 @@ type demand struct {
 	high      float64 // load quantile of in use + waiting
 	highInUse float64 // load quantile of in use alone
 	hold      float64 // mean hold time over the window, seconds
-	acquired  bool    // anything was acquired
+	busy      bool    // some interval had connections in use
+	acquired  bool    // some interval had usable acquisitions
 	bound     bool    // hold time rises with concurrency
 	boundWhy  string
 }
@@ -59,8 +60,11 @@ func (c config) advisePool(p Pool) PoolAdvice {
 	case d.valid < c.minIntervals:
 		return notEnough(a, fmt.Sprintf("window too short: %d interval(s) of %s with data, need %d", d.valid, p.Step, c.minIntervals),
 			"a longer window (or a shorter --step)")
-	case !d.acquired || d.high <= 0:
-		return notEnough(a, "no load: nothing acquired a connection in the window", "load on the pool")
+	case !d.busy:
+		return notEnough(a, "no load: no connection was in use in the window", "load on the pool")
+	case !d.acquired:
+		return notEnough(a, "connections were in use, but no interval has a usable hold time (use time over acquisitions)",
+			"db.client.connection.use_time count")
 	case !d.waitKnown && d.highInUse >= float64(p.Max)-0.5:
 		return notEnough(a, "the pool was full and no wait times were recorded: the demand beyond its size is unknown",
 			"db.client.connection.wait_time")
@@ -115,6 +119,7 @@ func (c config) measure(p Pool) demand {
 			d.waitKnown, w = true, iv.Waiting
 		}
 		demands, inUse = append(demands, iv.InUse+w), append(inUse, iv.InUse)
+		d.busy = d.busy || iv.InUse > 0
 		if iv.InUse > 0 && nonNegative(iv.Hold) && iv.Hold > 0 && !math.IsInf(iv.InUse/iv.Hold, 0) {
 			used += iv.InUse
 			acquisitions += iv.InUse / iv.Hold

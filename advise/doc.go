@@ -45,9 +45,16 @@
 // queue from the pool into the server.
 //
 // NotEnoughData, with what is missing, for: fewer than 10 intervals with
-// data (window too short), nothing acquired (no load), a full pool without
-// wait times (the demand beyond its size is unknown), a configuration that
-// is not a pool size, and the bursts above.
+// data (window too short), no use times at all, nothing in use (no load), no
+// usable hold time, a full pool without wait times (the demand beyond its
+// size is unknown), a configuration that is not a pool size, and the bursts
+// above.
+//
+// Use is booked when a connection returns: a connection held longer than an
+// interval (a blocking command, a Conn() session) puts its whole hold into
+// the interval it returns in. Per-interval demand is exact for hold times
+// well below the interval, which Redis commands are; pools holding
+// connections for minutes need a step longer than their hold times.
 //
 // Cost. The change in open connections per process is the recommended size
 // minus the mean open now for growth (the pool may fill up at its peak) and
