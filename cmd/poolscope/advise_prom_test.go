@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,10 +33,10 @@ import (
 const adviseScrape = 500 * time.Millisecond
 
 // startTestPrometheus starts Debian's prometheus on a free loopback port,
-// scraping target every adviseScrape as job `job` with honor_labels (as
+// scraping the targets every adviseScrape as job `job` with honor_labels (as
 // collector-config/prometheus/prometheus.yml does), and waits until it is
 // ready. A missing binary is a failure.
-func startTestPrometheus(t *testing.T, job, target string) string {
+func startTestPrometheus(t *testing.T, job string, targets ...string) string {
 	t.Helper()
 	binary, err := exec.LookPath("prometheus")
 	if err != nil {
@@ -44,7 +45,7 @@ func startTestPrometheus(t *testing.T, job, target string) string {
 	dir := t.TempDir()
 	config := filepath.Join(dir, "prometheus.yml")
 	yml := fmt.Sprintf("global:\n  scrape_interval: %[1]s\n  evaluation_interval: %[1]s\nscrape_configs:\n"+
-		"  - job_name: %[2]q\n    honor_labels: true\n    static_configs:\n      - targets: [%[3]q]\n", adviseScrape, job, target)
+		"  - job_name: %[2]q\n    honor_labels: true\n    static_configs:\n      - targets: [%[3]s]\n", adviseScrape, job, quoteList(targets))
 	if err := os.WriteFile(config, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +77,14 @@ func startTestPrometheus(t *testing.T, job, target string) string {
 	return base
 }
 
+func quoteList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
 func freeLoopbackAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -86,15 +95,14 @@ func freeLoopbackAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// adviseWorkload runs the pools of a service named checkout against a real
-// redis-server, instrumented, with the agent reporting the server's
-// maxclients, all served on one Prometheus endpoint: the master pool has
-// 2 connections for 16 callers that never pause (undersized), the replica
-// pool 30 connections for one caller that pauses 5 ms between reads
+// adviseWorkload runs one process of a service named checkout against a
+// real redis-server: its pools, instrumented, and an agent reporting the
+// server's maxclients, all served on one Prometheus endpoint. The master
+// pool has 2 connections for 16 callers that never pause (undersized), the
+// replica pool 30 connections for one caller that pauses 5 ms between reads
 // (oversized and idle). It returns the endpoint's host:port.
-func adviseWorkload(t *testing.T) string {
+func adviseWorkload(t *testing.T, server *redisserver.Server) string {
 	t.Helper()
-	server := redistest.Start(t, redisserver.Options{})
 	env := map[string]string{
 		"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_EXPORTER_PROMETHEUS_PORT": "0", "OTEL_SERVICE_NAME": "checkout",
 		"REDIS_MASTER_URL": server.URL(), "REDIS_LOCAL_URL": server.URL(),
@@ -158,6 +166,7 @@ func adviseWorkload(t *testing.T) string {
 type adviceJSON struct {
 	Pools []struct {
 		Service, Pool, Verdict, Reason string
+		Processes                      int `json:"processes"`
 		Max                            int `json:"max"`
 		RecommendedMax                 int `json:"recommended_max"`
 	} `json:"pools"`
@@ -179,7 +188,9 @@ func TestAdviseAgainstPrometheus(t *testing.T) {
 	// workload, the agent, the pipeline and the CLI's HTTP client are gone.
 	before := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, before) })
-	prom := startTestPrometheus(t, "checkout", adviseWorkload(t))
+	// Two processes of the service on one server.
+	server := redistest.Start(t, redisserver.Options{})
+	prom := startTestPrometheus(t, "checkout", adviseWorkload(t, server), adviseWorkload(t, server))
 	args := []string{"advise", "--prometheus", prom, "--window", "24s", "--step", "2s", "--wait-p99", "1ms"}
 	var advice adviceJSON
 	redistest.Eventually(t, 120*time.Second, func() error {
@@ -203,17 +214,19 @@ func TestAdviseAgainstPrometheus(t *testing.T) {
 	for _, p := range advice.Pools {
 		switch p.Pool {
 		case "master":
-			if p.Max != 2 || p.RecommendedMax <= 2 || p.RecommendedMax > 18 {
-				t.Errorf("master: max %d advised %d, want 2 and 3 to 18 (16 callers + 10%%)", p.Max, p.RecommendedMax)
+			if p.Max != 2 || p.RecommendedMax <= 2 || p.RecommendedMax > 18 || p.Processes != 2 {
+				t.Errorf("master: max %d advised %d processes %d, want 2, 3 to 18 (16 callers + 10%%) and 2", p.Max, p.RecommendedMax, p.Processes)
 			}
 		case "replica":
-			if p.Max != 30 || p.RecommendedMax < 1 || p.RecommendedMax > 5 {
-				t.Errorf("replica: max %d advised %d, want 30 and 1 to 5", p.Max, p.RecommendedMax)
+			if p.Max != 30 || p.RecommendedMax < 1 || p.RecommendedMax > 5 || p.Processes != 2 {
+				t.Errorf("replica: max %d advised %d processes %d, want 30, 1 to 5 and 2", p.Max, p.RecommendedMax, p.Processes)
 			}
 		}
 	}
-	if len(advice.Servers) != 1 || advice.Servers[0].MaxClients != 10000 || !advice.Servers[0].Fits {
-		t.Errorf("servers %+v, want one with maxclients 10000 that fits", advice.Servers)
+	// Per process: master 2, replica 30, local 5, async 20 and 4 health
+	// checks: 61; two processes: 122.
+	if len(advice.Servers) != 1 || advice.Servers[0].MaxClients != 10000 || !advice.Servers[0].Fits || advice.Servers[0].Before != 122 {
+		t.Errorf("servers %+v, want one with maxclients 10000, a budget of 122, that fits", advice.Servers)
 	}
 	env := strings.Join(advice.Env["checkout"], "\n")
 	for _, want := range []string{"REDIS_MASTER_POOL_SIZE=", "REDIS_SLAVE_POOL_SIZE="} {
