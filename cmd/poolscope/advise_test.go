@@ -1,5 +1,17 @@
 package main
 
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/poolscope/poolscope/advise"
+)
+
 // adviseCases covers every flag of `poolscope advise --help`. A valid
 // --prometheus that nothing listens on keeps the other flags' cases from
 // reaching a server: a case wrongly accepted fails on "cannot query"
@@ -85,4 +97,53 @@ func adviseCases() []hostileCase {
 		"--prometheus=", "--window=", "--step=", "--wait-p99=", "--timeout=", "--service=")
 	add("unreachable", []string{"--prometheus=" + unreachable}, "poolscope advise: cannot query Prometheus at http://127.0.0.1:1 (configured max)")
 	return cs
+}
+
+// The variables to set come from the pools' real names (pools/config.go):
+// the replica role is REDIS_SLAVE_POOL_SIZE, the async role has a MIN and a
+// MAX, and a role on several servers takes the largest size.
+func TestAdviceEnvLines(t *testing.T) {
+	pools := []advise.PoolAdvice{
+		{Service: "s", Pool: "async", Verdict: advise.Shrink, Recommended: 8, RecommendedMin: 5},
+		{Service: "s", Pool: "replica", Server: "a:1", Verdict: advise.Grow, Recommended: 12},
+		{Service: "s", Pool: "replica", Server: "b:1", Verdict: advise.Keep, Recommended: 20},
+		{Service: "s", Pool: "master", Verdict: advise.NotEnoughData, Recommended: 10},
+		{Service: "s", Pool: "10.0.0.5:6379/0", Server: "10.0.0.5:6379", Verdict: advise.Grow, Recommended: 7},
+	}
+	got := strings.Join(envLines(pools), "\n")
+	want := strings.Join([]string{
+		"# master: not enough data, size left as is",
+		"# 10.0.0.5:6379/0 (10.0.0.5:6379): not a pools role; set its client's PoolSize to 7",
+		"REDIS_SLAVE_POOL_SIZE=20",
+		"REDIS_ASYNC_POOL_MIN=5",
+		"REDIS_ASYNC_POOL_MAX=8",
+	}, "\n")
+	if got != want {
+		t.Errorf("lines:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// Unknown figures (NaN, infinities) are null in the JSON, which cannot
+// carry them; the output always parses.
+func TestAdviceJSONUnknownFigures(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	r := advise.Report{Pools: []advise.PoolAdvice{{Service: "s", Pool: "master", Verdict: advise.Grow,
+		DemandHigh: nan, DemandPeak: inf, HoldMean: nan, WaitP99: -inf, Timeouts: nan, ExpectedWaitP99: inf,
+		DeltaConnectionsPerProcess: 1, DeltaMemoryPerProcess: nan, DeltaMemoryService: nan}}}
+	var out bytes.Buffer
+	u, _ := url.Parse("http://p:9090")
+	writeAdviceJSON(&out, adviseFlags{prometheus: u, window: time.Hour, step: time.Minute, waitTarget: time.Millisecond}, r)
+	var doc map[string]any
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatalf("%v:\n%s", err, out.String())
+	}
+	p := doc["pools"].([]any)[0].(map[string]any)
+	for _, k := range []string{"demand_high", "demand_peak", "hold_seconds", "wait_p99_seconds", "timeouts", "expected_wait_p99_seconds", "delta_bytes_service"} {
+		if v, ok := p[k]; !ok || v != nil {
+			t.Errorf("%s = %v (present %v), want null", k, v, ok)
+		}
+	}
+	if p["delta_connections_per_process"] != 1.0 {
+		t.Errorf("delta_connections_per_process = %v", p["delta_connections_per_process"])
+	}
 }
