@@ -21,11 +21,14 @@ func writeAdviceText(w io.Writer, f adviseFlags, r advise.Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "service\tpool\tserver\tprocs\tmax\tdemand q99\tpeak\thold\twait p99\ttimeouts\tadvice\tsize\twait p99 then\tconns/proc\tconns/service\tmemory/service\t")
 	for _, a := range r.Pools {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n",
+		size, then, perProcess, perService, memory := fmt.Sprint(a.Recommended), fmtLatency(a.ExpectedWaitP99),
+			fmtDelta(a.DeltaConnectionsPerProcess), fmtDelta(a.DeltaConnectionsService), fmtBytesDelta(a.DeltaMemoryService)
+		if a.Verdict == advise.NotEnoughData { // nothing advised: no change to show
+			size, then, perProcess, perService, memory = "-", "-", "-", "-", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			a.Service, a.Pool, orDash(a.Server), a.Processes, a.Current, fmtCount(a.DemandHigh), fmtCount(a.DemandPeak),
-			fmtLatency(a.HoldMean), fmtLatency(a.WaitP99), fmtCount(a.Timeouts), a.Verdict, a.Recommended,
-			fmtLatency(a.ExpectedWaitP99), fmtDelta(a.DeltaConnectionsPerProcess), fmtDelta(a.DeltaConnectionsService),
-			fmtBytesDelta(a.DeltaMemoryService))
+			fmtLatency(a.HoldMean), fmtLatency(a.WaitP99), fmtCount(a.Timeouts), a.Verdict, size, then, perProcess, perService, memory)
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)
@@ -215,8 +218,11 @@ func fmtCount(x float64) string {
 	if math.IsNaN(x) || math.IsInf(x, 0) {
 		return "?"
 	}
-	if x == math.Trunc(x) {
+	switch {
+	case x == math.Trunc(x):
 		return fmt.Sprintf("%.0f", x)
+	case x < 1: // a light load is not "0.0"
+		return fmt.Sprintf("%.2f", x)
 	}
 	return fmt.Sprintf("%.1f", x)
 }
