@@ -95,18 +95,23 @@ func freeLoopbackAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// adviseLoad is the callers of one test process, each started with wg.Go
+// and stopping when ctx ends.
+type adviseLoad func(ctx context.Context, p *pools.Pools, wg *sync.WaitGroup)
+
 // adviseWorkload runs one process of a service named checkout against a
-// real redis-server: its pools, instrumented, and an agent reporting the
-// server's maxclients, all served on one Prometheus endpoint. The master
-// pool has 2 connections for 16 callers that never pause (undersized), the
-// replica pool 30 connections for one caller that pauses 5 ms between reads
-// (oversized and idle). It returns the endpoint's host:port.
-func adviseWorkload(t *testing.T, server *redisserver.Server) string {
+// real redis-server: its pools (sizes from the REDIS_* values given),
+// instrumented, and an agent reporting the server's maxclients, all served
+// on one Prometheus endpoint, with the callers of load. It returns the
+// endpoint's host:port.
+func adviseWorkload(t *testing.T, server *redisserver.Server, sizes map[string]string, load adviseLoad) string {
 	t.Helper()
 	env := map[string]string{
 		"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_EXPORTER_PROMETHEUS_PORT": "0", "OTEL_SERVICE_NAME": "checkout",
 		"REDIS_MASTER_URL": server.URL(), "REDIS_LOCAL_URL": server.URL(),
-		"REDIS_MASTER_POOL_SIZE": "2", "REDIS_SLAVE_POOL_SIZE": "30",
+	}
+	for k, v := range sizes {
+		env[k] = v
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	ctx, cancel := context.WithCancel(context.Background())
@@ -133,6 +138,23 @@ func adviseWorkload(t *testing.T, server *redisserver.Server) string {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
+	load(ctx, p, &wg)
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		ag.Close()
+		_ = inst.Close()
+		_ = p.Close()
+		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer scancel()
+		_ = pipeline.Shutdown(sctx)
+	})
+	return pipeline.PrometheusAddr()
+}
+
+// undersizedMaster is 16 callers of the master pool that never pause and
+// one reader of the replica pool that pauses 5 ms between reads.
+func undersizedMaster(ctx context.Context, p *pools.Pools, wg *sync.WaitGroup) {
 	for range 16 {
 		wg.Go(func() {
 			for ctx.Err() == nil {
@@ -149,17 +171,6 @@ func adviseWorkload(t *testing.T, server *redisserver.Server) string {
 			}
 		}
 	})
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		ag.Close()
-		_ = inst.Close()
-		_ = p.Close()
-		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer scancel()
-		_ = pipeline.Shutdown(sctx)
-	})
-	return pipeline.PrometheusAddr()
 }
 
 // adviceJSON is the part of `advise --json` the test reads.
@@ -190,7 +201,11 @@ func TestAdviseAgainstPrometheus(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 	// Two processes of the service on one server.
 	server := redistest.Start(t, redisserver.Options{})
-	prom := startTestPrometheus(t, "checkout", adviseWorkload(t, server), adviseWorkload(t, server))
+	// The master pool has 2 connections for 16 callers that never pause
+	// (undersized), the replica pool 30 connections for one caller that
+	// pauses 5 ms between reads (oversized and idle).
+	sizes := map[string]string{"REDIS_MASTER_POOL_SIZE": "2", "REDIS_SLAVE_POOL_SIZE": "30"}
+	prom := startTestPrometheus(t, "checkout", adviseWorkload(t, server, sizes, undersizedMaster), adviseWorkload(t, server, sizes, undersizedMaster))
 	args := []string{"advise", "--prometheus", prom, "--window", "24s", "--step", "2s", "--wait-p99", "1ms"}
 	var advice adviceJSON
 	redistest.Eventually(t, 120*time.Second, func() error {
@@ -290,4 +305,72 @@ func TestAdviseBadPrometheus(t *testing.T) {
 			}
 		})
 	}
+}
+
+// slowCommand keeps the single-threaded server busy for 2 ms per call: a
+// slow server, whatever the pool's size (2 ms, so that the server's time
+// dominates the client's, even under -race).
+const slowCommand = `local t0 = redis.call('TIME')
+local start = tonumber(t0[1]) * 1000000 + tonumber(t0[2])
+repeat
+  local t = redis.call('TIME')
+until tonumber(t[1]) * 1000000 + tonumber(t[2]) - start >= 2000
+return 1`
+
+// phasedSlowMaster runs 12 callers of a 2 ms server-side command on the
+// master pool: one of them all the time, the other 11 only in every other
+// 4-second phase, so that the connections in use vary between the
+// intervals (1 or 4) while the server, not the pool, limits throughput.
+func phasedSlowMaster(ctx context.Context, p *pools.Pools, wg *sync.WaitGroup) {
+	const phase = 4 * time.Second
+	for i := range 12 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				if i >= 1 && time.Now().UnixNano()/int64(phase)%2 == 0 {
+					select { // idle in the quiet phase: load shaping, not a wait for state
+					case <-ctx.Done():
+					case <-time.After(10 * time.Millisecond):
+					}
+					continue
+				}
+				_ = p.Master().Eval(ctx, slowCommand, nil).Err()
+			}
+		})
+	}
+}
+
+// TestAdviseServerBound: a pool in front of a saturated server, whose
+// hold time rises with the connections in use, is not told to grow.
+func TestAdviseServerBound(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
+	server := redistest.Start(t, redisserver.Options{})
+	prom := startTestPrometheus(t, "checkout",
+		adviseWorkload(t, server, map[string]string{"REDIS_MASTER_POOL_SIZE": "4"}, phasedSlowMaster))
+	var last string
+	redistest.Eventually(t, 120*time.Second, func() error {
+		code, stdout, stderr := runAdviseCLI(t, "advise", "--prometheus", prom, "--window", "24s", "--step", "2s", "--json")
+		if code != exitOK {
+			return fmt.Errorf("exit %d: %s", code, stderr)
+		}
+		var advice adviceJSON
+		if err := json.Unmarshal([]byte(stdout), &advice); err != nil {
+			return err
+		}
+		for _, p := range advice.Pools {
+			if p.Pool != "master" {
+				continue
+			}
+			last = fmt.Sprintf("%s %d -> %d: %s", p.Verdict, p.Max, p.RecommendedMax, p.Reason)
+			if p.Verdict != "server-bound" {
+				return fmt.Errorf("master: %s", last)
+			}
+			if p.RecommendedMax != 4 || !strings.Contains(p.Reason, "rose from") {
+				t.Errorf("master: %s; want the size kept at 4 and the reason", last)
+			}
+			return nil
+		}
+		return fmt.Errorf("no master pool in %s", stdout)
+	})
+	t.Logf("master: %s", last)
 }
