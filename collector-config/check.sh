@@ -50,7 +50,7 @@ VENDOR_TOKEN=check-config-dummy POOLSCOPE_REMOTE_WRITE_TOKEN=check-config-dummy 
 log "promtool check config / check rules / test rules"
 promtool check config "$here/prometheus/prometheus.yml"
 promtool check rules "$here/prometheus/alerts.yml"
-(cd "$here/prometheus" && promtool test rules alerts_test.yml)
+(cd "$here/prometheus" && promtool test rules alerts_test.yml advice_test.yml)
 
 # --- smoke run ---
 port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

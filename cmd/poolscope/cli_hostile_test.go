@@ -390,6 +390,7 @@ func TestHostileInputs(t *testing.T) {
 		"exporters": exportersCases(t),
 		"agent":     agentCases(),
 		"check":     checkCases(),
+		"advise":    adviseCases(),
 	}
 	total := 0
 	for group, cases := range groups {

@@ -208,8 +208,10 @@ func awaitWorkers(ctx context.Context, workers []*demoWorker, hub *metricsHub) e
 	return nil
 }
 
-// printDemo prints the table once a second until ctx ends.
+// printDemo prints the table, and the advice per pool, once a second until
+// ctx ends.
 func printDemo(ctx context.Context, w io.Writer, hub *metricsHub, table *demoTable) {
+	advisor := newDemoAdvisor()
 	start := time.Now()
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
@@ -224,6 +226,8 @@ func printDemo(ctx context.Context, w io.Writer, hub *metricsHub, table *demoTab
 			cancel()
 			if ctx.Err() == nil {
 				fmt.Fprint(w, table.render(snap, time.Since(start)))
+				advisor.observe(snap)
+				fmt.Fprint(w, advisor.render())
 			}
 		}
 	}

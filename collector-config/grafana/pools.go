@@ -65,6 +65,8 @@ func poolsDashboard() *dashboard.DashboardBuilder {
 			target{`max by (job, db_client_connection_pool_name) (db_client_connection_idle_min` + poolSelector + `)`, poolLegend + " idle min"},
 		))
 
+	b = adviceRow(b)
+
 	b = b.WithRow(dashboard.NewRowBuilder("Waiting for a connection")).
 		WithPanel(timeseriesPanel("Wait time for a connection: p50, p90, p99",
 			"How long a command waited to get a connection from the pool. A healthy pool hands one out in microseconds.",
@@ -141,4 +143,25 @@ func poolsDashboard() *dashboard.DashboardBuilder {
 			quantiles("redis_client_health_duration_seconds", poolSelector, byPool, poolLegend, 0.5, 0.99)...,
 		))
 	return b
+}
+
+// adviceRow shows the pool size advice from the recording rules of
+// collector-config/prometheus/alerts.yml (group poolscope-advice), so that
+// the panels read one recorded series per pool instead of a day of
+// histograms.
+func adviceRow(b *dashboard.DashboardBuilder) *dashboard.DashboardBuilder {
+	return b.WithRow(dashboard.NewRowBuilder("Advice")).
+		WithPanel(timeseriesPanel("Advised vs configured pool size",
+			"Configured: the pool's max per process. Advised: the busiest process's 99th percentile of one-minute demand (connections in use + callers waiting) over a day, plus 10%. "+
+				"Advised above configured: callers wait for connections; far below: idle connections cost memory in every process and slots on the server. "+
+				"`poolscope advise` gives the full advice (wait model, peak, server bottleneck, fleet budget).",
+			units.Short, 12,
+			target{`max by (job, db_client_connection_pool_name) (poolscope:pool_size_advised:q99_1d` + poolSelector + `)`, poolLegend + " advised"},
+			target{`max by (job, db_client_connection_pool_name) (poolscope:pool_size_configured:max` + poolSelector + `)`, poolLegend + " configured"},
+		)).
+		WithPanel(timeseriesPanel("Demand per process: connections in use + callers waiting",
+			"Mean over each minute, from the use and wait time histograms (Little's law: seconds of use and of waiting per second), for the busiest process of the service. Above the configured size, callers queue.",
+			units.Short, 12,
+			target{`max by (job, db_client_connection_pool_name) (poolscope:pool_demand:rate1m` + poolSelector + `)`, poolLegend},
+		))
 }

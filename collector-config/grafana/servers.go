@@ -74,6 +74,21 @@ func serversDashboard() *dashboard.DashboardBuilder {
 			target{`sum by (job, server_address, server_port) (rate(poolscope_agent_client_list_skipped_total` + serverSelector + `[$__rate_interval]))`, "{{job}} " + serverLegend},
 		))
 
+	b = b.WithRow(dashboard.NewRowBuilder("Fleet connection budget")).
+		WithPanel(timeseriesPanel("Fleet budget vs maxclients",
+			"What every process pointed at a server may open (the sum of their pools' max plus health-check connections), at the configured sizes and at the advised ones, against the server's maxclients. "+
+				"A deploy that runs old and new processes side by side, or a traffic spike that fills every pool, can reach the budget.",
+			units.Short, 12,
+			target{`max by (server_address, server_port) (poolscope:server_fleet_budget:connections` + serverSelector + `)`, serverLegend + " budget"},
+			target{`max by (server_address, server_port) (poolscope:server_fleet_budget_advised:connections` + serverSelector + `)`, serverLegend + " budget at advised sizes"},
+			target{`max by (server_address, server_port) (redis_clients_max` + serverSelector + `)`, serverLegend + " maxclients"},
+		)).
+		WithPanel(timeseriesPanel("Fleet budget share of maxclients",
+			"The fleet budget over maxclients; the FleetBudgetNearMaxClients alert fires above 90%.",
+			units.PercentUnit, 12,
+			target{`max by (server_address, server_port) (poolscope:server_fleet_budget:ratio` + serverSelector + `)`, serverLegend},
+		))
+
 	b = b.WithRow(dashboard.NewRowBuilder("Server connections by client name")).
 		WithPanel(timeseriesPanel("Server connections by client name",
 			`Connections each server holds, grouped by client name ("service:role:pid"); names beyond the agent's top N are summed in "other".`,

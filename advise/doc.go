@@ -1,0 +1,71 @@
+// Package advise tells each pool what size to set, what the change costs,
+// and whether every process pointed at a server fits its maxclients. It is
+// pure computation over observations (Pool, Server); `poolscope advise`
+// fills them from Prometheus and `poolscope demo` from its own processes.
+//
+// # The model
+//
+// Demand. Little's law on the pool's own histograms gives the mean number of
+// connections in use exactly: seconds of use per second,
+// rate(db.client.connection.use_time sum). The same law on the wait
+// histogram gives the mean number of callers waiting,
+// rate(db.client.connection.wait_time sum). Their sum is the demand: how
+// many connections callers wanted at once. Per interval (Pool.Step, a
+// minute by default) this is exact whatever the scrape interval; Advise
+// sizes for a high quantile of it over the window (q0.99: the busiest
+// intervals, not the mean, because a pool sized to the mean makes callers
+// wait half the time). The mean hold time per acquisition is use_time's
+// sum over its count.
+//
+// Size. An M/M/c queue (Erlang C) at that busy-interval load and hold time
+// gives the wait p99 of each size; the advice is the smallest size whose
+// wait p99 meets the target (1 ms by default). Two bounds keep the model
+// honest:
+//   - no more than the observed peak of callers wanting a connection at once
+//     plus 10% headroom (Pool.PeakDemand, sampled from the used and
+//     pending_requests gauges): a pool that large makes nobody wait, and
+//     M/M/c, which assumes an endless stream of callers, overstates a
+//     closed population's need (40 goroutines need at most 40 connections);
+//   - no less than the busy-interval demand plus 10% headroom.
+//
+// Callers that wait longer than the target although the busy-interval load
+// fits the pool are in bursts shorter than an interval. A sampled peak
+// above the pool's size says how large; without one the verdict is
+// NotEnoughData, naming the per-interval high-water mark of demand that
+// would tell.
+//
+// Verdicts. Grow when the size is below the model's; Shrink when the size
+// is more than 25% (+1) above it and callers do not wait longer than the
+// target; Keep otherwise. ServerBound refuses growth when the hold time (or
+// the command latency, db.client.operation.duration, when recorded) rose
+// by half or more between the quietest and the busiest third of the
+// intervals while the connections in use rose by half or more: throughput
+// is in use / hold, so it stopped following concurrency, and whatever
+// serves the connections is saturated; a bigger pool would only move the
+// queue from the pool into the server.
+//
+// NotEnoughData, with what is missing, for: fewer than 10 intervals with
+// data (window too short), no use times at all, nothing in use (no load), no
+// usable hold time, a full pool without wait times (the demand beyond its
+// size is unknown), a configuration that is not a pool size, and the bursts
+// above.
+//
+// Use is booked when a connection returns: a connection held longer than an
+// interval (a blocking command, a Conn() session) puts its whole hold into
+// the interval it returns in. Per-interval demand is exact for hold times
+// well below the interval, which Redis commands are; pools holding
+// connections for minutes need a step longer than their hold times.
+//
+// Cost. The change in open connections per process is the recommended size
+// minus the mean open now for growth (the pool may fill up at its peak) and
+// the open connections above the recommended size for a shrink; times the
+// process count for the service, times the memory per connection for bytes.
+//
+// Fleet budget. Per server, the sum over every pool pointed at it of
+// processes x (max + connections outside the cap, such as health checks):
+// what a traffic spike or a deploy may open. After the advice it must stay
+// within 90% of maxclients (the alert's threshold); growth is taken back,
+// largest first, until it does, and the pools concerned say so. Shrinks
+// and kept sizes are never raised; a fleet over budget even without growth
+// is reported as such.
+package advise

@@ -1,0 +1,79 @@
+package advise
+
+// Verdict is what Advise says about one pool.
+type Verdict string
+
+// Verdicts.
+const (
+	Grow   Verdict = "grow"   // callers wait longer than the target: raise the size
+	Keep   Verdict = "keep"   // the size is right (or close enough)
+	Shrink Verdict = "shrink" // connections sit idle: lower the size
+	// ServerBound: the model asks for more connections, but the hold time
+	// rises with concurrency: whatever serves the connections (the server,
+	// or this process's CPU) is saturated and more connections would only
+	// move the queue. The size is kept.
+	ServerBound Verdict = "server-bound"
+	// NotEnoughData: Missing says what is missing; no size is advised.
+	NotEnoughData Verdict = "not-enough-data"
+)
+
+// Report is the advice for every pool and the fleet budget of every server.
+type Report struct {
+	Pools   []PoolAdvice
+	Servers []ServerBudget
+}
+
+// PoolAdvice is the advice for one pool of one service. Sizes are per
+// process; Service fields multiply by the process count. Figures that could
+// not be computed are NaN.
+type PoolAdvice struct {
+	Service, Pool, Server string
+	Processes             int
+	Verdict               Verdict
+	Reason                string   // one sentence a person can check
+	Missing               []string // with NotEnoughData: what the advice needs and did not get
+
+	Current, CurrentMin int // configured now
+	Recommended         int // the size to set (Current when Keep, ServerBound or NotEnoughData)
+	RecommendedMin      int // the minimum to set (only differs for a pool with a minimum)
+	ModelSize           int // what the wait model asks for before the keep margin and the budget; 0 when not computed
+
+	// Observed over the window.
+	DemandHigh float64 // the load quantile of per-interval demand (in use + waiting), connections
+	DemandPeak float64 // PeakDemand as given
+	HoldMean   float64 // mean hold time per acquisition, seconds
+	WaitP99    float64 // observed, seconds
+	Timeouts   float64
+
+	// ExpectedWaitP99 is the model's wait p99 at Recommended, seconds.
+	ExpectedWaitP99 float64
+	// CappedByServer: growth was reduced to keep the server's fleet budget
+	// within its share of maxclients.
+	CappedByServer bool
+
+	// Change in open connections (mean; growth counts the full new size,
+	// which the pool may reach at its peak) and resident memory.
+	DeltaConnectionsPerProcess, DeltaConnectionsService float64
+	DeltaMemoryPerProcess, DeltaMemoryService           float64 // bytes; NaN without a memory per connection
+
+	// Extra is the pool's connections per process outside its cap (health
+	// check), counted in the fleet budget.
+	Extra int
+
+	openNow             float64 // open connections per process now (mean, else Max)
+	memoryPerConnection float64 // bytes, NaN when unknown
+}
+
+// ServerBudget is the fleet connection budget of one server: what every
+// process of every pool pointed at it may open (its max plus the extra
+// connections outside the cap), before and after the advice.
+type ServerBudget struct {
+	Server     string
+	MaxClients int // 0 when unknown
+	Limit      int // the budget the advice keeps within: the budget fraction of MaxClients; 0 when unknown
+	Before     int
+	After      int
+	Pools      []string // service/pool of every pool counted
+	Fits       bool     // After <= Limit (false when MaxClients is unknown)
+	Note       string
+}
