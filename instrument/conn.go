@@ -33,6 +33,9 @@ type trackedConn struct {
 	dialedAt   int64         // nanotime
 	borrowedAt atomic.Int64  // nanotime; 0 while the connection is idle
 	closeDone  atomic.Bool   // the close has been recorded
+	// held: a caller got this connection from the pool and has not given
+	// it back (see demand); named: its pool's name has been learnt.
+	held, named atomic.Bool
 	// ready is set when go-redis reports the connection's create time,
 	// which it does once its set-up commands (HELLO, AUTH, CLIENT SETNAME,
 	// ...) are done: those are part of create_time, not operations of the

@@ -325,6 +325,7 @@ func (i *Instrumentation) Close() error {
 		}
 		for _, p := range ps {
 			p.closed.Store(true)
+			forgetPool(p)
 		}
 		i.closeErr = i.reg.Unregister()
 		releaseRecorder()

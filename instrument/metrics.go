@@ -25,6 +25,9 @@ type instruments struct {
 
 	hits, misses, waits, stale, unusable metric.Int64ObservableCounter
 
+	// demandMax is redis.client.connection.demand.max (see demand).
+	demandMax metric.Int64ObservableGauge
+
 	// The health instruments exist only for *pools.Pools, which runs
 	// health checks; a plain client has none to report.
 	healthChecks   metric.Int64Counter
@@ -115,6 +118,11 @@ func newInstruments(m metric.Meter, cfg config, health bool) (*instruments, erro
 	in.stale = counter(nameStale, "{connection}", "Connections removed from the pool for any reason except the pool's own Close (go-redis's PoolStats.StaleConns, which counts every removal, not only stale ones).")
 	in.unusable = counter(nameUnusable, "{connection}", "Connections found unusable (go-redis's PoolStats.Unusable; go-redis v9.23 never increments it).")
 
+	in.demandMax, err = m.Int64ObservableGauge(nameDemandMax,
+		metric.WithUnit("{connection}"),
+		metric.WithDescription("Most callers holding or waiting for a connection at once since the last collection (connections in use plus callers waiting, at its peak)."))
+	check(err)
+
 	if !cfg.command.noLatency {
 		d, err := dbconv.NewClientOperationDuration(m, buckets)
 		check(err)
@@ -152,7 +160,7 @@ func (in *instruments) histogram(m metric.Meter, check func(error), name, descri
 func (in *instruments) observables() []metric.Observable {
 	obs := []metric.Observable{
 		in.count.Inst(), in.idleMax.Inst(), in.idleMin.Inst(), in.max.Inst(), in.pending.Inst(), in.timeouts.Inst(),
-		in.hits, in.misses, in.waits, in.stale, in.unusable,
+		in.hits, in.misses, in.waits, in.stale, in.unusable, in.demandMax,
 	}
 	if in.healthUp != nil {
 		obs = append(obs, in.healthUp)

@@ -27,6 +27,10 @@ type observedPool struct {
 	// once its Instrumentation is closed (go-redis cannot remove a hook).
 	closed atomic.Bool
 
+	// demand is the high-water mark of callers holding or waiting for a
+	// connection, kept by the recorder.
+	demand demand
+
 	// clients lists the pool's clients at observation time.
 	clients func() []*redis.Client
 	// health is the pool's current health; nil for a plain client.
@@ -198,6 +202,7 @@ func (p *observedPool) observe(o metric.Observer) {
 	o.ObserveInt64(in.idleMax.Inst(), s.idleMax, sets.observe...)
 	o.ObserveInt64(in.idleMin.Inst(), s.idleMin, sets.observe...)
 	o.ObserveInt64(in.pending.Inst(), s.pending, sets.observe...)
+	o.ObserveInt64(in.demandMax, p.demand.collect(), sets.observe...)
 	o.ObserveInt64(in.timeouts.Inst(), int64(totals[counterTimeouts]), sets.observe...)
 	o.ObserveInt64(in.hits, int64(totals[counterHits]), sets.observe...)
 	o.ObserveInt64(in.misses, int64(totals[counterMisses]), sets.observe...)

@@ -72,8 +72,13 @@ func (recorder) RecordConnectionCount(ctx context.Context, delta int, cn redis.C
 		}
 		if delta > 0 {
 			c.borrowedAt.Store(now)
-		} else if since := c.borrowedAt.Swap(0); since != 0 {
+			continue
+		}
+		if since := c.borrowedAt.Swap(0); since != 0 {
 			c.pool.sets.useTime.record(ctx, time.Duration(now-since), c.shard)
+		}
+		if c.held.Swap(false) {
+			c.pool.demand.leave()
 		}
 	}
 }
@@ -160,6 +165,38 @@ func (recorder) RecordPipelineOperationDuration(ctx context.Context, d time.Dura
 	recordOperation(ctx, d, nil, name, err, cn)
 }
 
+// RecordPendingRequests is called by go-redis when a caller starts asking
+// its pool for a connection (+1, with the pool's name and no connection),
+// and when it stops: -1 with the connection it got, or without one when it
+// gave up. It keeps each pool's demand (see demand).
+func (recorder) RecordPendingRequests(_ context.Context, delta int, cn redis.ConnInfo, poolName string) {
+	if delta > 0 {
+		for _, p := range poolsByName(poolName) {
+			if !p.closed.Load() {
+				p.demand.arrive()
+			}
+		}
+		return
+	}
+	c := trackedFrom(cn)
+	if c == nil { // gave up, or got a connection poolscope did not dial
+		for _, p := range poolsByName(poolName) {
+			if !p.closed.Load() {
+				p.demand.leave()
+			}
+		}
+		return
+	}
+	for ; c != nil; c = c.next() {
+		if !c.named.Load() && c.named.CompareAndSwap(false, true) {
+			learnName(poolName, c.pool)
+		}
+		if !c.pool.closed.Load() {
+			c.held.Store(true)
+		}
+	}
+}
+
 // The recorder events poolscope does not use.
 func (recorder) RecordConnectionRelaxedTimeout(context.Context, int, redis.ConnInfo, string, string) {
 }
@@ -169,7 +206,6 @@ func (recorder) RecordMaintenanceNotification(context.Context, redis.ConnInfo, s
 func (recorder) RecordPubSubMessage(context.Context, redis.ConnInfo, string, string, bool) {}
 func (recorder) RecordStreamLag(context.Context, time.Duration, redis.ConnInfo, string, string, string) {
 }
-func (recorder) RecordPendingRequests(context.Context, int, redis.ConnInfo, string) {}
 
 // installed is the process-wide registry of Instrumentations that need the
 // recorder: go-redis has one recorder slot per process, so this is the one

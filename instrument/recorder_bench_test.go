@@ -14,7 +14,9 @@ import (
 // go-redis v9.23 makes for one GET on an idle pooled connection, in order:
 // the pending request (+1, -1), the idle -> used transition, the wait time,
 // the used -> idle transition, and the command's duration, through the same
-// interfaces go-redis's adapter uses. "nop" is a recorder that does
+// interfaces go-redis's adapter uses, with the pool name go-redis passes (the
+// connection's PoolName), so that the demand high-water mark
+// (redis.client.connection.demand.max) is kept as in a real pool. "nop" is a recorder that does
 // nothing: poolscope's ns/op minus nop's is the CPU time poolscope's
 // recorder adds per command, free of the network's noise. "parallel" runs
 // it from one goroutine per core, each on its own connection of one pool.
@@ -32,11 +34,11 @@ func BenchmarkRecorderCommand(b *testing.B) {
 		p, _ := testPoolWith(b, rec.producer)
 		counter := rec.r.(redis.OTelConnectionCounter)
 		command := func(ci redis.ConnInfo) { // in go-redis's order
-			counter.RecordPendingRequests(ctx, 1, nil, "p")
+			counter.RecordPendingRequests(ctx, 1, nil, ci.PoolName())
 			counter.RecordConnectionCount(ctx, -1, ci, "idle", false)
 			counter.RecordConnectionCount(ctx, 1, ci, "used", false)
 			rec.r.RecordConnectionWaitTime(ctx, 200*time.Nanosecond, ci)
-			counter.RecordPendingRequests(ctx, -1, ci, "p")
+			counter.RecordPendingRequests(ctx, -1, ci, ci.PoolName())
 			counter.RecordConnectionCount(ctx, -1, ci, "used", false)
 			counter.RecordConnectionCount(ctx, 1, ci, "idle", false)
 			rec.r.RecordOperationDuration(ctx, 150*time.Microsecond, cmd, 1, nil, ci, 0)

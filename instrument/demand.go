@@ -1,0 +1,124 @@
+package instrument
+
+import (
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// nameDemandMax is the per-interval high-water mark of a pool's demand.
+const nameDemandMax = "redis.client.connection.demand.max"
+
+// demand follows how many callers hold or wait for a pool's connections,
+// and the most at once since the last collection: what the sampled gauges
+// (count, pending_requests) miss between two collections. Every update is
+// an atomic add or a short CAS loop; nothing allocates.
+//
+// It follows go-redis v9.23's recorder calls for one acquisition: pending
+// +1 (no connection, the pool's name), then, on success, "used" +1 and
+// pending -1 with the connection; on failure pending -1 without one; "used"
+// -1 when the connection is given back or removed. Adding "used" and
+// pending would count a caller twice between its "used" +1 and its pending
+// -1, and count connections that go-redis moves to "used" without a caller
+// (a stale idle connection closed while the caller goes on waiting). So a
+// caller counts from its pending +1 until it gives up (pending -1 without a
+// connection) or gives back the connection it got, which remembers that it
+// was handed out (trackedConn.held) from its successful pending -1 to its
+// "used" -1: one counter, one add per event.
+type demand struct {
+	now atomic.Int64 // callers waiting for or holding a connection
+	max atomic.Int64 // most of now since the last collection
+}
+
+// arrive counts a caller that starts asking for a connection.
+func (d *demand) arrive() {
+	now := d.now.Add(1)
+	for v := d.max.Load(); now > v && !d.max.CompareAndSwap(v, now); v = d.max.Load() {
+	}
+}
+
+// leave counts a caller that gave up (pool timeout, dial error, canceled)
+// or gave back its connection.
+func (d *demand) leave() { decrementToZero(&d.now) }
+
+// collect returns the most callers at once since the last collection and
+// starts the next interval at the current demand.
+func (d *demand) collect() int64 {
+	now := d.now.Load()
+	return max(d.max.Swap(now), now)
+}
+
+// decrementToZero subtracts one unless the counter is at zero. A pool's
+// name is learnt from its first tracked connection (see poolsNamed), so the
+// pending +1 of callers already inside Get at that moment was not counted:
+// their -1 must not drive the count below zero. The counters heal
+// themselves: they undercount only until they next reach zero.
+func decrementToZero(a *atomic.Int64) {
+	for v := a.Load(); v > 0 && !a.CompareAndSwap(v, v-1); v = a.Load() {
+	}
+}
+
+// poolsNamed maps go-redis's pool names (Options.Addr plus a random id per
+// client, with "_pipeline" for the pipeline pool) to the observed pools
+// whose connections carry them. go-redis gives the name, not a connection,
+// with a caller's pending +1; its pool registration (RegisterPool) names
+// the pool too, but only to a recorder installed before the client was
+// created, and clients usually come first (pools.New, then New): the name
+// is learnt instead from the first successful acquisition of each tracked
+// connection, which carries both.
+//
+// The map is copied on every change (once per tracked connection at most,
+// and at Close) so that the per-command lookup is a plain map read: cheaper
+// than a sync.Map's.
+var poolsNamed struct {
+	m  atomic.Pointer[map[string][]*observedPool] // never modified once stored
+	mu sync.Mutex
+}
+
+// poolsByName returns the observed pools named name; nil when unknown.
+func poolsByName(name string) []*observedPool {
+	if m := poolsNamed.m.Load(); m != nil {
+		return (*m)[name]
+	}
+	return nil
+}
+
+// learnName records that p's connections carry name. It runs once per
+// tracked connection.
+func learnName(name string, p *observedPool) {
+	poolsNamed.mu.Lock()
+	defer poolsNamed.mu.Unlock()
+	cur := poolsByName(name)
+	if slices.Contains(cur, p) {
+		return
+	}
+	next := slices.DeleteFunc(slices.Clone(cur), func(q *observedPool) bool { return q.closed.Load() })
+	updateNames(func(m map[string][]*observedPool) { m[name] = append(next, p) })
+}
+
+// forgetPool drops a closed pool from the names (Instrumentation.Close).
+func forgetPool(p *observedPool) {
+	poolsNamed.mu.Lock()
+	defer poolsNamed.mu.Unlock()
+	updateNames(func(m map[string][]*observedPool) {
+		for name, list := range m {
+			if list = slices.DeleteFunc(slices.Clone(list), func(q *observedPool) bool { return q == p }); len(list) == 0 {
+				delete(m, name)
+			} else {
+				m[name] = list
+			}
+		}
+	})
+}
+
+// updateNames stores a changed copy of the names. The caller holds
+// poolsNamed.mu.
+func updateNames(change func(map[string][]*observedPool)) {
+	next := map[string][]*observedPool{}
+	if m := poolsNamed.m.Load(); m != nil {
+		next = maps.Clone(*m)
+	}
+	change(next)
+	poolsNamed.m.Store(&next)
+}

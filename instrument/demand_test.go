@@ -1,0 +1,80 @@
+package instrument_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/poolscope/poolscope/internal/redisserver"
+	"github.com/poolscope/poolscope/internal/redistest"
+)
+
+const nameDemandMax = "redis.client.connection.demand.max"
+
+// TestDemandMaxSeesHoldersAndWaiters holds every connection of a pool of
+// three through Conn() and makes two more callers wait: the interval's
+// demand.max counts all five, although no collection happens while they
+// wait, and drops back to zero once they are gone.
+func TestDemandMaxSeesHoldersAndWaiters(t *testing.T) {
+	const size, waiters = 3, 2
+	srv := redistest.Start(t, redisserver.Options{})
+	ctx := redistest.Context(t, waitLong)
+	p := openPools(t, srv, map[string]string{"REDIS_MASTER_POOL_SIZE": fmt.Sprint(size)})
+	r := newReader(t)
+	r.instrumentT(t, p)
+	master := p.Master()
+
+	// A first round dials the connections, so that the pool's name is
+	// known before the measured interval (see demand in demand.go).
+	for range 2 {
+		held := hold(t, ctx, master, size)
+		for _, c := range held {
+			_ = c.Close()
+		}
+	}
+	r.collect(t)
+	r.collect(t) // a fresh interval
+
+	held := hold(t, ctx, master, size)
+	var wg sync.WaitGroup
+	for range waiters {
+		wg.Go(func() {
+			if err := master.Ping(ctx).Err(); err != nil {
+				t.Errorf("waiting caller: %v", err)
+			}
+		})
+	}
+	redistest.Eventually(t, waitLong, func() error {
+		if n := master.PoolStats().PendingRequests; n != waiters {
+			return fmt.Errorf("%d callers waiting, want %d", n, waiters)
+		}
+		return nil
+	})
+	for _, c := range held {
+		_ = c.Close()
+	}
+	wg.Wait()
+
+	if got, _ := r.collect(t).int64(nameDemandMax, pool("master")); got != size+waiters {
+		t.Errorf("demand.max = %d over the interval, want %d (%d holding, %d waiting)", got, size+waiters, size, waiters)
+	}
+	if got, ok := r.collect(t).int64(nameDemandMax, pool("master")); !ok || got != 0 {
+		t.Errorf("demand.max = %d (reported %v) in the next, idle interval, want 0", got, ok)
+	}
+}
+
+// hold takes n connections of c at once, each pinned by a Conn.
+func hold(t *testing.T, ctx context.Context, c *redis.Client, n int) []*redis.Conn {
+	t.Helper()
+	held := make([]*redis.Conn, n)
+	for i := range held {
+		held[i] = c.Conn()
+		if err := held[i].Ping(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return held
+}
