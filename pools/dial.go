@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -157,7 +158,10 @@ func (g *dialGate) result(ctx context.Context, addr string, err error) {
 // wrapped to name a server that closes them unanswered (ServerClosedError),
 // inside the shared pool's dial gate, inside the WithDialWrapper wrappers,
 // inside the timing that TakeDialTimes hands over (shared pools only).
-func (p *Pools) dialerFor(role Role, o *redis.Options, gate *dialGate) DialFunc {
+//
+// conns, when not nil, watches the connections to the pool's servers (not
+// to the Sentinels) for the pool-timeout diagnosis.
+func (p *Pools) dialerFor(role Role, o *redis.Options, gate *dialGate, conns *connSet) DialFunc {
 	if o.DialTimeout == 0 {
 		// redis.NewDialer reads it at every dial; go-redis fills its
 		// default into its own copy of the options, not into o.
@@ -175,7 +179,11 @@ func (p *Pools) dialerFor(role Role, o *redis.Options, gate *dialGate) DialFunc 
 				return nil, err
 			}
 		}
-		return withFirstReply(conn, role, addr), nil
+		conn = withFirstReply(conn, role, addr)
+		if conns != nil && !slices.Contains(p.cfg.Sentinel.Addrs, addr) {
+			conn = conns.watch(conn)
+		}
+		return conn, nil
 	})
 	if gate != nil {
 		d = gate.wrap(d)

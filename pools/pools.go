@@ -337,17 +337,25 @@ func (p *Pools) newClient(rc RoleConfig, shared bool) *redis.Client {
 		base.TLSConfig = p.tlsFor(base.TLSConfig)
 	}
 	var gate *dialGate
+	var conns *connSet
 	if shared {
 		p.applyPoolSettings(base, rc)
 		gate = newDialGate(rc.Role, rc.Max)
+		conns = newConnSet()
 	}
 	if shared || len(p.dialWrappers) > 0 {
-		base.Dialer = p.dialerFor(rc.Role, base, gate)
+		base.Dialer = p.dialerFor(rc.Role, base, gate, conns)
 	}
+	var c *redis.Client
 	if rc.ViaSentinel {
-		return redis.NewFailoverClient(p.failoverOptions(base, rc.Role == Replica))
+		c = redis.NewFailoverClient(p.failoverOptions(base, rc.Role == Replica))
+	} else {
+		c = redis.NewClient(base)
 	}
-	return redis.NewClient(base)
+	if shared {
+		c.AddHook(&timeoutHook{role: rc.Role, client: c, conns: conns, max: rc.Max, wait: p.cfg.PoolTimeout})
+	}
+	return c
 }
 
 // applyPoolSettings makes the pool shared and hard-capped.
