@@ -151,7 +151,11 @@ func (s *promSource) emptyError() error {
 // instantFigures are the per-pool figures over the whole window.
 type instantFigures struct {
 	processes, min, peak, open, waitP99, timeouts, health map[adviseKey]float64
-	servers                                               []advise.Server
+	// peakMark is the peak from redis.client.connection.demand.max, the
+	// high-water mark poolscope records between collections; peak, sampled
+	// at each scrape, is the fall-back for processes that do not record it.
+	peakMark map[adviseKey]float64
+	servers  []advise.Server
 }
 
 func (s *promSource) instants(ctx context.Context, w, st string) (instantFigures, error) {
@@ -167,6 +171,7 @@ func (s *promSource) instants(ctx context.Context, w, st string) (instantFigures
 			sum by (%[1]s, instance) (db_client_connection_count%[2]s)
 			+ on (%[1]s, instance) sum by (%[1]s, instance) (db_client_connection_pending_requests%[3]s)
 		)[%[4]s:]))`, poolLabels, s.selector(`db_client_connection_state="used"`, `redis_client_connection_kind!="pubsub"`), s.selector(), w), &f.peak},
+		{"peak demand (high-water mark)", fmt.Sprintf("max by (%s) (max_over_time(redis_client_connection_demand_max%s[%s]))", poolLabels, s.selector(), w), &f.peakMark},
 		{"open connections", fmt.Sprintf("avg by (%[1]s) (sum by (%[1]s, instance) (avg_over_time(db_client_connection_count%[2]s[%[3]s])))", poolLabels, regular, w), &f.open},
 		{"wait p99", fmt.Sprintf("histogram_quantile(0.99, sum by (%s, le) (rate(db_client_connection_wait_time_seconds_bucket%s[%s])))", poolLabels, s.selector(), w), &f.waitP99},
 		{"timeouts", fmt.Sprintf("sum by (%s) (increase(db_client_connection_timeouts_total%s[%s]))", poolLabels, s.selector(), w), &f.timeouts},
@@ -187,6 +192,22 @@ func (s *promSource) instants(ctx context.Context, w, st string) (instantFigures
 		f.servers = append(f.servers, advise.Server{Address: k.server(), MaxClients: max(toInt(v), 0)})
 	}
 	return f, nil
+}
+
+// peakDemand is the pool's peak demand over the window: the high-water
+// mark when recorded (the larger of it and the sampled peak, for a fleet
+// whose processes do not all record it), else the sampled peak, which
+// misses what happens between two scrapes; NaN when neither is known.
+func (f instantFigures) peakDemand(k adviseKey) float64 {
+	sampled := valueOr(f.peak, k, math.NaN())
+	mark, ok := f.peakMark[k]
+	switch {
+	case !ok:
+		return sampled
+	case math.IsNaN(sampled):
+		return mark
+	}
+	return math.Max(mark, sampled)
 }
 
 // rangeFigures are the per-interval series, by pool.
@@ -233,7 +254,7 @@ func (s *promSource) pool(k adviseKey, maxConns float64, inst instantFigures, rn
 		Max:        toInt(maxConns),
 		Min:        toInt(valueOr(inst.min, k, 0)),
 		Step:       s.f.step,
-		PeakDemand: valueOr(inst.peak, k, math.NaN()), OpenMean: valueOr(inst.open, k, math.NaN()),
+		PeakDemand: inst.peakDemand(k), OpenMean: valueOr(inst.open, k, math.NaN()),
 		WaitP99: valueOr(inst.waitP99, k, math.NaN()), Timeouts: valueOr(inst.timeouts, k, math.NaN()),
 		MemoryPerConnection: memoryPerConnection,
 	}

@@ -123,3 +123,46 @@ func TestAdviseAssemblesPrometheusAnswers(t *testing.T) {
 		})
 	}
 }
+
+// The peak demand comes from the recorded high-water mark
+// (redis.client.connection.demand.max) when Prometheus has it, and from
+// the sampled gauges (used + pending_requests) otherwise.
+func TestAdvisePeakFromHighWaterMark(t *testing.T) {
+	config := fakePromSeries{
+		{"last_over_time(db_client_connection_max", "10"},
+		{"count by (job, db_client_connection_pool_name, server_address, server_port) (db_client_connection_max", "1"},
+		{"db_client_connection_idle_min", "0"},
+		{"db_client_connection_pending_requests", "12"}, // the sampled peak
+		{"avg_over_time(db_client_connection_count", "10"},
+		{"histogram_quantile", "0.05"},
+		{"db_client_connection_timeouts_total", "0"},
+	}
+	histograms := fakePromSeries{
+		{"use_time_seconds_count", "0.0002"},
+		{"rate(db_client_connection_use_time_seconds_sum", "8"},
+		{"rate(db_client_connection_wait_time_seconds_sum", "1"},
+	}
+	for name, tc := range map[string]struct {
+		instant fakePromSeries
+		want    float64
+	}{
+		"sampled only":       {config, 12},
+		"high-water mark":    {append(fakePromSeries{{"redis_client_connection_demand_max", "31"}}, config...), 31},
+		"mark below sampled": {append(fakePromSeries{{"redis_client_connection_demand_max", "9"}}, config...), 12},
+	} {
+		t.Run(name, func(t *testing.T) {
+			url := fakePrometheus(t, tc.instant, histograms)
+			code, stdout, stderr := runAdviseCLI(t, "advise", "--prometheus", url, "--window", "1h", "--json")
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var a adviceJSON
+			if err := json.Unmarshal([]byte(stdout), &a); err != nil || len(a.Pools) != 1 {
+				t.Fatalf("%v: %s", err, stdout)
+			}
+			if p := a.Pools[0]; p.DemandPeak == nil || *p.DemandPeak != tc.want {
+				t.Errorf("demand_peak = %v, want %v (%s)", p.DemandPeak, tc.want, stdout)
+			}
+		})
+	}
+}

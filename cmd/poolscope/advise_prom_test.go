@@ -177,9 +177,10 @@ func undersizedMaster(ctx context.Context, p *pools.Pools, wg *sync.WaitGroup) {
 type adviceJSON struct {
 	Pools []struct {
 		Service, Pool, Verdict, Reason string
-		Processes                      int `json:"processes"`
-		Max                            int `json:"max"`
-		RecommendedMax                 int `json:"recommended_max"`
+		Processes                      int      `json:"processes"`
+		Max                            int      `json:"max"`
+		RecommendedMax                 int      `json:"recommended_max"`
+		DemandPeak                     *float64 `json:"demand_peak"`
 	} `json:"pools"`
 	Servers []struct {
 		Server     string `json:"server"`
