@@ -30,6 +30,7 @@
 //	db.client.connection.idle.min          UpDownCounter (async)    {connection}  MinIdleConns
 //	db.client.connection.max               UpDownCounter (async)    {connection}  most connections open: regular pool cap (MaxActiveConns, else PoolSize) plus pipeline pool size
 //	db.client.connection.pending_requests  UpDownCounter (async)    {request}     callers waiting for a connection now
+//	redis.client.connection.demand.max     Gauge (async)            {connection}  most callers holding or waiting for a connection at once since the last collection (kept by the recorder)
 //	db.client.connection.timeouts          Counter (async)          {timeout}     callers that gave up waiting (PoolTimeout)
 //	db.client.connection.create_time       Histogram                s             dial + TLS + handshake of each new connection
 //	db.client.connection.wait_time         Histogram                s             wait for a turn in the pool, every acquisition

@@ -10,15 +10,14 @@ import (
 
 // activityConn remembers when its last command was sent and whether a
 // reply has come since, for the pool-timeout diagnosis (see
-// PoolTimeoutError). A command costs one clock read and two atomic stores;
-// the diagnosis reads them only when a caller times out.
+// PoolTimeoutError). A command costs one clock read, two atomic stores and
+// a load; the diagnosis reads them only when a caller times out.
 type activityConn struct {
 	net.Conn
 	conns *connSet
-	// sentAt is when the last command was written (nanotime); awaiting is
-	// set from that write until a reply is read.
-	sentAt   atomic.Int64
-	awaiting atomic.Bool
+	// sent is when the last command was written (nanotime, > 0), negated
+	// once a reply has been read.
+	sent atomic.Int64
 }
 
 // activitySyscallConn keeps go-redis's liveness check working: go-redis
@@ -35,15 +34,14 @@ func (c activitySyscallConn) SyscallConn() (syscall.RawConn, error) { return c.s
 func (c *activityConn) NetConn() net.Conn { return c.Conn }
 
 func (c *activityConn) Write(b []byte) (int, error) {
-	c.sentAt.Store(nanotime())
-	c.awaiting.Store(true)
+	c.sent.Store(nanotime())
 	return c.Conn.Write(b)
 }
 
 func (c *activityConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	if n > 0 && c.awaiting.Load() {
-		c.awaiting.Store(false)
+	if v := c.sent.Load(); n > 0 && v > 0 {
+		c.sent.Store(-v)
 	}
 	return n, err
 }
@@ -53,10 +51,10 @@ func (c *activityConn) Close() error {
 	return c.Conn.Close()
 }
 
-// epoch anchors nanotime, a monotonic clock as int64 nanoseconds.
+// epoch anchors nanotime, a monotonic clock as int64 nanoseconds, never 0.
 var epoch = time.Now()
 
-func nanotime() int64 { return int64(time.Since(epoch)) }
+func nanotime() int64 { return int64(time.Since(epoch)) + 1 }
 
 // connSet is the open connections of one shared client.
 type connSet struct {
@@ -69,7 +67,7 @@ func newConnSet() *connSet { return &connSet{conns: map[*activityConn]struct{}{}
 // watch wraps conn and adds it to the set.
 func (s *connSet) watch(conn net.Conn) net.Conn {
 	c := &activityConn{Conn: conn, conns: s}
-	c.sentAt.Store(nanotime()) // the dial is its first use
+	c.sent.Store(-nanotime()) // the dial is its first use
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
@@ -97,7 +95,8 @@ func (s *connSet) activity() []connActivity {
 	defer s.mu.Unlock()
 	out := make([]connActivity, 0, len(s.conns))
 	for c := range s.conns {
-		out = append(out, connActivity{since: time.Duration(now - c.sentAt.Load()), awaiting: c.awaiting.Load()})
+		sent := c.sent.Load()
+		out = append(out, connActivity{since: time.Duration(now - max(sent, -sent)), awaiting: sent > 0})
 	}
 	return out
 }
