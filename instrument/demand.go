@@ -26,9 +26,16 @@ const nameDemandMax = "redis.client.connection.demand.max"
 // connection) or gives back the connection it got, which remembers that it
 // was handed out (trackedConn.held) from its successful pending -1 to its
 // "used" -1: one counter, one add per event.
+//
+// Each counter has a cache line of its own, apart from the pool's fields
+// that every event reads (closed, the histograms): without the padding,
+// every update on one core would evict them from the other cores.
 type demand struct {
+	_   [64]byte
 	now atomic.Int64 // callers waiting for or holding a connection
+	_   [56]byte
 	max atomic.Int64 // most of now since the last collection
+	_   [56]byte
 }
 
 // arrive counts a caller that starts asking for a connection.
