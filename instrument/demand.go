@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // nameDemandMax is the per-interval high-water mark of a pool's demand.
@@ -76,19 +77,41 @@ func decrementToZero(a *atomic.Int64) {
 // connection, which carries both.
 //
 // The map is copied on every change (once per tracked connection at most,
-// and at Close) so that the per-command lookup is a plain map read: cheaper
-// than a sync.Map's.
+// and at Close). Lookups go through a small cache indexed by the address
+// of the name's bytes: go-redis passes the same string (its pool's
+// cfg.Name) on every call, so a hit costs a load and a pointer comparison
+// instead of hashing the name.
 var poolsNamed struct {
-	m  atomic.Pointer[map[string][]*observedPool] // never modified once stored
-	mu sync.Mutex
+	m     atomic.Pointer[map[string]*namedPools] // never modified once stored
+	mu    sync.Mutex
+	cache [64]atomic.Pointer[namedPools]
+}
+
+// namedPools is one name's pools; never modified once stored.
+type namedPools struct {
+	name  string
+	pools []*observedPool
 }
 
 // poolsByName returns the observed pools named name; nil when unknown.
 func poolsByName(name string) []*observedPool {
-	if m := poolsNamed.m.Load(); m != nil {
-		return (*m)[name]
+	slot := &poolsNamed.cache[uintptr(unsafe.Pointer(unsafe.StringData(name)))>>4%uintptr(len(poolsNamed.cache))]
+	if e := slot.Load(); e != nil && e.name == name {
+		return e.pools
 	}
-	return nil
+	m := poolsNamed.m.Load()
+	if m == nil {
+		return nil
+	}
+	e := (*m)[name]
+	if e == nil {
+		return nil
+	}
+	slot.Store(e)
+	if poolsNamed.m.Load() != m { // changed meanwhile: do not keep e
+		slot.CompareAndSwap(e, nil)
+	}
+	return e.pools
 }
 
 // learnName records that p's connections carry name. It runs once per
@@ -96,36 +119,43 @@ func poolsByName(name string) []*observedPool {
 func learnName(name string, p *observedPool) {
 	poolsNamed.mu.Lock()
 	defer poolsNamed.mu.Unlock()
-	cur := poolsByName(name)
+	var cur []*observedPool
+	if m := poolsNamed.m.Load(); m != nil && (*m)[name] != nil {
+		cur = (*m)[name].pools
+	}
 	if slices.Contains(cur, p) {
 		return
 	}
 	next := slices.DeleteFunc(slices.Clone(cur), func(q *observedPool) bool { return q.closed.Load() })
-	updateNames(func(m map[string][]*observedPool) { m[name] = append(next, p) })
+	updateNames(func(m map[string]*namedPools) { m[name] = &namedPools{name: name, pools: append(next, p)} })
 }
 
 // forgetPool drops a closed pool from the names (Instrumentation.Close).
 func forgetPool(p *observedPool) {
 	poolsNamed.mu.Lock()
 	defer poolsNamed.mu.Unlock()
-	updateNames(func(m map[string][]*observedPool) {
-		for name, list := range m {
-			if list = slices.DeleteFunc(slices.Clone(list), func(q *observedPool) bool { return q == p }); len(list) == 0 {
+	updateNames(func(m map[string]*namedPools) {
+		for name, e := range m {
+			if list := slices.DeleteFunc(slices.Clone(e.pools), func(q *observedPool) bool { return q == p }); len(list) == 0 {
 				delete(m, name)
 			} else {
-				m[name] = list
+				m[name] = &namedPools{name: name, pools: list}
 			}
 		}
 	})
 }
 
-// updateNames stores a changed copy of the names. The caller holds
-// poolsNamed.mu.
-func updateNames(change func(map[string][]*observedPool)) {
-	next := map[string][]*observedPool{}
+// updateNames stores a changed copy of the names and empties the cache (a
+// lookup that read the previous map takes back what it cached). The
+// caller holds poolsNamed.mu.
+func updateNames(change func(map[string]*namedPools)) {
+	next := map[string]*namedPools{}
 	if m := poolsNamed.m.Load(); m != nil {
 		next = maps.Clone(*m)
 	}
 	change(next)
 	poolsNamed.m.Store(&next)
+	for i := range poolsNamed.cache {
+		poolsNamed.cache[i].Store(nil)
+	}
 }
