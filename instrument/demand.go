@@ -48,23 +48,23 @@ func (d *demand) arrive() {
 
 // leave counts a caller that gave up (pool timeout, dial error, canceled)
 // or gave back its connection.
-func (d *demand) leave() { decrementToZero(&d.now) }
+func (d *demand) leave() {
+	if d.now.Add(-1) < 0 { // see below
+		d.now.Add(1)
+	}
+}
 
 // collect returns the most callers at once since the last collection and
 // starts the next interval at the current demand.
+//
+// A pool's name is learnt from its first tracked connection (see
+// poolsNamed), so the +1 of callers already inside Get at that moment was
+// not counted: leave takes their -1 back when it would drive the count
+// below zero. The count heals itself: it undercounts only until it next
+// reaches zero.
 func (d *demand) collect() int64 {
-	now := d.now.Load()
+	now := max(d.now.Load(), 0)
 	return max(d.max.Swap(now), now)
-}
-
-// decrementToZero subtracts one unless the counter is at zero. A pool's
-// name is learnt from its first tracked connection (see poolsNamed), so the
-// pending +1 of callers already inside Get at that moment was not counted:
-// their -1 must not drive the count below zero. The counters heal
-// themselves: they undercount only until they next reach zero.
-func decrementToZero(a *atomic.Int64) {
-	for v := a.Load(); v > 0 && !a.CompareAndSwap(v, v-1); v = a.Load() {
-	}
 }
 
 // poolsNamed maps go-redis's pool names (Options.Addr plus a random id per
