@@ -112,9 +112,15 @@ func testHotPathsAllocateNothing(t *testing.T, producer *Producer) {
 					recorder{}.RecordConnectionCount(ctx, -1, ci, "used", false)
 					recorder{}.RecordConnectionCount(ctx, 1, ci, "idle", false)
 				}},
-				{"pending requests", func() {
-					recorder{}.RecordPendingRequests(ctx, 1, nil, "x")
-					recorder{}.RecordPendingRequests(ctx, -1, ci, "x")
+				{"pending requests and demand (go-redis's pool name; learnt in the warm-up run)", func() {
+					recorder{}.RecordPendingRequests(ctx, 1, nil, ci.PoolName())
+					recorder{}.RecordConnectionCount(ctx, 1, ci, "used", false)
+					recorder{}.RecordPendingRequests(ctx, -1, ci, ci.PoolName())
+					recorder{}.RecordConnectionCount(ctx, -1, ci, "used", false)
+					recorder{}.RecordPendingRequests(ctx, 1, nil, ci.PoolName()) // gives up
+					recorder{}.RecordPendingRequests(ctx, -1, nil, ci.PoolName())
+					recorder{}.RecordPendingRequests(ctx, 1, nil, "unknown pool")
+					recorder{}.RecordPendingRequests(ctx, -1, nil, "unknown pool")
 				}},
 				{"operation duration", func() {
 					recorder{}.RecordOperationDuration(ctx, time.Millisecond, getCmd, 1, nil, ci, 0)
