@@ -14,7 +14,8 @@ const nameDemandMax = "redis.client.connection.demand.max"
 // demand follows how many callers hold or wait for a pool's connections,
 // and the most at once since the last collection: what the sampled gauges
 // (count, pending_requests) miss between two collections. Every update is
-// an atomic add or a short CAS loop; nothing allocates.
+// an atomic add (with a short CAS loop when the maximum grows); nothing
+// allocates.
 //
 // It follows go-redis v9.23's recorder calls for one acquisition: pending
 // +1 (no connection, the pool's name), then, on success, "used" +1 and
@@ -26,7 +27,7 @@ const nameDemandMax = "redis.client.connection.demand.max"
 // caller counts from its pending +1 until it gives up (pending -1 without a
 // connection) or gives back the connection it got, which remembers that it
 // was handed out (trackedConn.held) from its successful pending -1 to its
-// "used" -1: one counter, one add per event.
+// "used" -1: one counter, at most one add per event.
 //
 // Each counter has a cache line of its own, apart from the pool's fields
 // that every event reads (closed, the histograms): without the padding,
