@@ -227,11 +227,11 @@ func (c config) bursts(a PoolAdvice, p Pool, d demand) PoolAdvice {
 		peakSize = sizeOf(p.PeakDemand * (1 + c.headroom))
 	}
 	if peakSize <= p.Max {
-		return notEnough(a, observed+", and no sampled peak shows how large",
+		return notEnough(a, observed+", and no peak shows how large",
 			"a per-interval high-water mark of demand (connections in use + callers waiting)")
 	}
 	a.ModelSize, a.ExpectedWaitP99 = peakSize, 0
-	return c.judge(a, p, d, fmt.Sprintf("%s; a burst of %.0f callers at once was sampled: %d (+%.0f%%)", observed, p.PeakDemand, peakSize, c.headroom*100))
+	return c.judge(a, p, d, fmt.Sprintf("%s; a burst of %.0f callers at once was seen: %d (+%.0f%%)", observed, p.PeakDemand, peakSize, c.headroom*100))
 }
 
 // judge compares the model's size with the configured one.

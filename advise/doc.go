@@ -22,17 +22,18 @@
 // wait p99 meets the target (1 ms by default). Two bounds keep the model
 // honest:
 //   - no more than the observed peak of callers wanting a connection at once
-//     plus 10% headroom (Pool.PeakDemand, sampled from the used and
-//     pending_requests gauges): a pool that large makes nobody wait, and
+//     plus 10% headroom (Pool.PeakDemand: the recorded per-interval high-water
+//     mark redis.client.connection.demand.max, else the used and
+//     pending_requests gauges sampled at scrape time): a pool that large makes
+//     nobody wait, and
 //     M/M/c, which assumes an endless stream of callers, overstates a
 //     closed population's need (40 goroutines need at most 40 connections);
 //   - no less than the busy-interval demand plus 10% headroom.
 //
 // Callers that wait longer than the target although the busy-interval load
-// fits the pool are in bursts shorter than an interval. A sampled peak
-// above the pool's size says how large; without one the verdict is
-// NotEnoughData, naming the per-interval high-water mark of demand that
-// would tell.
+// fits the pool are in bursts shorter than an interval. A peak above the
+// pool's size says how large; without one the verdict is NotEnoughData,
+// naming the per-interval high-water mark of demand that would tell.
 //
 // Verdicts. Grow when the size is below the model's; Shrink when the size
 // is more than 25% (+1) above it and callers do not wait longer than the

@@ -24,8 +24,9 @@ type Pool struct {
 	Intervals []Interval
 
 	// PeakDemand is the most connections in use plus callers waiting seen at
-	// once in one process (sampled: gauges at scrape time, so a shorter peak
-	// between two samples is missed). NaN when unknown.
+	// once in one process: recorded by redis.client.connection.demand.max
+	// where the processes report it, else sampled from gauges at scrape time
+	// (a shorter peak between two samples is then missed). NaN when unknown.
 	PeakDemand float64
 	// OpenMean is the mean number of connections open per process (in use
 	// and idle) over the window; NaN when unknown.
