@@ -1,10 +1,12 @@
 package advisebench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/poolscope/poolscope/advise"
@@ -19,6 +21,13 @@ type Settings struct {
 	// WaitTarget is advise's wait p99 target and the latency criterion's
 	// absolute slack.
 	WaitTarget time.Duration
+	// References is how many unbounded runs give the reference p99, and
+	// Attempts how many runs a size gets before it is judged too slow;
+	// each keeps its best run. Another process taking the CPU for 100 ms
+	// puts 4% of a short run's calls late and only ever makes a p99 worse,
+	// so on a shared machine the best of a few runs is the estimate of the
+	// workload's own p99 (see docs/advise.md).
+	References, Attempts int
 	// SweepSizes caps the sizes the sweep tries below the callers (0: all
 	// of them); past the cap the oracle is the callers' count. Quick uses
 	// it to stay within seconds.
@@ -31,13 +40,13 @@ type Settings struct {
 // intervals, above advise's minimum of 10).
 func Full() Settings {
 	return Settings{Warmup: 300 * time.Millisecond, Duration: 2400 * time.Millisecond, Step: 200 * time.Millisecond,
-		WaitTarget: advise.DefaultWaitTarget}
+		WaitTarget: advise.DefaultWaitTarget, References: 3, Attempts: 2}
 }
 
 // Quick is the test's mode: the same steps, shorter runs.
 func Quick() Settings {
 	return Settings{Warmup: 100 * time.Millisecond, Duration: 1100 * time.Millisecond, Step: 100 * time.Millisecond,
-		WaitTarget: advise.DefaultWaitTarget, SweepSizes: 2}
+		WaitTarget: advise.DefaultWaitTarget, References: 1, Attempts: 1, SweepSizes: 2}
 }
 
 // Advice is advise's verdict on one wrong-size run and the rerun at the
@@ -52,12 +61,13 @@ type Advice struct {
 
 // ShapeResult is everything measured for one shape.
 type ShapeResult struct {
-	Shape     Shape
-	Unbounded Run           // pool as large as the callers
-	Limit     time.Duration // the latency criterion: p99 at most this
-	Sweep     []Run         // sizes 1..oracle
-	Oracle    int
-	Advice    []Advice // from the too-small and the too-large run
+	Shape      Shape
+	Unbounded  Run           // pool as large as the callers: the reference runs' median
+	References []Run         // every unbounded run
+	Limit      time.Duration // the latency criterion: p99 at most this
+	Sweep      []Run         // sizes 1..oracle
+	Oracle     int
+	Advice     []Advice // from the too-small and the too-large run
 }
 
 // Measure runs every shape against one redis-server.
@@ -97,10 +107,11 @@ func measureShape(ctx context.Context, srv *redisserver.Server, sh Shape, s Sett
 		return x, err
 	}
 	var err error
-	if r.Unbounded, err = run(sh.Callers); err != nil {
+	if r.References, r.Unbounded, err = references(run, sh.Callers, max(s.References, 1)); err != nil {
 		return r, err
 	}
 	r.Limit = r.Unbounded.P99 + max(r.Unbounded.P99/10, s.WaitTarget)
+	run = r.attempts(run, max(s.Attempts, 1))
 	if r.Oracle, r.Sweep, err = r.sweep(run, s.SweepSizes); err != nil {
 		return r, err
 	}
@@ -112,6 +123,35 @@ func measureShape(ctx context.Context, srv *redisserver.Server, sh Shape, s Sett
 		r.Advice = append(r.Advice, a)
 	}
 	return r, nil
+}
+
+// references runs the unbounded size n times and returns the runs and the
+// one with the lowest p99.
+func references(run func(int) (Run, error), size, n int) ([]Run, Run, error) {
+	var runs []Run
+	for range n {
+		x, err := run(size)
+		if err != nil {
+			return runs, Run{}, err
+		}
+		runs = append(runs, x)
+	}
+	return runs, slices.MinFunc(runs, func(a, b Run) int { return cmp.Compare(a.P99, b.P99) }), nil
+}
+
+// attempts runs a size until it meets the criterion, at most n times, and
+// returns the best run.
+func (r *ShapeResult) attempts(run func(int) (Run, error), n int) func(int) (Run, error) {
+	return func(size int) (Run, error) {
+		best, err := run(size)
+		for i := 1; i < n && err == nil && !r.meets(best); i++ {
+			var x Run
+			if x, err = run(size); err == nil && x.P99 < best.P99 {
+				best = x
+			}
+		}
+		return best, err
+	}
 }
 
 // sweep grows the pool from 1 until the p99 meets the criterion; the

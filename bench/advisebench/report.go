@@ -18,9 +18,10 @@ func Report(w io.Writer, results []ShapeResult, s Settings) {
 	fmt.Fprintf(w, "advise oracle benchmark: runs of %s (+%s warm-up), scraped every %s; wait target %s; criterion: p99 <= unbounded p99 + max(10%%, wait target)\n\n",
 		s.Duration, s.Warmup, s.Step, s.WaitTarget)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "shape\tcallers\tunbounded p99\tlimit\tsweep (size:p99)\toracle")
+	fmt.Fprintln(tw, "shape\tcallers\tunbounded p99 (runs)\tlimit\tsweep (size:p99)\toracle")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\n", r.Shape.Name, r.Shape.Callers, ms(r.Unbounded.P99), ms(r.Limit), sweepText(r.Sweep), r.Oracle)
+		fmt.Fprintf(tw, "%s\t%d\t%s (%s)\t%s\t%s\t%d\n", r.Shape.Name, r.Shape.Callers, ms(r.Unbounded.P99), p99List(r.References),
+			ms(r.Limit), sweepText(r.Sweep), r.Oracle)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -39,6 +40,9 @@ func Report(w io.Writer, results []ShapeResult, s Settings) {
 		for _, a := range r.Advice {
 			fmt.Fprintf(w, "%s at %d: %s: %s\n", r.Shape.Name, a.From.Size, a.Verdict, a.Reason)
 		}
+	}
+	for _, r := range results {
+		fmt.Fprintf(w, "%s: %s\n", r.Shape.Name, r.Shape.About)
 	}
 	fmt.Fprintf(w, "\n/proc/loadavg: %s\n", loadavg())
 	fmt.Fprintln(w, Summary(results))
@@ -74,6 +78,14 @@ func okText(r ShapeResult, a Advice) string {
 		return "yes"
 	}
 	return "no: " + strings.Join(why, ", ")
+}
+
+func p99List(runs []Run) string {
+	parts := make([]string, len(runs))
+	for i, x := range runs {
+		parts[i] = ms(x.P99)
+	}
+	return strings.Join(parts, " ")
 }
 
 func sweepText(runs []Run) string {
