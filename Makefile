@@ -89,6 +89,21 @@ memtable: deps
 memtable-quick: deps
 	@$(MAKE) --no-print-directory memtable MEMTABLEFLAGS="-quick $(MEMTABLEFLAGS)"
 
+# --- bench/advisebench: poolscope advise against the oracle pool size ---
+.PHONY: advise-bench
+
+## advise-bench: five workload shapes (steady, bursts, blocking, pipeline,
+## slow server) against a real redis-server: sweep the master pool size to
+## the oracle, run at a size too small and too large, advise on those runs'
+## metrics, rerun at the advised size (a few minutes). Last line
+## "advise: shapes=N within=W under=U max_over=X%"; ADVISEBENCHFLAGS=-quick
+## for seconds, -v for a line per run
+ADVISEBENCHFLAGS ?=
+advise-bench: deps
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	(cd bench && $(GO) build -o "$$tmp/advisebench" ./advisebench/cmd/advisebench) && \
+	"$$tmp/advisebench" $(ADVISEBENCHFLAGS)
+
 # --- collector-config: poolscope's OpenTelemetry Collector and Prometheus files ---
 .PHONY: collector check-config
 

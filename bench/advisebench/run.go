@@ -1,0 +1,195 @@
+package advisebench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/poolscope/poolscope/advise"
+	"github.com/poolscope/poolscope/instrument"
+	"github.com/poolscope/poolscope/pools"
+)
+
+// memoryPerConnection is what `poolscope advise` assumes (make memtable's
+// 17 to 20 KiB per plain connection); it only feeds the cost columns.
+const memoryPerConnection = 20 << 10
+
+// Run is one shape run at one master pool size.
+type Run struct {
+	Size   int
+	P99    time.Duration // callers' end-to-end latency p99 (pool wait + command)
+	Calls  int
+	Errors int
+	// Pool is the run's metrics as poolscope advise's observation.
+	Pool advise.Pool
+}
+
+// runShape runs sh against the server at url with the master pool at size and returns
+// its latency and metrics. The callers run for s.Warmup unmeasured (the
+// pool dials), then for s.Duration, scraped every s.Step.
+func runShape(ctx context.Context, url string, sh Shape, size int, s Settings) (Run, error) {
+	p, err := openPools(url, size)
+	if err != nil {
+		return Run{}, err
+	}
+	defer p.Close()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	inst, err := instrument.New(p, instrument.WithMeterProvider(mp))
+	if err != nil {
+		return Run{}, err
+	}
+	defer inst.Close()
+	if sh.Setup != nil {
+		if err := sh.Setup(ctx, p.Master()); err != nil {
+			return Run{}, fmt.Errorf("advisebench: %s: setup: %w", sh.Name, err)
+		}
+	}
+	c := newCallers(sh, p)
+	c.start(ctx)
+	scrapes, err := c.observe(ctx, reader, s)
+	lat, calls, errs := c.stop()
+	if err != nil {
+		return Run{}, err
+	}
+	if calls == 0 {
+		return Run{}, fmt.Errorf("%w: %s at size %d (%d errors)", errNoCalls, sh.Name, size, errs)
+	}
+	r := Run{Size: size, P99: p99(lat), Calls: calls, Errors: errs}
+	r.Pool = observation(sh, size, s.Step, scrapes)
+	return r, nil
+}
+
+// openPools opens the master pool at size against url; the other roles
+// are off so that only the shape's callers use the server.
+func openPools(url string, size int) (*pools.Pools, error) {
+	env := map[string]string{
+		"OTEL_SERVICE_NAME": "advisebench", "REDIS_MASTER_URL": url, "REDIS_LOCAL_URL": url,
+		"REDIS_MASTER_POOL_SIZE":     strconv.Itoa(size),
+		"REDIS_REPLICA_POOL_ENABLED": "0", "REDIS_LOCAL_POOL_ENABLED": "0", "REDIS_ASYNC_POOL_ENABLED": "0",
+	}
+	cfg, err := pools.LoadConfig(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		return nil, err
+	}
+	return pools.New(cfg, pools.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+}
+
+// callers runs a shape's goroutines and gathers their latencies once
+// measuring is on.
+type callers struct {
+	sh        Shape
+	p         *pools.Pools
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	measuring atomic.Bool
+	mu        sync.Mutex
+	latencies []time.Duration
+	calls     int
+	errors    int
+}
+
+func newCallers(sh Shape, p *pools.Pools) *callers { return &callers{sh: sh, p: p} }
+
+func (c *callers) start(ctx context.Context) {
+	ctx, c.cancel = context.WithCancel(ctx)
+	for range c.sh.Callers {
+		c.wg.Go(func() { c.loop(ctx) })
+	}
+}
+
+func (c *callers) loop(ctx context.Context) {
+	var mine []time.Duration
+	errs := 0
+	client := c.p.Master()
+	for ctx.Err() == nil {
+		d, err := c.sh.Call(ctx, client)
+		switch {
+		case !c.measuring.Load() || ctx.Err() != nil:
+		case err != nil:
+			errs++
+		default:
+			mine = append(mine, d)
+		}
+	}
+	c.mu.Lock()
+	c.latencies = append(c.latencies, mine...)
+	c.calls += len(mine)
+	c.errors += errs
+	c.mu.Unlock()
+}
+
+// observe waits out the warm-up, then scrapes every step for the
+// duration: the first scrape is the intervals' start.
+func (c *callers) observe(ctx context.Context, r *sdkmetric.ManualReader, s Settings) ([]scrape, error) {
+	think(ctx, s.Warmup)
+	c.measuring.Store(true)
+	var out []scrape
+	tick := time.NewTicker(s.Step)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		sc, err := collect(ctx, r, "master")
+		if err != nil {
+			return nil, fmt.Errorf("advisebench: collect: %w", err)
+		}
+		out = append(out, sc)
+		if time.Duration(i)*s.Step >= s.Duration {
+			c.measuring.Store(false)
+			return out, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *callers) stop() ([]time.Duration, int, int) {
+	c.cancel()
+	c.wg.Wait()
+	return c.latencies, c.calls, c.errors
+}
+
+// p99 is the 99th percentile of the latencies (nearest rank); 0 for none.
+func p99(lat []time.Duration) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	slices.Sort(lat)
+	return lat[min(len(lat)-1, int(math.Ceil(0.99*float64(len(lat))))-1)]
+}
+
+// observation is the run's scrapes as `poolscope advise` reads them from
+// Prometheus: one interval per step, the peak of in use + waiting at the
+// scrapes, the wait p99 from the histogram's buckets over the window.
+func observation(sh Shape, size int, step time.Duration, scrapes []scrape) advise.Pool {
+	p := advise.Pool{
+		Service: "advisebench-" + sh.Name, Name: "master", Processes: 1, Max: size, Step: step,
+		PeakDemand: 0, OpenMean: math.NaN(), WaitP99: math.NaN(), Timeouts: math.NaN(),
+		MemoryPerConnection: memoryPerConnection,
+	}
+	for i, s := range scrapes {
+		p.PeakDemand = math.Max(p.PeakDemand, s.used+s.pending)
+		if i > 0 {
+			p.Intervals = append(p.Intervals, interval(scrapes[i-1], s))
+		}
+	}
+	if n := len(scrapes); n > 1 {
+		p.WaitP99 = scrapes[n-1].wait.minus(scrapes[0].wait).quantile(0.99)
+	}
+	return p
+}
+
+var errNoCalls = errors.New("advisebench: no call completed")
