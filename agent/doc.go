@@ -69,7 +69,9 @@
 // connections by the server's address as configured (a host name is
 // resolved at each discovery pass) and unix connections by the socket path
 // as the server bound it. Reading other users' processes' fds needs their
-// user, root or CAP_SYS_PTRACE; without it those processes are missed and
-// the agent says so once. Pools that follow Sentinel are not watched: give
+// user, root, or both CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (the second to
+// open /proc/PID/fd at all, the first for its ptrace access check;
+// CAP_SYS_PTRACE alone is refused); without them those processes are missed
+// and the agent says so once. Pools that follow Sentinel are not watched: give
 // their servers explicitly.
 package agent

@@ -169,7 +169,7 @@ func (a *Agent) scanProcesses(want map[int]bool, idx socketIndex) map[int][]int6
 	}
 	if denied > 0 {
 		a.problems.report(slog.LevelInfo, "discover permission",
-			"agent: discovery cannot read the file descriptors of some processes (other users'); run the agent as their user or with CAP_SYS_PTRACE to see them",
+			"agent: discovery cannot read the file descriptors of some processes (other users'); run the agent as their user, or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (both: the second opens /proc/PID/fd, the first passes its ptrace check), to see them",
 			"processes", denied)
 	}
 	return counts
