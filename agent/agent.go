@@ -59,7 +59,7 @@ func Start(ctx context.Context, opts ...Option) (*Agent, error) {
 		cfg:      cfg,
 		logger:   cfg.logger,
 		problems: newProblems(cfg.logger),
-		procRoot: procfs.DefaultMountPoint,
+		procRoot: cfg.procRoot,
 		tracked:  map[int]*trackedProcess{},
 	}
 	if err := a.addServers(); err != nil {

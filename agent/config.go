@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"time"
@@ -25,6 +26,7 @@ type Config struct {
 	Discover      bool          // WithDiscover
 	DiscoverEvery int           // WithDiscoverEvery
 	PSS           bool          // WithPSS
+	ProcRoot      string        // WithProcRoot, "": /proc
 
 	RedisURLs            []string // WithRedis; none: WithPoolsConfig
 	TopNames             int      // WithTopNames
@@ -84,6 +86,9 @@ func (c Config) Validate() error {
 	if c.DiscoverEvery < 1 || c.DiscoverEvery > 1000 {
 		fail("DiscoverEvery", strconv.Itoa(c.DiscoverEvery), "want 1 to 1000 (passes)")
 	}
+	if c.ProcRoot != "" && !filepath.IsAbs(c.ProcRoot) {
+		fail("ProcRoot", c.ProcRoot, "not an absolute path (want where the proc file system is mounted, for example /host/proc)")
+	}
 	for _, u := range c.RedisURLs {
 		if err := redisurl.Check(u); err != nil {
 			fail("RedisURLs", redisurl.Redact(u), err.Error())
@@ -131,6 +136,9 @@ func (c Config) Options() ([]Option, error) {
 	}
 	if c.PSS {
 		opts = append(opts, WithPSS())
+	}
+	if c.ProcRoot != "" {
+		opts = append(opts, WithProcRoot(c.ProcRoot))
 	}
 	if len(c.RedisURLs) > 0 {
 		opts = append(opts, WithRedis(c.RedisURLs...))

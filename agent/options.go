@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/prometheus/procfs"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 
@@ -53,6 +54,7 @@ type config struct {
 	discover      bool
 	discoverEvery int
 	pss           bool
+	procRoot      string
 
 	redisURLs            []string
 	tlsConfig            *tls.Config
@@ -84,6 +86,9 @@ func newConfig(opts []Option) *config {
 	}
 	if c.logger == nil {
 		c.logger = slog.Default()
+	}
+	if c.procRoot == "" {
+		c.procRoot = procfs.DefaultMountPoint
 	}
 	if c.interval <= 0 {
 		c.interval = DefaultInterval
@@ -174,6 +179,15 @@ func WithDiscoverEvery(n int) Option {
 // process and several milliseconds at gigabytes of RSS.
 func WithPSS() Option {
 	return optionFunc(func(c *config) { c.pss = true })
+}
+
+// WithProcRoot reads processes from the proc file system mounted at dir
+// (default /proc), as node_exporter's --path.procfs: an agent in a
+// container that sees the host's /proc mounted elsewhere (hostPID is the
+// other way) gives its mount point. Process ids are those of the mount's
+// PID namespace; WithSelf finds the agent through the mount's "self".
+func WithProcRoot(dir string) Option {
+	return optionFunc(func(c *config) { c.procRoot = dir })
 }
 
 // WithRedis adds servers by URL: redis://[user:password@]host:port/db,

@@ -99,14 +99,18 @@ func gone(err error) bool {
 // refreshProcesses rebuilds the selection: the agent itself, the given pids,
 // the pidfile's process, the processes matching the pattern and, with
 // discovery, every process connected to a server; then counts each one's
-// connections to each server.
+// connections to each server. The socket tables read are those of the
+// network namespaces of the processes looked at: every process with
+// discovery, the selected ones without.
 func (a *Agent) refreshProcesses(ctx context.Context) {
 	want := a.namedProcesses()
+	all := a.allProcesses()
+	a.selectMatching(all, want)
 	var idx socketIndex
 	if len(a.servers) > 0 {
-		idx = a.socketIndex(ctx)
+		idx = a.socketIndex(ctx, a.namespaceMembers(a.lookedAt(all, want)))
 	}
-	counts := a.scanProcesses(want, idx)
+	counts := a.discoverConnected(all, want, idx)
 	a.track(want, idx, counts)
 }
 
@@ -115,7 +119,7 @@ func (a *Agent) refreshProcesses(ctx context.Context) {
 func (a *Agent) namedProcesses() map[int]bool {
 	want := map[int]bool{}
 	if a.cfg.self {
-		want[os.Getpid()] = true
+		want[a.selfPID()] = true
 	}
 	for _, pid := range a.cfg.pids {
 		if _, err := os.Stat(filepath.Join(a.procRoot, strconv.Itoa(pid))); err != nil {
@@ -135,26 +139,67 @@ func (a *Agent) namedProcesses() map[int]bool {
 	return want
 }
 
-// scanProcesses walks every process for WithMatch and WithDiscover, adds
-// the selected ones to want, and returns the connection counts discovery
-// already read (by pid).
-func (a *Agent) scanProcesses(want map[int]bool, idx socketIndex) map[int][]int64 {
-	counts := map[int][]int64{}
+// selfPID is the agent's process id as the proc root numbers it: a /proc
+// mounted from the host's PID namespace (WithProcRoot) gives the agent
+// another id than its own namespace does. "self" in that mount says which.
+func (a *Agent) selfPID() int {
+	if link, err := os.Readlink(filepath.Join(a.procRoot, "self")); err == nil {
+		if pid, err := strconv.Atoi(link); err == nil && pid > 0 {
+			return pid
+		}
+	}
+	return os.Getpid()
+}
+
+// allProcesses lists every process, for WithMatch and WithDiscover; nil
+// without them.
+func (a *Agent) allProcesses() procfs.Procs {
 	if !a.cfg.discover && a.cfg.match == nil {
-		return counts
+		return nil
 	}
 	all, err := a.fs.AllProcs()
 	if err != nil {
 		a.problems.warn("proc list", "agent: cannot list processes", "error", err)
 	}
-	denied := 0
+	return all
+}
+
+// selectMatching adds the processes matching WithMatch to want.
+func (a *Agent) selectMatching(all procfs.Procs, want map[int]bool) {
+	if a.cfg.match == nil {
+		return
+	}
 	for _, p := range all {
-		if a.cfg.match != nil && a.matches(p) {
+		if a.matches(p) {
 			want[p.PID] = true
 		}
-		if !a.cfg.discover || len(idx) == 0 {
-			continue
+	}
+}
+
+// lookedAt are the processes whose connections are counted: every process
+// with discovery, else the selected ones.
+func (a *Agent) lookedAt(all procfs.Procs, want map[int]bool) []int {
+	pids := make([]int, 0, len(want)+len(all))
+	for pid := range want {
+		pids = append(pids, pid)
+	}
+	if a.cfg.discover {
+		for _, p := range all {
+			pids = append(pids, p.PID)
 		}
+	}
+	return pids
+}
+
+// discoverConnected, with WithDiscover, counts every process's connections,
+// adds the connected ones to want and returns their counts (by pid).
+func (a *Agent) discoverConnected(all procfs.Procs, want map[int]bool, idx socketIndex) map[int][]int64 {
+	counts := map[int][]int64{}
+	if !a.cfg.discover || len(idx) == 0 {
+		return counts
+	}
+	denied := 0
+	for _, p := range all {
 		c, err := countConnections(p, idx, len(a.servers))
 		if err != nil {
 			if errors.Is(err, fs.ErrPermission) {

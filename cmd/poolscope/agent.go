@@ -80,7 +80,7 @@ type agentFlags struct {
 // command of its flags.
 var agentFlagNames = map[string]string{
 	"Interval": "interval", "PIDs": "pid", "PIDFile": "pidfile", "Match": "match", "Self": "self",
-	"Discover": "discover", "DiscoverEvery": "discover-every", "PSS": "pss", "RedisURLs": "redis",
+	"Discover": "discover", "DiscoverEvery": "discover-every", "PSS": "pss", "ProcRoot": "proc-root", "RedisURLs": "redis",
 	"TopNames": "top-names", "ClientListMaxClients": "client-list-max-clients", "ClientListEvery": "client-list-every",
 }
 
@@ -214,6 +214,15 @@ func agentFlagSet(cfg *agent.Config, bad func(name, value, why string)) *flag.Fl
 	fs.BoolVar(&cfg.Discover, "discover", false, "sample every local process connected to one of the servers")
 	intFlag(&cfg.DiscoverEvery, "discover-every", "refresh the process selection and connection counts every `N` passes (default 6)")
 	fs.BoolVar(&cfg.PSS, "pss", false, "also read each process's PSS (smaps_rollup; costs milliseconds at GiB of RSS)")
+	fs.Func("proc-root", "read processes from the proc file system mounted at `DIR` (default /proc; the host's /proc mounted in a container)", func(v string) error {
+		switch {
+		case v == "":
+			bad("proc-root", v, "empty (want the directory where the proc file system is mounted)")
+		case !tooLong("proc-root", v):
+			cfg.ProcRoot = v
+		}
+		return nil
+	})
 	fs.Func("redis", "watch the Redis server at `URL` (repeatable; default: the REDIS_*_URL variables)", func(v string) error {
 		if !tooLong("redis", v) {
 			cfg.RedisURLs = append(cfg.RedisURLs, v)

@@ -55,13 +55,21 @@ type Options struct {
 	MaxClients int
 	// UnixSocket also listens on a unix socket in the server's directory.
 	UnixSocket bool
+	// NetNS runs the server inside the named network namespace (made with
+	// `ip netns add`; needs root), and the harness's own connections dial
+	// from inside it (plain TCP, not with TLS). Host must then be an address
+	// of that namespace.
+	NetNS string
+	// Host is the address the server binds (default 127.0.0.1).
+	Host string
 	// Args are extra redis-server arguments, for example "--loglevel", "debug".
 	Args []string
 }
 
 // Server is one running redis-server process.
 type Server struct {
-	// Host and Port are where the server listens (always loopback).
+	// Host and Port are where the server listens (loopback unless
+	// Options.Host says otherwise).
 	Host string
 	Port int
 	// Dir is the server's own temporary directory (logs, sockets, certs).
@@ -91,6 +99,9 @@ func Start(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("redisserver: temp dir: %w", err)
 	}
 	s := &Server{Host: "127.0.0.1", Dir: dir, opts: opts}
+	if opts.Host != "" {
+		s.Host = opts.Host
+	}
 	if opts.TLS {
 		if s.TLS, err = GenerateTLS(dir); err != nil {
 			_ = os.RemoveAll(dir)
@@ -174,6 +185,9 @@ func (s *Server) args() []string {
 func (s *Server) LogFile() string { return filepath.Join(s.Dir, "redis.log") }
 
 func (s *Server) launch() error {
+	if s.opts.NetNS != "" {
+		return s.launchCmd(exec.Command("ip", append([]string{"netns", "exec", s.opts.NetNS, "redis-server"}, s.args()...)...), s.Ping)
+	}
 	return s.launchCmd(exec.Command("redis-server", s.args()...), s.Ping)
 }
 
@@ -214,7 +228,13 @@ func (s *Server) launchCmd(cmd *exec.Cmd, ready func(context.Context) error) err
 }
 
 func (s *Server) reachable() error {
-	c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	dial := (&net.Dialer{}).DialContext
+	if s.opts.NetNS != "" {
+		dial = netnsDialer(s.opts.NetNS)
+	}
+	c, err := dial(ctx, "tcp", s.Addr())
 	if err != nil {
 		return err
 	}
@@ -266,6 +286,9 @@ func (s *Server) ClientOptions() *redis.Options {
 	}
 	if s.TLS != nil {
 		o.TLSConfig = s.TLS.ClientConfig()
+	}
+	if s.opts.NetNS != "" {
+		o.Dialer = netnsDialer(s.opts.NetNS)
 	}
 	return o
 }
