@@ -40,6 +40,8 @@ const (
 	attrExecutableName = attribute.Key("process.executable.name")
 	attrServerAddress  = attribute.Key("server.address")
 	attrServerPort     = attribute.Key("server.port")
+	attrContainerID    = attribute.Key("container.id")
+	attrPodUID         = attribute.Key("k8s.pod.uid")
 
 	attrClientName    = attribute.Key("redis.client.name")
 	attrClientService = attribute.Key("poolscope.client.service")

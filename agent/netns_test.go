@@ -131,3 +131,23 @@ func TestForeignLoopbackNotCounted(t *testing.T) {
 		return nil
 	})
 }
+
+// FuzzParseNetNSLink: a namespace link gives a non-zero inode that is in
+// the text, or an error quoting at most a clipped excerpt.
+func FuzzParseNetNSLink(f *testing.F) {
+	if link, err := os.Readlink("/proc/self/ns/net"); err == nil {
+		f.Add(link)
+	}
+	for _, s := range []string{"", "net:[", "net:[]", "net:[0]", "net:[-1]", "net:[18446744073709551616]", "mnt:[4026531840]", "net:[1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, link string) {
+		n, err := parseNetNSLink(link)
+		switch {
+		case err == nil && (n == 0 || !strings.Contains(link, strconv.FormatUint(n, 10))):
+			t.Fatalf("%q gave %d", link, n)
+		case err != nil && len(err.Error()) > 200:
+			t.Fatalf("error of %d bytes", len(err.Error()))
+		}
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,9 +21,12 @@ import (
 // trackedProcess is a selected process. It is owned by the process
 // goroutine; its attribute sets are built once, when it is selected.
 type trackedProcess struct {
-	proc  procfs.Proc
-	exe   string
-	attrs metric.MeasurementOption
+	proc procfs.Proc
+	exe  string
+	// procAttrs are process.pid, process.executable.name and, when its
+	// cgroup names them, container.id and k8s.pod.uid; attrs is their set.
+	procAttrs []attribute.KeyValue
+	attrs     metric.MeasurementOption
 	// conns are the connection counts of the last discovery pass (nil when
 	// the process's fds could not be read); the slice is replaced, never
 	// changed, so snapshots can share it.
@@ -235,18 +239,36 @@ func (a *Agent) track(want map[int]bool, idx socketIndex, counts map[int][]int64
 		}
 		t := a.tracked[pid]
 		if t == nil || t.exe != exe {
-			t = &trackedProcess{proc: p, exe: exe, attrs: metric.WithAttributeSet(attribute.NewSet(
-				attrProcessPID.Int(pid), attrExecutableName.String(exe)))}
+			t = a.newTrackedProcess(p, exe)
 		}
 		t.conns = nil
 		if len(a.servers) > 0 {
 			if c := a.processConnections(p, idx, counts); c != nil {
-				t.conns = a.connSamples(pid, exe, c)
+				t.conns = a.connSamples(t.procAttrs, c)
 			}
 		}
 		next[pid] = t
 	}
 	a.tracked = next
+}
+
+// newTrackedProcess builds a newly selected process's attributes, the
+// container and pod ids of its cgroup included. An unreadable cgroup file
+// costs those two attributes only, and is said once.
+func (a *Agent) newTrackedProcess(p procfs.Proc, exe string) *trackedProcess {
+	kv := []attribute.KeyValue{attrProcessPID.Int(p.PID), attrExecutableName.String(exe)}
+	ids, err := readCgroup(a.procRoot, p.PID)
+	if err != nil && !gone(err) {
+		a.problems.warn("pid "+strconv.Itoa(p.PID)+" cgroup", "agent: cannot read the process's cgroup; container.id and k8s.pod.uid are not reported for it",
+			"pid", p.PID, "error", err)
+	}
+	if ids.containerID != "" {
+		kv = append(kv, attrContainerID.String(ids.containerID))
+	}
+	if ids.podUID != "" {
+		kv = append(kv, attrPodUID.String(ids.podUID))
+	}
+	return &trackedProcess{proc: p, exe: exe, procAttrs: kv, attrs: metric.WithAttributeSet(attribute.NewSet(kv...))}
 }
 
 // processConnections is a process's connection count per server: from
@@ -267,10 +289,10 @@ func (a *Agent) processConnections(p procfs.Proc, idx socketIndex, counts map[in
 }
 
 // connSamples builds one sample per server for a process's counts.
-func (a *Agent) connSamples(pid int, exe string, counts []int64) []connSample {
+func (a *Agent) connSamples(procAttrs []attribute.KeyValue, counts []int64) []connSample {
 	out := make([]connSample, len(counts))
 	for i, n := range counts {
-		kv := append([]attribute.KeyValue{attrProcessPID.Int(pid), attrExecutableName.String(exe)}, a.servers[i].attrs...)
+		kv := append(slices.Clip(procAttrs), a.servers[i].attrs...)
 		out[i] = connSample{attrs: metric.WithAttributeSet(attribute.NewSet(kv...)), n: n}
 	}
 	return out
