@@ -30,7 +30,9 @@
 //	poolscope.agent.client_list.duration      Histogram      s             poolscope_agent_client_list_duration_seconds
 //
 // Process metrics carry process.pid and process.executable.name (only
-// selected processes, so the set is bounded); connection counts add
+// selected processes, so the set is bounded), and container.id and
+// k8s.pod.uid when the process's /proc/PID/cgroup names them (containerd,
+// CRI-O, Docker, Podman; cgroup v1 and v2); connection counts add
 // server.address and server.port (a unix socket: its path and no port).
 // Server metrics carry server.address and server.port; the per-name ones
 // add redis.client.name (the raw name, "" for unnamed connections, "other"
@@ -44,10 +46,14 @@
 // /proc/PID/statm (about 20 us: RSS and VMS) and, with WithPSS,
 // smaps_rollup; and sends each server one INFO clients stats (O(1) on the
 // server). Every 6th pass (WithDiscoverEvery) it refreshes the process
-// selection and the connection counts: the socket tables (/proc/net/tcp,
-// tcp6, and sock_diag for unix sockets, which /proc/net/unix cannot
-// answer) and the processes' fd links socket:[INODE]. With WithDiscover
-// that scan covers every process, so it runs at the lower rate.
+// selection and the connection counts: the socket tables and the
+// processes' fd links socket:[INODE]. TCP tables are per network namespace:
+// the agent reads /proc/PID/net/tcp and tcp6 once for each namespace the
+// processes it looks at are in (keyed by the /proc/PID/ns/net inode), so a
+// process in a pod or container is counted like a local one. Unix sockets
+// come from sock_diag, which /proc/net/unix cannot replace. With
+// WithDiscover that scan covers every process, so it runs at the lower
+// rate.
 //
 // CLIENT LIST is O(clients) on the server's single thread and its reply is
 // about 300 bytes a client. By default it runs at every pass up to 1000
@@ -65,13 +71,17 @@
 //
 // # Limits
 //
-// Discovery sees the sockets of the agent's network namespace, matches TCP
-// connections by the server's address as configured (a host name is
-// resolved at each discovery pass) and unix connections by the socket path
-// as the server bound it. Reading other users' processes' fds needs their
-// user, root, or both CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (the second to
-// open /proc/PID/fd at all, the first for its ptrace access check;
-// CAP_SYS_PTRACE alone is refused); without them those processes are missed
-// and the agent says so once. Pools that follow Sentinel are not watched: give
-// their servers explicitly.
+// Discovery matches TCP connections by the server's address as configured
+// (a host name is resolved at each discovery pass); in a network namespace
+// other than the agent's, a loopback address is that namespace's own, so
+// it never matches. Unix connections are matched by the socket path as the
+// server bound it, in the agent's own network namespace only: a unix
+// client in another one is not counted (the kernel puts both ends of its
+// connection in the client's namespace, and sock_diag answers only from
+// inside a namespace: setns, which needs CAP_SYS_ADMIN). Reading other
+// users' processes' fds needs their user, root, or both CAP_SYS_PTRACE and
+// CAP_DAC_READ_SEARCH (the second to open /proc/PID/fd at all, the first
+// for its ptrace access check; CAP_SYS_PTRACE alone is refused); without
+// them those processes are missed and the agent says so once. Pools that
+// follow Sentinel are not watched: give their servers explicitly.
 package agent
