@@ -64,6 +64,9 @@ type Options struct {
 	Host string
 	// Args are extra redis-server arguments, for example "--loglevel", "debug".
 	Args []string
+
+	// cluster keeps the port at most maxClusterPort (StartCluster).
+	cluster bool
 }
 
 // Server is one running redis-server process.
@@ -115,7 +118,7 @@ func Start(opts Options) (*Server, error) {
 	// server's bind; retry a few times with a new port.
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		if s.Port, err = FreePort(); err != nil {
+		if s.Port, err = s.freePort(); err != nil {
 			_ = os.RemoveAll(dir)
 			return nil, err
 		}
@@ -125,6 +128,16 @@ func Start(opts Options) (*Server, error) {
 	}
 	_ = os.RemoveAll(dir)
 	return nil, lastErr
+}
+
+// freePort is FreePort, at most maxClusterPort for a cluster node.
+func (s *Server) freePort() (int, error) {
+	for {
+		p, err := FreePort()
+		if err != nil || !s.opts.cluster || p <= maxClusterPort {
+			return p, err
+		}
+	}
 }
 
 // FreePort asks the kernel for a free loopback TCP port.
@@ -243,11 +256,7 @@ func (s *Server) reachable() error {
 
 func (s *Server) tailLog() string {
 	b, _ := os.ReadFile(s.LogFile())
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 5 {
-		lines = lines[len(lines)-5:]
-	}
-	return strings.Join(lines, " | ")
+	return lastLines(string(b), 5)
 }
 
 // Addr is host:port.
