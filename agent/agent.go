@@ -31,13 +31,21 @@ type Agent struct {
 	inst     instruments
 	reg      metric.Registration
 
-	servers []*server
+	// servers is the current list, replaced as a whole (a cluster's nodes
+	// come and go); topoMu serialises the replacements. runCtx is the
+	// context server goroutines derive from.
+	servers atomic.Pointer[[]*server]
+	topoMu  sync.Mutex
+	runCtx  context.Context
 
 	// Process sampling: fs and tracked are owned by the process goroutine;
 	// procs is its latest snapshot, read by the callback.
 	procRoot string
 	fs       procfs.FS
 	tracked  map[int]*trackedProcess
+	// passServers are the servers of the current discovery pass: socket
+	// indexes and connection counts refer to them by position.
+	passServers []*server
 	procs    atomic.Pointer[[]processSample]
 
 	cancel    context.CancelFunc
@@ -65,7 +73,7 @@ func Start(ctx context.Context, opts ...Option) (*Agent, error) {
 	if err := a.addServers(); err != nil {
 		return nil, err
 	}
-	if len(a.servers) == 0 && !cfg.samplesProcesses() {
+	if len(a.serverList()) == 0 && !cfg.samplesProcesses() {
 		return nil, errors.New("agent: nothing to sample: add servers (WithRedis, WithPoolsConfig) or processes (WithSelf, WithPIDs, WithPIDFile, WithMatch, WithDiscover)")
 	}
 	if cfg.samplesProcesses() {
@@ -87,9 +95,12 @@ func Start(ctx context.Context, opts ...Option) (*Agent, error) {
 	}
 
 	ctx, a.cancel = context.WithCancel(ctx)
-	for _, s := range a.servers {
-		a.wg.Go(func() { a.runServer(ctx, s) })
+	a.topoMu.Lock()
+	a.runCtx = ctx
+	for _, s := range a.serverList() {
+		a.startServer(s)
 	}
+	a.topoMu.Unlock()
 	if cfg.samplesProcesses() {
 		a.wg.Go(func() { a.runProcesses(ctx) })
 	}
@@ -127,6 +138,7 @@ func (a *Agent) addServers() error {
 	urls = append(urls, a.cfg.redisURLs...)
 
 	seen := map[string]bool{}
+	var servers []*server
 	for _, u := range urls {
 		s, err := newServer(u, tlsBase)
 		if err != nil {
@@ -137,8 +149,9 @@ func (a *Agent) addServers() error {
 			continue
 		}
 		seen[s.key()] = true
-		a.servers = append(a.servers, s)
+		servers = append(servers, s)
 	}
+	a.setServers(servers)
 	a.warnUnverified()
 	return errors.Join(errs...)
 }
@@ -148,7 +161,7 @@ func (a *Agent) addServers() error {
 // WithPoolsConfig): anyone on the path can read and change what it sees.
 func (a *Agent) warnUnverified() {
 	var unverified []string
-	for _, s := range a.servers {
+	for _, s := range a.serverList() {
 		if s.tls != nil && s.tls.InsecureSkipVerify {
 			unverified = append(unverified, s.display)
 		}
@@ -159,13 +172,33 @@ func (a *Agent) warnUnverified() {
 }
 
 // Servers lists the watched servers' URLs, passwords redacted, in the
-// order they were given (each address once).
+// order they were given (each address once), followed by the cluster nodes
+// found since.
 func (a *Agent) Servers() []string {
-	out := make([]string, len(a.servers))
-	for i, s := range a.servers {
+	list := a.serverList()
+	out := make([]string, len(list))
+	for i, s := range list {
 		out[i] = s.display
 	}
 	return out
+}
+
+// serverList is the current list of servers; callers must not change it.
+func (a *Agent) serverList() []*server {
+	if p := a.servers.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (a *Agent) setServers(list []*server) { a.servers.Store(&list) }
+
+// startServer starts sampling s until the agent stops or s is removed.
+// The caller holds topoMu.
+func (a *Agent) startServer(s *server) {
+	ctx, cancel := context.WithCancel(a.runCtx)
+	s.cancel = cancel
+	a.wg.Go(func() { a.runServer(ctx, s) })
 }
 
 // Close stops sampling, waits for the goroutines, closes the connections to

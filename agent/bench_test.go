@@ -46,7 +46,7 @@ func BenchmarkDiscoveryPass(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a.servers = []*server{s}
+	a.setServers([]*server{s})
 	a.cfg.discover = true
 	b.ReportAllocs()
 	for b.Loop() {

@@ -12,7 +12,7 @@ import (
 )
 
 // socketIndex maps the inode of every local client socket connected to a
-// watched server to that server's index in Agent.servers.
+// watched server to that server's index in Agent.passServers.
 type socketIndex map[uint64]int
 
 // socketIndex reads the socket tables: for TCP servers, the tcp and tcp6
@@ -25,7 +25,7 @@ func (a *Agent) socketIndex(ctx context.Context, members map[uint64][]int) socke
 	idx := socketIndex{}
 	tcp := map[netip.AddrPort]int{}
 	unix := map[string]int{}
-	for i, s := range a.servers {
+	for i, s := range a.passServers {
 		switch s.network {
 		case "unix":
 			unix[s.path] = i
@@ -51,7 +51,7 @@ func (a *Agent) socketIndex(ctx context.Context, members map[uint64][]int) socke
 			idx[ino] = i
 		}
 	}
-	for _, s := range a.servers {
+	for _, s := range a.passServers {
 		if ino := s.ownInode.Load(); ino != 0 {
 			delete(idx, ino)
 		}

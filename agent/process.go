@@ -107,11 +107,12 @@ func gone(err error) bool {
 // network namespaces of the processes looked at: every process with
 // discovery, the selected ones without.
 func (a *Agent) refreshProcesses(ctx context.Context) {
+	a.passServers = a.serverList()
 	want := a.namedProcesses()
 	all := a.allProcesses()
 	a.selectMatching(all, want)
 	var idx socketIndex
-	if len(a.servers) > 0 {
+	if len(a.passServers) > 0 {
 		idx = a.socketIndex(ctx, a.namespaceMembers(a.lookedAt(all, want)))
 	}
 	counts := a.discoverConnected(all, want, idx)
@@ -204,7 +205,7 @@ func (a *Agent) discoverConnected(all procfs.Procs, want map[int]bool, idx socke
 	}
 	denied := 0
 	for _, p := range all {
-		c, err := countConnections(p, idx, len(a.servers))
+		c, err := countConnections(p, idx, len(a.passServers))
 		if err != nil {
 			if errors.Is(err, fs.ErrPermission) {
 				denied++
@@ -242,7 +243,7 @@ func (a *Agent) track(want map[int]bool, idx socketIndex, counts map[int][]int64
 			t = a.newTrackedProcess(p, exe)
 		}
 		t.conns = nil
-		if len(a.servers) > 0 {
+		if len(a.passServers) > 0 {
 			if c := a.processConnections(p, idx, counts); c != nil {
 				t.conns = a.connSamples(t.procAttrs, c)
 			}
@@ -277,7 +278,7 @@ func (a *Agent) processConnections(p procfs.Proc, idx socketIndex, counts map[in
 	if c, ok := counts[p.PID]; ok {
 		return c
 	}
-	c, err := countConnections(p, idx, len(a.servers))
+	c, err := countConnections(p, idx, len(a.passServers))
 	if err != nil {
 		if !gone(err) {
 			a.problems.warn("pid "+strconv.Itoa(p.PID)+" fds", "agent: cannot read the process's file descriptors; its connections are not reported",
@@ -292,7 +293,7 @@ func (a *Agent) processConnections(p procfs.Proc, idx socketIndex, counts map[in
 func (a *Agent) connSamples(procAttrs []attribute.KeyValue, counts []int64) []connSample {
 	out := make([]connSample, len(counts))
 	for i, n := range counts {
-		kv := append(slices.Clip(procAttrs), a.servers[i].attrs...)
+		kv := append(slices.Clip(procAttrs), a.passServers[i].attrs...)
 		out[i] = connSample{attrs: metric.WithAttributeSet(attribute.NewSet(kv...)), n: n}
 	}
 	return out

@@ -244,7 +244,8 @@ func runFixture(t *testing.T, root string) string {
 		t.Fatal(err)
 	}
 	a := &Agent{cfg: newConfig([]Option{WithPIDs(fixturePID), WithDiscover(), WithPSS(), WithMatch(regexp.MustCompile(`^(x|poolscope)`))}), logger: logger,
-		problems: newProblems(logger), procRoot: root, fs: fs, tracked: map[int]*trackedProcess{}, servers: []*server{s}}
+		problems: newProblems(logger), procRoot: root, fs: fs, tracked: map[int]*trackedProcess{}}
+	a.setServers([]*server{s})
 	for range 2 {
 		a.refreshProcesses(t.Context())
 		a.sampleProcesses()

@@ -30,9 +30,7 @@ func StartCluster(masters, replicasPerMaster int) (*Cluster, error) {
 	c := &Cluster{}
 	addrs := []string{}
 	for range masters * (1 + replicasPerMaster) {
-		s, err := Start(Options{cluster: true, Args: []string{
-			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-		}})
+		s, err := startClusterNode()
 		if err != nil {
 			_ = c.Close()
 			return nil, err
@@ -51,6 +49,27 @@ func StartCluster(masters, replicasPerMaster int) (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+func startClusterNode() (*Server, error) {
+	return Start(Options{cluster: true, Args: []string{
+		"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+	}})
+}
+
+// AddNode starts one more cluster-enabled server (a master without slots
+// once it has joined), appends it to Nodes and introduces it to the first
+// node (CLUSTER MEET). Wait for WaitStable before relying on it.
+func (c *Cluster) AddNode(ctx context.Context) (*Server, error) {
+	s, err := startClusterNode()
+	if err != nil {
+		return nil, err
+	}
+	c.Nodes = append(c.Nodes, s)
+	if err := c.Nodes[0].Admin().Do(ctx, "CLUSTER", "MEET", s.Host, s.Port).Err(); err != nil {
+		return nil, fmt.Errorf("redisserver: CLUSTER MEET %s: %w", s.Addr(), err)
+	}
+	return s, nil
 }
 
 // WaitStable waits until every running node reports cluster_state:ok and

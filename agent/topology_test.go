@@ -1,0 +1,161 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/poolscope/poolscope/internal/redisserver"
+	"github.com/poolscope/poolscope/internal/redistest"
+)
+
+// nodeView is what the agent's poolscope.redis.up says about one node.
+type nodeView struct {
+	up          int64
+	role, shard string
+}
+
+// nodeViews maps "host:port" to the agent's view of each node.
+func nodeViews(ps []point) map[string]nodeView {
+	out := map[string]nodeView{}
+	for _, p := range ps {
+		addr := p.str(attrServerAddress) + ":" + strconv.FormatInt(p.int(attrServerPort), 10)
+		out[addr] = nodeView{up: p.value, role: p.str(attrRedisRole), shard: p.str(attrRedisShard)}
+	}
+	return out
+}
+
+// clusterRoles is the cluster's own view, from CLUSTER NODES on node n:
+// "host:port" -> "master" or "replica".
+func clusterRoles(t *testing.T, n *redisserver.Server) (map[string]string, error) {
+	text, err := n.Admin().ClusterNodes(t.Context()).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 || strings.Contains(f[2], "fail") {
+			continue
+		}
+		addr, _, _ := strings.Cut(f[1], "@")
+		switch {
+		case strings.Contains(f[2], "master"):
+			out[addr] = "master"
+		case strings.Contains(f[2], "slave"):
+			out[addr] = "replica"
+		}
+	}
+	return out, nil
+}
+
+// sameView compares the agent's nodes with the cluster's roles: every
+// node up, same role, masters and their replicas sharing a shard.
+func sameView(agent map[string]nodeView, cluster map[string]string) error {
+	if !slices.Equal(slices.Sorted(maps.Keys(agent)), slices.Sorted(maps.Keys(cluster))) {
+		return fmt.Errorf("agent watches %v, the cluster has %v", slices.Sorted(maps.Keys(agent)), slices.Sorted(maps.Keys(cluster)))
+	}
+	perShard := map[string][]string{}
+	for addr, role := range cluster {
+		v := agent[addr]
+		if v.up != 1 || v.role != role {
+			return fmt.Errorf("node %s: agent says up %d role %q, the cluster says role %q", addr, v.up, v.role, role)
+		}
+		perShard[v.shard] = append(perShard[v.shard], role)
+	}
+	for shard, roles := range perShard {
+		slices.Sort(roles)
+		if shard != "" && !slices.Equal(roles, []string{"master", "replica"}) {
+			return fmt.Errorf("shard %q has %v, want one master and one replica", shard, roles)
+		}
+	}
+	return nil
+}
+
+// One seed finds every node of a 3+3 cluster, with its role and shard; a
+// failover (CLUSTER FAILOVER on a replica) swaps the roles in the agent's
+// series; a node that joins is watched, one that leaves is dropped.
+func TestClusterFromOneSeed(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 1)
+	seed := c.Nodes[0]
+	ta := startAgent(t, WithRedis(seed.URL()), WithDiscoverEvery(2))
+
+	expect := func(what string) {
+		t.Helper()
+		redistest.Eventually(t, waitFor, func() error {
+			roles, err := clusterRoles(t, seed)
+			if err != nil {
+				return err
+			}
+			if err := sameView(nodeViews(ta.collect(t)[metricUp]), roles); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			return nil
+		})
+	}
+	expect("from one seed")
+
+	// Failover: a replica of another node than the seed takes over.
+	var replica *redisserver.Server
+	roles, err := clusterRoles(t, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes[1:] {
+		if roles[n.Addr()] == "replica" {
+			replica = n
+			break
+		}
+	}
+	if replica == nil {
+		t.Fatalf("no replica among %v", roles)
+	}
+	if err := replica.Admin().Do(t.Context(), "CLUSTER", "FAILOVER").Err(); err != nil {
+		t.Fatal(err)
+	}
+	redistest.Eventually(t, waitFor, func() error {
+		roles, err := clusterRoles(t, seed)
+		if err != nil {
+			return err
+		}
+		if roles[replica.Addr()] != "master" {
+			return errors.New("the failover has not happened yet")
+		}
+		return nil
+	})
+	expect("after the failover")
+
+	// A node joins (a master without slots: a shard of its own, empty).
+	joined, err := c.AddNode(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = joined.Close() }) // still closed after it leaves c.Nodes
+	if err := c.WaitStable(waitFor); err != nil {
+		t.Fatal(err)
+	}
+	expect("after a node joined")
+
+	// It leaves: stopped, and forgotten by every other node.
+	id, err := joined.Admin().Do(t.Context(), "CLUSTER", "MYID").Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := joined.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes[:len(c.Nodes)-1] {
+		if err := n.Admin().Do(t.Context(), "CLUSTER", "FORGET", id).Err(); err != nil {
+			t.Fatalf("CLUSTER FORGET on %s: %v", n.Addr(), err)
+		}
+	}
+	c.Nodes = c.Nodes[:len(c.Nodes)-1]
+	expect("after a node left")
+	if !strings.Contains(ta.logs.String(), "cluster node no longer listed") {
+		t.Errorf("no log line for the node that left:\n%s", ta.logs.String())
+	}
+}
