@@ -46,7 +46,7 @@ type Agent struct {
 	// passServers are the servers of the current discovery pass: socket
 	// indexes and connection counts refer to them by position.
 	passServers []*server
-	procs    atomic.Pointer[[]processSample]
+	procs       atomic.Pointer[[]processSample]
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup

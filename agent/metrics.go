@@ -142,8 +142,8 @@ type connSample struct {
 type serverSnapshot struct {
 	measure metric.MeasurementOption // server.address, server.port, role, shard
 	up      bool
-	info   redisInfo // valid when up
-	groups []groupSample
+	info    redisInfo // valid when up
+	groups  []groupSample
 }
 
 type groupSample struct {
