@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/poolscope/poolscope/internal/redisserver"
 	"github.com/poolscope/poolscope/internal/redistest"
 )
@@ -158,4 +160,84 @@ func TestClusterFromOneSeed(t *testing.T) {
 	if !strings.Contains(ta.logs.String(), "cluster node no longer listed") {
 		t.Errorf("no log line for the node that left:\n%s", ta.logs.String())
 	}
+}
+
+// TestParseClusterNodesReal: a reply captured from redis-server 7.0.15
+// while `redis-cli --cluster create` was still attaching replicas (two
+// future replicas still masters without slots).
+func TestParseClusterNodesReal(t *testing.T) {
+	nodes, err := parseClusterNodes(readTestdata(t, "cluster_nodes_7.0.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int]string{}
+	for _, n := range nodes {
+		if n.host != "127.0.0.1" {
+			t.Errorf("host %q", n.host)
+		}
+		got[n.port] = n.shard
+	}
+	want := map[int]string{30101: "0-5460", 30102: "5461-10922", 30103: "10923-16383", 30105: "10923-16383", 30104: "", 30106: ""}
+	if !maps.Equal(got, want) {
+		t.Fatalf("shards by port = %v, want %v", got, want)
+	}
+}
+
+func TestParseClusterNodesRejects(t *testing.T) {
+	for name, text := range map[string]string{
+		"empty":      "",
+		"garbage":    "hello world\n",
+		"no address": "abc :0@0 master,noaddr - 0 0 1 disconnected\n",
+		"handshake":  "abc 10.0.0.1:7000@17000 handshake - 0 0 0 connected\n",
+		"bad port":   "abc 10.0.0.1:99999@17000 master - 0 0 1 connected 0-5\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if nodes, err := parseClusterNodes(text); err == nil {
+				t.Fatalf("parseClusterNodes(%q) = %v, want an error", text, nodes)
+			}
+		})
+	}
+}
+
+// FuzzParseClusterNodes: any reply gives nodes with a host and a valid
+// port, or an error of bounded size; never a panic.
+func FuzzParseClusterNodes(f *testing.F) {
+	f.Add(readTestdata(f, "cluster_nodes_7.0.txt"))
+	for _, s := range []string{"", "\n", "a b c d e f g h", "a :@ m - 0 0 0 c", "id [::1]:7000@17000,host master - 0 0 1 connected 0 [5->-x] 7-9",
+		"id 10.0.0.1:7000@17000 slave m 0 0 1 connected\nm 10.0.0.2:7000@17000 master - 0 0 1 connected 0-16383"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		nodes, err := parseClusterNodes(text)
+		if err != nil {
+			if len(err.Error()) > 400 { // a clipped excerpt, escaped by %q
+				t.Fatalf("error of %d bytes", len(err.Error()))
+			}
+			return
+		}
+		for _, n := range nodes {
+			if n.host == "" || n.port <= 0 || n.port > 65535 {
+				t.Fatalf("node %+v from %q", n, text)
+			}
+		}
+	})
+}
+
+// FuzzNodesFromShards: whatever a CLUSTER SHARDS reply's fields hold, the
+// nodes kept have a host and a valid port, and the shard names the slots.
+func FuzzNodesFromShards(f *testing.F) {
+	f.Add("127.0.0.1", "127.0.0.1", int64(7000), int64(0), int64(0), int64(5460), false)
+	f.Add("?", "10.0.0.1", int64(7000), int64(7443), int64(5), int64(5), true)
+	f.Add("", "", int64(-1), int64(70000), int64(9), int64(1), true)
+	f.Fuzz(func(t *testing.T, endpoint, ip string, port, tlsPort, start, end int64, useTLS bool) {
+		shards := []redis.ClusterShard{{
+			Slots: []redis.SlotRange{{Start: start, End: end}},
+			Nodes: []redis.Node{{Endpoint: endpoint, IP: ip, Port: port, TLSPort: tlsPort, Role: "master"}},
+		}}
+		for _, n := range nodesFromShards(shards, useTLS) {
+			if n.host == "" || n.port <= 0 || n.port > 65535 || n.shard == "" {
+				t.Fatalf("node %+v", n)
+			}
+		}
+	})
 }
