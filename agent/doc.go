@@ -34,7 +34,10 @@
 // k8s.pod.uid when the process's /proc/PID/cgroup names them (containerd,
 // CRI-O, Docker, Podman; cgroup v1 and v2); connection counts add
 // server.address and server.port (a unix socket: its path and no port).
-// Server metrics carry server.address and server.port; the per-name ones
+// Server metrics carry server.address and server.port, poolscope.redis.role
+// ("master" or "replica", from the server's INFO replication) and, for a
+// Redis Cluster node, poolscope.redis.shard (its shard's slot ranges,
+// "0-5460"; "" for a master without slots); the per-name ones
 // add redis.client.name (the raw name, "" for unnamed connections, "other"
 // for the names beyond the top N) and poolscope.client.service,
 // poolscope.client.role and poolscope.client.pid (the parts of a poolscope
@@ -44,8 +47,8 @@
 //
 // Every interval (default 10s) the agent reads each selected process's
 // /proc/PID/statm (about 20 us: RSS and VMS) and, with WithPSS,
-// smaps_rollup; and sends each server one INFO clients stats (O(1) on the
-// server). Every 6th pass (WithDiscoverEvery) it refreshes the process
+// smaps_rollup; and sends each server one INFO clients stats replication
+// cluster (O(1) on the server, O(replicas) for the replication section). Every 6th pass (WithDiscoverEvery) it refreshes the process
 // selection and the connection counts: the socket tables and the
 // processes' fd links socket:[INODE]. TCP tables are per network namespace:
 // the agent reads /proc/PID/net/tcp and tcp6 once for each namespace the
@@ -68,6 +71,21 @@
 // "poolscope-agent" (ClientName). It is left out of every count:
 // redis.clients.connected is connected_clients - 1, CLIENT LIST skips it by
 // its CLIENT ID, and discovery skips its socket.
+//
+// # Redis Cluster from one seed
+//
+// A server whose INFO says cluster_enabled:1 is asked, at every discovery
+// pass, for the cluster's nodes (CLUSTER SHARDS; CLUSTER NODES before Redis
+// 7.0), and every node is watched from then on with the seed's URL,
+// credentials and TLS settings: a node that joins is added, a node the
+// cluster no longer lists (forgotten after it left) is dropped, a failed
+// node stays and reports poolscope.redis.up 0. Roles come from each node's
+// own INFO at every pass, so the series follow a failover at the next pass.
+// A seed that is not a cluster node is watched alone; a node that refuses
+// CLUSTER SHARDS and NODES (an ACL without +cluster|shards, +cluster|nodes)
+// is watched alone, said once. Give the seed by the address the cluster
+// announces (its IP, unless cluster-announce-hostname is set): under
+// another name it would be watched twice.
 //
 // # Limits
 //

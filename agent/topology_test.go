@@ -241,3 +241,28 @@ func FuzzNodesFromShards(f *testing.F) {
 		}
 	})
 }
+
+// A cluster node whose ACL refuses CLUSTER SHARDS and NODES is watched
+// alone, and the agent says why once, however many passes see it.
+func TestClusterTopologyRefused(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 0)
+	seed := c.Nodes[0]
+	if err := seed.Admin().Do(t.Context(), "ACL", "SETUSER", "mon", "on", ">pw", "-@all",
+		"+hello", "+info", "+client|list", "+client|setname", "+client|id", "+ping").Err(); err != nil {
+		t.Fatal(err)
+	}
+	ta := startAgent(t, WithRedis(seed.URLFor("mon", "pw")), WithDiscoverEvery(2))
+	redistest.Eventually(t, waitFor, func() error {
+		m := ta.collect(t)
+		if d := m[metricClientListDuration]; len(d) != 1 || d[0].value < 7 {
+			return fmt.Errorf("CLIENT LIST runs: %v, want at least 7 passes", d)
+		}
+		if v := nodeViews(m[metricUp]); len(v) != 1 || v[seed.Addr()].up != 1 || v[seed.Addr()].role != "master" {
+			return fmt.Errorf("agent's nodes %v, want the seed alone, up, master", v)
+		}
+		return nil
+	})
+	if n := strings.Count(ta.logs.String(), "cannot read the cluster's nodes"); n != 1 {
+		t.Fatalf("the refusal was logged %d times, want once:\n%s", n, ta.logs.String())
+	}
+}
