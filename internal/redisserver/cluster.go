@@ -17,6 +17,8 @@ const maxClusterPort = 65535 - 10000
 // every slot assigned.
 type Cluster struct {
 	Nodes []*Server
+
+	replicas int // how many replicas WaitStable waits for
 }
 
 // StartCluster starts masters*(1+replicasPerMaster) cluster-enabled servers
@@ -27,7 +29,7 @@ func StartCluster(masters, replicasPerMaster int) (*Cluster, error) {
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		return nil, errors.New("redisserver: redis-cli not found in PATH; install it with: " + InstallHint)
 	}
-	c := &Cluster{}
+	c := &Cluster{replicas: masters * replicasPerMaster}
 	addrs := []string{}
 	for range masters * (1 + replicasPerMaster) {
 		s, err := startClusterNode()
@@ -72,8 +74,10 @@ func (c *Cluster) AddNode(ctx context.Context) (*Server, error) {
 	return s, nil
 }
 
-// WaitStable waits until every running node reports cluster_state:ok and
-// knows as many connected nodes as are running.
+// WaitStable waits until every running node reports cluster_state:ok,
+// knows as many connected nodes as are running, and sees every replica
+// attached (redis-cli --cluster create reports success before they all
+// are).
 func (c *Cluster) WaitStable(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -112,14 +116,17 @@ func (c *Cluster) stable(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		connected := 0
+		connected, replicas := 0, 0
 		for _, line := range strings.Split(nodes, "\n") {
 			if f := strings.Fields(line); len(f) >= 8 && f[7] == "connected" && !strings.Contains(f[2], "fail") {
 				connected++
+				if strings.Contains(f[2], "slave") {
+					replicas++
+				}
 			}
 		}
-		if connected != running {
-			return fmt.Errorf("node %s sees %d connected nodes, %d are running", s.Addr(), connected, running)
+		if connected != running || replicas < min(c.replicas, running) {
+			return fmt.Errorf("node %s sees %d connected nodes (%d replicas); %d are running, %d replicas expected", s.Addr(), connected, replicas, running, c.replicas)
 		}
 	}
 	return nil
