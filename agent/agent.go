@@ -73,7 +73,11 @@ func Start(ctx context.Context, opts ...Option) (*Agent, error) {
 	if err := a.addServers(); err != nil {
 		return nil, err
 	}
-	if len(a.serverList()) == 0 && !cfg.samplesProcesses() {
+	watches, err := a.sentinelWatches()
+	if err != nil {
+		return nil, err
+	}
+	if len(a.serverList()) == 0 && len(watches) == 0 && !cfg.samplesProcesses() {
 		return nil, errors.New("agent: nothing to sample: add servers (WithRedis, WithPoolsConfig) or processes (WithSelf, WithPIDs, WithPIDFile, WithMatch, WithDiscover)")
 	}
 	if cfg.samplesProcesses() {
@@ -101,6 +105,9 @@ func Start(ctx context.Context, opts ...Option) (*Agent, error) {
 		a.startServer(s)
 	}
 	a.topoMu.Unlock()
+	for i, tmpl := range watches {
+		a.wg.Go(func() { a.runSentinel(ctx, a.allSentinels()[i], tmpl) })
+	}
 	if cfg.samplesProcesses() {
 		a.wg.Go(func() { a.runProcesses(ctx) })
 	}
@@ -114,18 +121,10 @@ func (a *Agent) addServers() error {
 	var urls []string
 	tlsBase := a.cfg.tlsConfig
 	if pc := a.cfg.poolsConfig; pc != nil {
-		var following []string
 		for _, r := range pools.Roles {
-			rc := pc.Role(r)
-			if rc.ViaSentinel {
-				following = append(following, string(r))
-				continue
+			if rc := pc.Role(r); !rc.ViaSentinel {
+				urls = append(urls, rc.URL) // the Sentinel's are found by sentinelWatches
 			}
-			urls = append(urls, rc.URL)
-		}
-		if len(following) > 0 {
-			a.logger.Warn("agent: pools that follow Sentinel are not watched (their server changes with failover); add their servers by URL (WithRedis)",
-				"roles", following)
 		}
 		if tlsBase == nil && usesTLS(urls) {
 			t, err := pc.TLSClientConfig()
@@ -154,6 +153,38 @@ func (a *Agent) addServers() error {
 	a.setServers(servers)
 	a.warnUnverified()
 	return errors.Join(errs...)
+}
+
+// allSentinels are the masters followed through Sentinel: WithSentinel's,
+// and the pools configuration's when its roles follow Sentinel (reached
+// with REDIS_MASTER_URL's credentials).
+func (a *Agent) allSentinels() []sentinelWatch {
+	out := a.cfg.sentinels
+	if pc := a.cfg.poolsConfig; pc != nil && pc.Sentinel.Enabled() && pc.Master.ViaSentinel {
+		out = append(out[:len(out):len(out)], sentinelWatch{masterName: pc.Sentinel.MasterName, addrs: pc.Sentinel.Addrs,
+			password: pc.Sentinel.Password, nodeURL: pc.Master.URL})
+	}
+	return out
+}
+
+// sentinelWatches checks every Sentinel watch and returns the server each
+// lends its URL from, in allSentinels' order.
+func (a *Agent) sentinelWatches() ([]*server, error) {
+	var errs []error
+	var out []*server
+	for _, w := range a.allSentinels() {
+		tmpl, err := a.sentinelTemplate(w)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("agent: Sentinel master %q: server URL %q: %w", w.masterName, redisurl.Redact(w.nodeURL), err))
+			continue
+		}
+		if w.masterName == "" || len(w.addrs) == 0 {
+			errs = append(errs, fmt.Errorf("agent: Sentinel master %q at %q: want a master name and at least one Sentinel address", w.masterName, w.addrs))
+			continue
+		}
+		out = append(out, tmpl)
+	}
+	return out, errors.Join(errs...)
 }
 
 // warnUnverified says once, at start, which TLS servers the agent does not

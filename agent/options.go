@@ -57,6 +57,7 @@ type config struct {
 	procRoot      string
 
 	redisURLs            []string
+	sentinels            []sentinelWatch
 	tlsConfig            *tls.Config
 	poolsConfig          *pools.Config
 	topNames             int

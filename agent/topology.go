@@ -191,14 +191,14 @@ func (a *Agent) applyTopology(from *server, nodes []clusterNode) {
 		gone := s.discovered && s.clusterOf == cluster && !listed[s.key()]
 		if gone {
 			s.cancel()
-			a.logger.Info("agent: cluster node no longer listed; not watched any more", "server", s.display, "cluster", from.display)
+			a.logger.Info("agent: server no longer listed by its cluster or Sentinel; not watched any more", "server", s.display, "from", from.display)
 		}
 		return gone
 	})
 	a.setServers(next)
 	for _, s := range added {
 		a.startServer(s)
-		a.logger.Info("agent: cluster node found; watching it", "server", s.display, "shard", *s.shard.Load(), "cluster", from.display)
+		a.logger.Info("agent: server found through its cluster or Sentinel; watching it", "server", s.display, "shard", *s.shard.Load(), "from", from.display)
 	}
 }
 

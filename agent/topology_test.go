@@ -157,7 +157,7 @@ func TestClusterFromOneSeed(t *testing.T) {
 	}
 	c.Nodes = c.Nodes[:len(c.Nodes)-1]
 	expect("after a node left")
-	if !strings.Contains(ta.logs.String(), "cluster node no longer listed") {
+	if !strings.Contains(ta.logs.String(), "no longer listed by its cluster") {
 		t.Errorf("no log line for the node that left:\n%s", ta.logs.String())
 	}
 }
