@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -29,6 +30,8 @@ type Config struct {
 	ProcRoot      string        // WithProcRoot, "": /proc
 
 	RedisURLs            []string // WithRedis; none: WithPoolsConfig
+	Sentinels            []string // WithSentinel: Sentinel addresses, host:port
+	SentinelMaster       string   // WithSentinel: the master's name
 	TopNames             int      // WithTopNames
 	ClientListMaxClients int      // WithClientListMaxClients, 0: off
 	ClientListEvery      int      // WithClientListEvery, 0: automatic
@@ -94,6 +97,17 @@ func (c Config) Validate() error {
 			fail("RedisURLs", redisurl.Redact(u), err.Error())
 		}
 	}
+	for _, addr := range c.Sentinels {
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			fail("Sentinels", addr, "not host:port")
+		}
+	}
+	switch {
+	case len(c.Sentinels) > 0 && c.SentinelMaster == "":
+		fail("SentinelMaster", "", "empty: Sentinel addresses need the master's name")
+	case len(c.Sentinels) == 0 && c.SentinelMaster != "":
+		fail("Sentinels", "", "none: a Sentinel master name needs at least one Sentinel address")
+	}
 	if c.TopNames < 1 || c.TopNames > maxTopNames {
 		fail("TopNames", strconv.Itoa(c.TopNames), fmt.Sprintf("want 1 to %d", maxTopNames))
 	}
@@ -142,6 +156,9 @@ func (c Config) Options() ([]Option, error) {
 	}
 	if len(c.RedisURLs) > 0 {
 		opts = append(opts, WithRedis(c.RedisURLs...))
+	}
+	if len(c.Sentinels) > 0 {
+		opts = append(opts, WithSentinel(c.SentinelMaster, c.Sentinels, "", ""))
 	}
 	return opts, nil
 }

@@ -87,6 +87,15 @@
 // announces (its IP, unless cluster-announce-hostname is set): under
 // another name it would be watched twice.
 //
+// # Sentinel
+//
+// WithSentinel (and WithPoolsConfig when the pools follow Sentinel) asks
+// the Sentinels, at every discovery pass, for the master they know by name
+// and its replicas, and watches those servers as it does a cluster's nodes:
+// roles follow a failover at the next pass, a replica Sentinel drops is
+// dropped. A Sentinel that does not know the name, or none answering, is
+// said once; the servers already watched stay.
+//
 // # Limits
 //
 // Discovery matches TCP connections by the server's address as configured
@@ -100,6 +109,5 @@
 // users' processes' fds needs their user, root, or both CAP_SYS_PTRACE and
 // CAP_DAC_READ_SEARCH (the second to open /proc/PID/fd at all, the first
 // for its ptrace access check; CAP_SYS_PTRACE alone is refused); without
-// them those processes are missed and the agent says so once. Pools that
-// follow Sentinel are not watched: give their servers explicitly.
+// them those processes are missed and the agent says so once.
 package agent

@@ -206,9 +206,9 @@ func WithTLSConfig(t *tls.Config) Option {
 
 // WithPoolsConfig adds the servers of a pools configuration (the distinct
 // addresses of all four roles, enabled or not) and uses its TLS settings.
-// Roles that follow Sentinel are not watched (their address changes with
-// failover): Start logs a warning naming them; add their servers with
-// WithRedis.
+// When its roles follow Sentinel (REDIS_SENTINEL_*), the master and
+// replicas the Sentinels name are watched instead, reached with
+// REDIS_MASTER_URL's credentials, and followed through failovers.
 func WithPoolsConfig(pc pools.Config) Option {
 	return optionFunc(func(c *config) { c.poolsConfig = &pc })
 }

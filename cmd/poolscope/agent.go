@@ -43,7 +43,9 @@ prometheus, console, none; default otlp), OTEL_EXPORTER_OTLP_ENDPOINT and
 OTEL_EXPORTER_OTLP_PROTOCOL (http/protobuf to localhost:4318 by default, or
 grpc), OTEL_METRIC_EXPORT_INTERVAL, OTEL_SERVICE_NAME (poolscope-agent). The servers are the
 REDIS_*_URL variables that applications read (each address once; pools
-that follow Sentinel are skipped), or the --redis URLs when given. Each
+that follow Sentinel: the master and replicas their REDIS_SENTINEL_*
+variables name), or the --redis URLs (and --sentinel) when given. A Redis
+Cluster node finds the whole cluster. Each
 server gets one connection named poolscope-agent, left out of every count.
 
 Processes: --self, --pid, --pidfile, --match, and --discover (every local
@@ -80,7 +82,7 @@ type agentFlags struct {
 // command of its flags.
 var agentFlagNames = map[string]string{
 	"Interval": "interval", "PIDs": "pid", "PIDFile": "pidfile", "Match": "match", "Self": "self",
-	"Discover": "discover", "DiscoverEvery": "discover-every", "PSS": "pss", "ProcRoot": "proc-root", "RedisURLs": "redis",
+	"Discover": "discover", "DiscoverEvery": "discover-every", "PSS": "pss", "ProcRoot": "proc-root", "RedisURLs": "redis", "Sentinels": "sentinel", "SentinelMaster": "sentinel-master",
 	"TopNames": "top-names", "ClientListMaxClients": "client-list-max-clients", "ClientListEvery": "client-list-every",
 }
 
@@ -229,6 +231,18 @@ func agentFlagSet(cfg *agent.Config, bad func(name, value, why string)) *flag.Fl
 		}
 		return nil
 	})
+	fs.Func("sentinel", "follow the master named by --sentinel-master through the Sentinel at `HOST:PORT` (repeatable; no password)", func(v string) error {
+		if !tooLong("sentinel", v) {
+			cfg.Sentinels = append(cfg.Sentinels, v)
+		}
+		return nil
+	})
+	fs.Func("sentinel-master", "the `NAME` the Sentinels know the master by", func(v string) error {
+		if !tooLong("sentinel-master", v) {
+			cfg.SentinelMaster = v
+		}
+		return nil
+	})
 	intFlag(&cfg.TopNames, "top-names", "per server, give the `N` client names with the most connections their own series; the rest are \"other\" (default 50)")
 	intFlag(&cfg.ClientListMaxClients, "client-list-max-clients", "skip CLIENT LIST on a server with more than `N` clients; 0 turns it off (default 5000)")
 	intFlag(&cfg.ClientListEvery, "client-list-every", "run CLIENT LIST every `N` passes; 0 is automatic (default 0)")
@@ -243,7 +257,7 @@ func agentOptions(e env, cfg agent.Config, withPools bool) (opts []agent.Option,
 	if err != nil {
 		problems = append(problems, flagProblems(err)...)
 	}
-	if len(cfg.RedisURLs) > 0 || !withPools || len(problems) > 0 {
+	if len(cfg.RedisURLs) > 0 || len(cfg.Sentinels) > 0 || !withPools || len(problems) > 0 {
 		return opts, nil, problems
 	}
 	c, err := pools.LoadConfig(e.lookup)
