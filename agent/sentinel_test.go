@@ -8,6 +8,7 @@ import (
 
 	"github.com/poolscope/poolscope/internal/redisserver"
 	"github.com/poolscope/poolscope/internal/redistest"
+	"github.com/poolscope/poolscope/pools"
 )
 
 // Through Sentinel, the agent watches the master and its replica with
@@ -66,5 +67,32 @@ func TestSentinelUnknownMaster(t *testing.T) {
 	})
 	if n := strings.Count(ta.logs.String(), "no Sentinel gave the master's servers"); n != 1 {
 		t.Fatalf("logged %d times, want once:\n%s", n, ta.logs.String())
+	}
+}
+
+// The pools' REDIS_SENTINEL_* variables: the agent follows the master the
+// Sentinel names, reached with REDIS_MASTER_URL's credentials.
+func TestPoolsConfigFollowsSentinel(t *testing.T) {
+	master := redistest.Start(t, redisserver.Options{Password: "data-secret"})
+	sentinel := redistest.StartSentinel(t, master, "mymaster")
+	env := map[string]string{
+		"REDIS_SENTINEL_ADDRS":  sentinel.Addr(),
+		"REDIS_SENTINEL_MASTER": "mymaster",
+		"REDIS_MASTER_URL":      "redis://:data-secret@ignored:6379/0",
+	}
+	pc, err := pools.LoadConfig(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta := startAgent(t, WithPoolsConfig(pc), WithDiscoverEvery(1))
+	redistest.Eventually(t, waitFor, func() error {
+		v := nodeViews(ta.collect(t)[metricUp])
+		if got := v[master.Addr()]; got.up != 1 || got.role != "master" {
+			return fmt.Errorf("agent's servers %v, want %s up as master", v, master.Addr())
+		}
+		return nil
+	})
+	if strings.Contains(ta.logs.String(), "data-secret") {
+		t.Fatalf("the password is in the log:\n%s", ta.logs.String())
 	}
 }
