@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
@@ -150,4 +151,27 @@ func FuzzParseNetNSLink(f *testing.F) {
 			t.Fatalf("error of %d bytes", len(err.Error()))
 		}
 	})
+}
+
+// A namespace's first process that exits before its table is read hands
+// over to the next one, without a warning: /proc/PID/net vanishing
+// mid-pass is ordinary.
+func TestNamespaceTableSurvivesExitedProcess(t *testing.T) {
+	logs := &redistest.Buffer{}
+	a := &Agent{cfg: newConfig(nil), procRoot: "/proc", problems: newProblems(slog.New(slog.NewTextHandler(logs, nil)))}
+	own, err := netNamespace("/proc", os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	exited := exec.Command("true")
+	if err := exited.Run(); err != nil {
+		t.Fatal(err)
+	}
+	rows, ok := a.namespaceTCP(own, []int{exited.Process.Pid, os.Getpid()})
+	if !ok || rows == nil {
+		t.Fatalf("namespaceTCP = %d rows, %v; want the table through the live process", len(rows), ok)
+	}
+	if _, ok := a.namespaceTCP(own, []int{exited.Process.Pid}); ok || logs.String() != "" {
+		t.Fatalf("a namespace whose only process exited: ok %v, log %q; want not ok and no warning", ok, logs.String())
+	}
 }
