@@ -31,14 +31,22 @@ type Agent struct {
 	inst     instruments
 	reg      metric.Registration
 
-	servers []*server
+	// servers is the current list, replaced as a whole (a cluster's nodes
+	// come and go); topoMu serialises the replacements. runCtx is the
+	// context server goroutines derive from.
+	servers atomic.Pointer[[]*server]
+	topoMu  sync.Mutex
+	runCtx  context.Context
 
 	// Process sampling: fs and tracked are owned by the process goroutine;
 	// procs is its latest snapshot, read by the callback.
 	procRoot string
 	fs       procfs.FS
 	tracked  map[int]*trackedProcess
-	procs    atomic.Pointer[[]processSample]
+	// passServers are the servers of the current discovery pass: socket
+	// indexes and connection counts refer to them by position.
+	passServers []*server
+	procs       atomic.Pointer[[]processSample]
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -59,13 +67,17 @@ func Start(ctx context.Context, opts ...Option) (*Agent, error) {
 		cfg:      cfg,
 		logger:   cfg.logger,
 		problems: newProblems(cfg.logger),
-		procRoot: procfs.DefaultMountPoint,
+		procRoot: cfg.procRoot,
 		tracked:  map[int]*trackedProcess{},
 	}
 	if err := a.addServers(); err != nil {
 		return nil, err
 	}
-	if len(a.servers) == 0 && !cfg.samplesProcesses() {
+	watches, err := a.sentinelWatches()
+	if err != nil {
+		return nil, err
+	}
+	if len(a.serverList()) == 0 && len(watches) == 0 && !cfg.samplesProcesses() {
 		return nil, errors.New("agent: nothing to sample: add servers (WithRedis, WithPoolsConfig) or processes (WithSelf, WithPIDs, WithPIDFile, WithMatch, WithDiscover)")
 	}
 	if cfg.samplesProcesses() {
@@ -87,8 +99,14 @@ func Start(ctx context.Context, opts ...Option) (*Agent, error) {
 	}
 
 	ctx, a.cancel = context.WithCancel(ctx)
-	for _, s := range a.servers {
-		a.wg.Go(func() { a.runServer(ctx, s) })
+	a.topoMu.Lock()
+	a.runCtx = ctx
+	for _, s := range a.serverList() {
+		a.startServer(s)
+	}
+	a.topoMu.Unlock()
+	for i, tmpl := range watches {
+		a.wg.Go(func() { a.runSentinel(ctx, a.allSentinels()[i], tmpl) })
 	}
 	if cfg.samplesProcesses() {
 		a.wg.Go(func() { a.runProcesses(ctx) })
@@ -103,18 +121,10 @@ func (a *Agent) addServers() error {
 	var urls []string
 	tlsBase := a.cfg.tlsConfig
 	if pc := a.cfg.poolsConfig; pc != nil {
-		var following []string
 		for _, r := range pools.Roles {
-			rc := pc.Role(r)
-			if rc.ViaSentinel {
-				following = append(following, string(r))
-				continue
+			if rc := pc.Role(r); !rc.ViaSentinel {
+				urls = append(urls, rc.URL) // the Sentinel's are found by sentinelWatches
 			}
-			urls = append(urls, rc.URL)
-		}
-		if len(following) > 0 {
-			a.logger.Warn("agent: pools that follow Sentinel are not watched (their server changes with failover); add their servers by URL (WithRedis)",
-				"roles", following)
 		}
 		if tlsBase == nil && usesTLS(urls) {
 			t, err := pc.TLSClientConfig()
@@ -127,6 +137,7 @@ func (a *Agent) addServers() error {
 	urls = append(urls, a.cfg.redisURLs...)
 
 	seen := map[string]bool{}
+	var servers []*server
 	for _, u := range urls {
 		s, err := newServer(u, tlsBase)
 		if err != nil {
@@ -137,10 +148,43 @@ func (a *Agent) addServers() error {
 			continue
 		}
 		seen[s.key()] = true
-		a.servers = append(a.servers, s)
+		servers = append(servers, s)
 	}
+	a.setServers(servers)
 	a.warnUnverified()
 	return errors.Join(errs...)
+}
+
+// allSentinels are the masters followed through Sentinel: WithSentinel's,
+// and the pools configuration's when its roles follow Sentinel (reached
+// with REDIS_MASTER_URL's credentials).
+func (a *Agent) allSentinels() []sentinelWatch {
+	out := a.cfg.sentinels
+	if pc := a.cfg.poolsConfig; pc != nil && pc.Sentinel.Enabled() && pc.Master.ViaSentinel {
+		out = append(out[:len(out):len(out)], sentinelWatch{masterName: pc.Sentinel.MasterName, addrs: pc.Sentinel.Addrs,
+			password: pc.Sentinel.Password, nodeURL: pc.Master.URL})
+	}
+	return out
+}
+
+// sentinelWatches checks every Sentinel watch and returns the server each
+// lends its URL from, in allSentinels' order.
+func (a *Agent) sentinelWatches() ([]*server, error) {
+	var errs []error
+	var out []*server
+	for _, w := range a.allSentinels() {
+		tmpl, err := a.sentinelTemplate(w)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("agent: Sentinel master %q: server URL %q: %w", w.masterName, redisurl.Redact(w.nodeURL), err))
+			continue
+		}
+		if w.masterName == "" || len(w.addrs) == 0 {
+			errs = append(errs, fmt.Errorf("agent: Sentinel master %q at %q: want a master name and at least one Sentinel address", w.masterName, w.addrs))
+			continue
+		}
+		out = append(out, tmpl)
+	}
+	return out, errors.Join(errs...)
 }
 
 // warnUnverified says once, at start, which TLS servers the agent does not
@@ -148,7 +192,7 @@ func (a *Agent) addServers() error {
 // WithPoolsConfig): anyone on the path can read and change what it sees.
 func (a *Agent) warnUnverified() {
 	var unverified []string
-	for _, s := range a.servers {
+	for _, s := range a.serverList() {
 		if s.tls != nil && s.tls.InsecureSkipVerify {
 			unverified = append(unverified, s.display)
 		}
@@ -159,13 +203,33 @@ func (a *Agent) warnUnverified() {
 }
 
 // Servers lists the watched servers' URLs, passwords redacted, in the
-// order they were given (each address once).
+// order they were given (each address once), followed by the cluster nodes
+// found since.
 func (a *Agent) Servers() []string {
-	out := make([]string, len(a.servers))
-	for i, s := range a.servers {
+	list := a.serverList()
+	out := make([]string, len(list))
+	for i, s := range list {
 		out[i] = s.display
 	}
 	return out
+}
+
+// serverList is the current list of servers; callers must not change it.
+func (a *Agent) serverList() []*server {
+	if p := a.servers.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (a *Agent) setServers(list []*server) { a.servers.Store(&list) }
+
+// startServer starts sampling s until the agent stops or s is removed.
+// The caller holds topoMu.
+func (a *Agent) startServer(s *server) {
+	ctx, cancel := context.WithCancel(a.runCtx)
+	s.cancel = cancel
+	a.wg.Go(func() { a.runServer(ctx, s) })
 }
 
 // Close stops sampling, waits for the goroutines, closes the connections to

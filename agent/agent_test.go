@@ -520,9 +520,9 @@ func TestDuplicateServersWatchedOnce(t *testing.T) {
 	if err := a.addServers(); err != nil {
 		t.Fatal(err)
 	}
-	if len(a.servers) != 1 {
+	if len(a.serverList()) != 1 {
 		var got []string
-		for _, s := range a.servers {
+		for _, s := range a.serverList() {
 			got = append(got, s.display)
 		}
 		t.Fatalf("servers = %v, want one", got)

@@ -3,6 +3,7 @@ package agent
 import (
 	"log/slog"
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/prometheus/procfs"
@@ -46,7 +47,7 @@ func BenchmarkDiscoveryPass(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a.servers = []*server{s}
+	a.setServers([]*server{s})
 	a.cfg.discover = true
 	b.ReportAllocs()
 	for b.Loop() {
@@ -69,4 +70,48 @@ func benchAgent(b *testing.B) *Agent {
 		b.Fatal("self not selected")
 	}
 	return a
+}
+
+// BenchmarkNetNamespaceOf is discovery's per-process price for reading
+// every namespace's own socket table: one readlink of /proc/PID/ns/net.
+// A pass over N processes in K namespaces costs N of these plus K of
+// BenchmarkNamespaceTCPTables; the global read it replaced cost one table.
+func BenchmarkNetNamespaceOf(b *testing.B) {
+	pid := os.Getpid()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := netNamespace(procfs.DefaultMountPoint, pid); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkNamespaceTCPTables reads one namespace's tcp and tcp6 tables
+// through /proc/PID/net (this process's: the host's table here).
+func BenchmarkNamespaceTCPTables(b *testing.B) {
+	dir := procfs.DefaultMountPoint + "/" + strconv.Itoa(os.Getpid())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := readTCPTables(dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGlobalTCPTables is the read that discovery did before: the
+// reader's own namespace, /proc/net/tcp and tcp6.
+func BenchmarkGlobalTCPTables(b *testing.B) {
+	fs, err := procfs.NewFS(procfs.DefaultMountPoint)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := fs.NetTCP(); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := fs.NetTCP6(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -12,14 +13,14 @@ import (
 // a new CLIENT LIST when this pass is due one, from the last one otherwise,
 // and none when the server has too many clients for CLIENT LIST (counted as
 // a skip) or CLIENT LIST is off.
-func (a *Agent) clientList(ctx context.Context, s *server, info redisInfo, pass int) []groupSample {
+func (a *Agent) clientList(ctx context.Context, s *server, info redisInfo, pass int, attrs []attribute.KeyValue, measure metric.MeasurementOption) []groupSample {
 	limit := a.cfg.clientListMaxClients
 	if limit == 0 || !info.has(fieldConnected) {
 		return nil
 	}
 	key := "redis " + s.display + " client-list-skipped"
 	if info.connected > int64(limit) {
-		a.inst.clientListSkipped.Add(ctx, 1, s.measure)
+		a.inst.clientListSkipped.Add(ctx, 1, measure)
 		a.problems.report(slog.LevelInfo, key, "agent: CLIENT LIST skipped: the server has more clients than the threshold",
 			"server", s.display, "clients", info.connected, "threshold", limit)
 		s.groups, s.haveGroups = nil, false
@@ -45,7 +46,7 @@ func (a *Agent) clientList(ctx context.Context, s *server, info redisInfo, pass 
 		s.groups, s.haveGroups = nil, false
 		return nil
 	}
-	a.inst.clientListDuration.Record(ctx, time.Since(start).Seconds(), s.measure)
+	a.inst.clientListDuration.Record(ctx, time.Since(start).Seconds(), measure)
 	a.problems.resolve("redis "+s.display+" client-list-error: ", "")
 	entries, perr := parseClientList(reply)
 	if perr != nil {
@@ -57,7 +58,7 @@ func (a *Agent) clientList(ctx context.Context, s *server, info redisInfo, pass 
 	groups := groupClients(entries, s.ownID.Load(), a.cfg.topNames)
 	samples := make([]groupSample, len(groups), len(groups)+len(s.groups))
 	for i, g := range groups {
-		samples[i] = groupSample{attrs: metric.WithAttributeSet(groupAttributes(g.name, s.attrs)), clientGroup: g}
+		samples[i] = groupSample{attrs: metric.WithAttributeSet(groupAttributes(g.name, attrs)), clientGroup: g}
 	}
 	samples = append(samples, vanished(s.groups, groups, start)...)
 	s.groups, s.haveGroups = samples, true

@@ -3,6 +3,8 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"net"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"time"
@@ -25,8 +27,11 @@ type Config struct {
 	Discover      bool          // WithDiscover
 	DiscoverEvery int           // WithDiscoverEvery
 	PSS           bool          // WithPSS
+	ProcRoot      string        // WithProcRoot, "": /proc
 
 	RedisURLs            []string // WithRedis; none: WithPoolsConfig
+	Sentinels            []string // WithSentinel: Sentinel addresses, host:port
+	SentinelMaster       string   // WithSentinel: the master's name
 	TopNames             int      // WithTopNames
 	ClientListMaxClients int      // WithClientListMaxClients, 0: off
 	ClientListEvery      int      // WithClientListEvery, 0: automatic
@@ -84,10 +89,24 @@ func (c Config) Validate() error {
 	if c.DiscoverEvery < 1 || c.DiscoverEvery > 1000 {
 		fail("DiscoverEvery", strconv.Itoa(c.DiscoverEvery), "want 1 to 1000 (passes)")
 	}
+	if c.ProcRoot != "" && !filepath.IsAbs(c.ProcRoot) {
+		fail("ProcRoot", c.ProcRoot, "not an absolute path (want where the proc file system is mounted, for example /host/proc)")
+	}
 	for _, u := range c.RedisURLs {
 		if err := redisurl.Check(u); err != nil {
 			fail("RedisURLs", redisurl.Redact(u), err.Error())
 		}
+	}
+	for _, addr := range c.Sentinels {
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			fail("Sentinels", addr, "not host:port")
+		}
+	}
+	switch {
+	case len(c.Sentinels) > 0 && c.SentinelMaster == "":
+		fail("SentinelMaster", "", "empty: Sentinel addresses need the master's name")
+	case len(c.Sentinels) == 0 && c.SentinelMaster != "":
+		fail("Sentinels", "", "none: a Sentinel master name needs at least one Sentinel address")
 	}
 	if c.TopNames < 1 || c.TopNames > maxTopNames {
 		fail("TopNames", strconv.Itoa(c.TopNames), fmt.Sprintf("want 1 to %d", maxTopNames))
@@ -132,8 +151,14 @@ func (c Config) Options() ([]Option, error) {
 	if c.PSS {
 		opts = append(opts, WithPSS())
 	}
+	if c.ProcRoot != "" {
+		opts = append(opts, WithProcRoot(c.ProcRoot))
+	}
 	if len(c.RedisURLs) > 0 {
 		opts = append(opts, WithRedis(c.RedisURLs...))
+	}
+	if len(c.Sentinels) > 0 {
+		opts = append(opts, WithSentinel(c.SentinelMaster, c.Sentinels, "", ""))
 	}
 	return opts, nil
 }

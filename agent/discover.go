@@ -2,8 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 	"net"
 	"net/netip"
 	"strconv"
@@ -14,19 +12,20 @@ import (
 )
 
 // socketIndex maps the inode of every local client socket connected to a
-// watched server to that server's index in Agent.servers.
+// watched server to that server's index in Agent.passServers.
 type socketIndex map[uint64]int
 
-// socketIndex reads the socket tables of the agent's network namespace:
-// /proc/net/tcp and tcp6 (through procfs) for TCP servers, sock_diag for
-// unix-socket servers. A connection counts when its remote end is a
-// server's address and port (TCP) or its peer is bound to the server's
-// socket path (unix). The agent's own connections are left out.
-func (a *Agent) socketIndex(ctx context.Context) socketIndex {
+// socketIndex reads the socket tables: for TCP servers, the tcp and tcp6
+// tables of every network namespace in members (see netns.go); for
+// unix-socket servers, sock_diag, which answers for the agent's own network
+// namespace only. A connection counts when its remote end is a server's
+// address and port (TCP) or its peer is bound to the server's socket path
+// (unix). The agent's own connections are left out.
+func (a *Agent) socketIndex(ctx context.Context, members map[uint64][]int) socketIndex {
 	idx := socketIndex{}
 	tcp := map[netip.AddrPort]int{}
 	unix := map[string]int{}
-	for i, s := range a.servers {
+	for i, s := range a.passServers {
 		switch s.network {
 		case "unix":
 			unix[s.path] = i
@@ -38,32 +37,7 @@ func (a *Agent) socketIndex(ctx context.Context) socketIndex {
 		}
 	}
 	if len(tcp) > 0 {
-		for _, table := range []struct {
-			name string
-			read func() (procfs.NetTCP, error)
-		}{{"/proc/net/tcp", a.fs.NetTCP}, {"/proc/net/tcp6", a.fs.NetTCP6}} {
-			rows, err := table.read()
-			if err != nil {
-				if !errors.Is(err, fs.ErrNotExist) { // no tcp6 without IPv6
-					a.problems.warn("socket table "+table.name, "agent: cannot read the socket table; TCP connections are not counted",
-						"file", table.name, "error", err)
-				}
-				continue
-			}
-			a.problems.resolve("socket table "+table.name, "")
-			for _, r := range rows {
-				if r.St != tcpEstablished || r.Inode == 0 {
-					continue
-				}
-				ip, ok := netip.AddrFromSlice(r.RemAddr)
-				if !ok || r.RemPort > 65535 {
-					continue
-				}
-				if i, ok := tcp[netip.AddrPortFrom(ip.Unmap(), uint16(r.RemPort))]; ok {
-					idx[r.Inode] = i
-				}
-			}
-		}
+		a.indexNamespaces(idx, members, tcp)
 	}
 	if len(unix) > 0 {
 		peers, err := unixPeers(unix)
@@ -77,7 +51,7 @@ func (a *Agent) socketIndex(ctx context.Context) socketIndex {
 			idx[ino] = i
 		}
 	}
-	for _, s := range a.servers {
+	for _, s := range a.passServers {
 		if ino := s.ownInode.Load(); ino != 0 {
 			delete(idx, ino)
 		}

@@ -30,9 +30,14 @@
 //	poolscope.agent.client_list.duration      Histogram      s             poolscope_agent_client_list_duration_seconds
 //
 // Process metrics carry process.pid and process.executable.name (only
-// selected processes, so the set is bounded); connection counts add
+// selected processes, so the set is bounded), and container.id and
+// k8s.pod.uid when the process's /proc/PID/cgroup names them (containerd,
+// CRI-O, Docker, Podman; cgroup v1 and v2); connection counts add
 // server.address and server.port (a unix socket: its path and no port).
-// Server metrics carry server.address and server.port; the per-name ones
+// Server metrics carry server.address and server.port, poolscope.redis.role
+// ("master" or "replica", from the server's INFO replication) and, for a
+// Redis Cluster node, poolscope.redis.shard (its shard's slot ranges,
+// "0-5460"; "" for a master without slots); the per-name ones
 // add redis.client.name (the raw name, "" for unnamed connections, "other"
 // for the names beyond the top N) and poolscope.client.service,
 // poolscope.client.role and poolscope.client.pid (the parts of a poolscope
@@ -42,12 +47,16 @@
 //
 // Every interval (default 10s) the agent reads each selected process's
 // /proc/PID/statm (about 20 us: RSS and VMS) and, with WithPSS,
-// smaps_rollup; and sends each server one INFO clients stats (O(1) on the
-// server). Every 6th pass (WithDiscoverEvery) it refreshes the process
-// selection and the connection counts: the socket tables (/proc/net/tcp,
-// tcp6, and sock_diag for unix sockets, which /proc/net/unix cannot
-// answer) and the processes' fd links socket:[INODE]. With WithDiscover
-// that scan covers every process, so it runs at the lower rate.
+// smaps_rollup; and sends each server one INFO clients stats replication
+// cluster (O(1) on the server, O(replicas) for the replication section). Every 6th pass (WithDiscoverEvery) it refreshes the process
+// selection and the connection counts: the socket tables and the
+// processes' fd links socket:[INODE]. TCP tables are per network namespace:
+// the agent reads /proc/PID/net/tcp and tcp6 once for each namespace the
+// processes it looks at are in (keyed by the /proc/PID/ns/net inode), so a
+// process in a pod or container is counted like a local one. Unix sockets
+// come from sock_diag, which /proc/net/unix cannot replace. With
+// WithDiscover that scan covers every process, so it runs at the lower
+// rate.
 //
 // CLIENT LIST is O(clients) on the server's single thread and its reply is
 // about 300 bytes a client. By default it runs at every pass up to 1000
@@ -63,13 +72,42 @@
 // redis.clients.connected is connected_clients - 1, CLIENT LIST skips it by
 // its CLIENT ID, and discovery skips its socket.
 //
+// # Redis Cluster from one seed
+//
+// A server whose INFO says cluster_enabled:1 is asked, at every discovery
+// pass, for the cluster's nodes (CLUSTER SHARDS; CLUSTER NODES before Redis
+// 7.0), and every node is watched from then on with the seed's URL,
+// credentials and TLS settings: a node that joins is added, a node the
+// cluster no longer lists (forgotten after it left) is dropped, a failed
+// node stays and reports poolscope.redis.up 0. Roles come from each node's
+// own INFO at every pass, so the series follow a failover at the next pass.
+// A seed that is not a cluster node is watched alone; a node that refuses
+// CLUSTER SHARDS and NODES (an ACL without +cluster|shards, +cluster|nodes)
+// is watched alone, said once. Give the seed by the address the cluster
+// announces (its IP, unless cluster-announce-hostname is set): under
+// another name it would be watched twice.
+//
+// # Sentinel
+//
+// WithSentinel (and WithPoolsConfig when the pools follow Sentinel) asks
+// the Sentinels, at every discovery pass, for the master they know by name
+// and its replicas, and watches those servers as it does a cluster's nodes:
+// roles follow a failover at the next pass, a replica Sentinel drops is
+// dropped. A Sentinel that does not know the name, or none answering, is
+// said once; the servers already watched stay.
+//
 // # Limits
 //
-// Discovery sees the sockets of the agent's network namespace, matches TCP
-// connections by the server's address as configured (a host name is
-// resolved at each discovery pass) and unix connections by the socket path
-// as the server bound it. Reading other users' processes' fds needs their
-// user, root or CAP_SYS_PTRACE; without it those processes are missed and
-// the agent says so once. Pools that follow Sentinel are not watched: give
-// their servers explicitly.
+// Discovery matches TCP connections by the server's address as configured
+// (a host name is resolved at each discovery pass); in a network namespace
+// other than the agent's, a loopback address is that namespace's own, so
+// it never matches. Unix connections are matched by the socket path as the
+// server bound it, in the agent's own network namespace only: a unix
+// client in another one is not counted (the kernel puts both ends of its
+// connection in the client's namespace, and sock_diag answers only from
+// inside a namespace: setns, which needs CAP_SYS_ADMIN). Reading other
+// users' processes' fds needs their user, root, or both CAP_SYS_PTRACE and
+// CAP_DAC_READ_SEARCH (the second to open /proc/PID/fd at all, the first
+// for its ptrace access check; CAP_SYS_PTRACE alone is refused); without
+// them those processes are missed and the agent says so once.
 package agent

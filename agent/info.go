@@ -29,6 +29,9 @@ type redisInfo struct {
 	connected, blocked, maxClients int64
 	received, rejected             int64
 	have                           infoField
+
+	role    string // "master" or "replica" (INFO replication), "" when absent
+	cluster bool   // cluster_enabled:1 (INFO cluster)
 }
 
 func (i redisInfo) has(f infoField) bool { return i.have&f != 0 }
@@ -56,6 +59,12 @@ func parseInfo(reply string) (redisInfo, error) {
 		var f infoField
 		var dst *int64
 		switch key {
+		case "role":
+			info.role = roleName(value)
+			continue
+		case "cluster_enabled":
+			info.cluster = value == "1"
+			continue
 		case "connected_clients":
 			f, dst = fieldConnected, &info.connected
 		case "blocked_clients":
@@ -82,6 +91,18 @@ func parseInfo(reply string) (redisInfo, error) {
 		errs = append(errs, errInfoNoClients)
 	}
 	return info, errors.Join(errs...)
+}
+
+// roleName is INFO's role in the words of the metrics: "master" or
+// "replica" (INFO says "slave"); "" for anything else.
+func roleName(v string) string {
+	switch v {
+	case "master":
+		return "master"
+	case "slave", "replica":
+		return "replica"
+	}
+	return ""
 }
 
 // clip shortens a value quoted in an error, so that a garbage reply cannot

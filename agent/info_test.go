@@ -20,6 +20,8 @@ func TestParseInfoRealReplies(t *testing.T) {
 	// Captured from redis-server 7.0.15 with nine clients, one blocked in
 	// BLPOP (see client_list_7.0.txt), one after the other: the second
 	// capture's own connection is the 14th received.
+	// The full INFO has the replication section: role.
+	roles := map[string]string{"info_7.0_clients_stats.txt": "", "info_7.0_all.txt": "master"}
 	for file, received := range map[string]int64{"info_7.0_clients_stats.txt": 13, "info_7.0_all.txt": 14} {
 		t.Run(file, func(t *testing.T) {
 			info, err := parseInfo(readTestdata(t, file))
@@ -27,7 +29,7 @@ func TestParseInfoRealReplies(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := redisInfo{connected: 9, blocked: 1, maxClients: 10000, received: received, rejected: 0,
-				have: fieldConnected | fieldBlocked | fieldMaxClients | fieldReceived | fieldRejected}
+				have: fieldConnected | fieldBlocked | fieldMaxClients | fieldReceived | fieldRejected, role: roles[file]}
 			if info != want {
 				t.Fatalf("parseInfo = %+v, want %+v", info, want)
 			}

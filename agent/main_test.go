@@ -73,7 +73,17 @@ type helper struct {
 // pairs) and waits until it has them all.
 func startHelper(t *testing.T, pairs ...string) *helper {
 	t.Helper()
+	return startHelperIn(t, "", pairs...)
+}
+
+// startHelperIn is startHelper inside the named network namespace (ip
+// netns exec, which execs the helper: its pid is the command's).
+func startHelperIn(t *testing.T, netns string, pairs ...string) *helper {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	if netns != "" {
+		cmd = exec.Command("ip", "netns", "exec", netns, os.Args[0], "-test.run=^$")
+	}
 	cmd.Env = append(os.Environ(), helperEnv+"="+strings.Join(pairs, " "))
 	cmd.Stderr = os.Stderr
 	// The helper dies with the test binary even when the test is killed.

@@ -40,6 +40,10 @@ const (
 	attrExecutableName = attribute.Key("process.executable.name")
 	attrServerAddress  = attribute.Key("server.address")
 	attrServerPort     = attribute.Key("server.port")
+	attrRedisRole      = attribute.Key("poolscope.redis.role")
+	attrRedisShard     = attribute.Key("poolscope.redis.shard")
+	attrContainerID    = attribute.Key("container.id")
+	attrPodUID         = attribute.Key("k8s.pod.uid")
 
 	attrClientName    = attribute.Key("redis.client.name")
 	attrClientService = attribute.Key("poolscope.client.service")
@@ -136,9 +140,10 @@ type connSample struct {
 // every pass: the callback reads a consistent picture without locks, and
 // a slow export never holds up sampling.
 type serverSnapshot struct {
-	up     bool
-	info   redisInfo // valid when up
-	groups []groupSample
+	measure metric.MeasurementOption // server.address, server.port, role, shard
+	up      bool
+	info    redisInfo // valid when up
+	groups  []groupSample
 }
 
 type groupSample struct {
@@ -166,32 +171,33 @@ func (a *Agent) observe(_ context.Context, o metric.Observer) error {
 			}
 		}
 	}
-	for _, s := range a.servers {
+	for _, s := range a.serverList() {
 		snap := s.snapshot.Load()
 		if snap == nil {
 			continue // not sampled yet
 		}
+		m := snap.measure
 		if !snap.up {
-			o.ObserveInt64(in.up, 0, s.measure)
+			o.ObserveInt64(in.up, 0, m)
 			continue
 		}
-		o.ObserveInt64(in.up, 1, s.measure)
+		o.ObserveInt64(in.up, 1, m)
 		info := &snap.info
 		if info.has(fieldConnected) {
 			// The agent's own connection is one of connected_clients.
-			o.ObserveInt64(in.clientsConnected, max(info.connected-1, 0), s.measure)
+			o.ObserveInt64(in.clientsConnected, max(info.connected-1, 0), m)
 		}
 		if info.has(fieldBlocked) {
-			o.ObserveInt64(in.clientsBlocked, info.blocked, s.measure)
+			o.ObserveInt64(in.clientsBlocked, info.blocked, m)
 		}
 		if info.has(fieldMaxClients) {
-			o.ObserveInt64(in.clientsMax, info.maxClients, s.measure)
+			o.ObserveInt64(in.clientsMax, info.maxClients, m)
 		}
 		if info.has(fieldReceived) {
-			o.ObserveInt64(in.connsReceived, info.received, s.measure)
+			o.ObserveInt64(in.connsReceived, info.received, m)
 		}
 		if info.has(fieldRejected) {
-			o.ObserveInt64(in.connsRejected, info.rejected, s.measure)
+			o.ObserveInt64(in.connsRejected, info.rejected, m)
 		}
 		for i := range snap.groups {
 			g := &snap.groups[i]

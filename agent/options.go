@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/prometheus/procfs"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 
@@ -53,8 +54,10 @@ type config struct {
 	discover      bool
 	discoverEvery int
 	pss           bool
+	procRoot      string
 
 	redisURLs            []string
+	sentinels            []sentinelWatch
 	tlsConfig            *tls.Config
 	poolsConfig          *pools.Config
 	topNames             int
@@ -84,6 +87,9 @@ func newConfig(opts []Option) *config {
 	}
 	if c.logger == nil {
 		c.logger = slog.Default()
+	}
+	if c.procRoot == "" {
+		c.procRoot = procfs.DefaultMountPoint
 	}
 	if c.interval <= 0 {
 		c.interval = DefaultInterval
@@ -176,6 +182,15 @@ func WithPSS() Option {
 	return optionFunc(func(c *config) { c.pss = true })
 }
 
+// WithProcRoot reads processes from the proc file system mounted at dir
+// (default /proc), as node_exporter's --path.procfs: an agent in a
+// container that sees the host's /proc mounted elsewhere (hostPID is the
+// other way) gives its mount point. Process ids are those of the mount's
+// PID namespace; WithSelf finds the agent through the mount's "self".
+func WithProcRoot(dir string) Option {
+	return optionFunc(func(c *config) { c.procRoot = dir })
+}
+
 // WithRedis adds servers by URL: redis://[user:password@]host:port/db,
 // rediss://... (TLS) or unix:///path/to/socket. Servers given twice (same
 // address) are watched once.
@@ -191,9 +206,9 @@ func WithTLSConfig(t *tls.Config) Option {
 
 // WithPoolsConfig adds the servers of a pools configuration (the distinct
 // addresses of all four roles, enabled or not) and uses its TLS settings.
-// Roles that follow Sentinel are not watched (their address changes with
-// failover): Start logs a warning naming them; add their servers with
-// WithRedis.
+// When its roles follow Sentinel (REDIS_SENTINEL_*), the master and
+// replicas the Sentinels name are watched instead, reached with
+// REDIS_MASTER_URL's credentials, and followed through failovers.
 func WithPoolsConfig(pc pools.Config) Option {
 	return optionFunc(func(c *config) { c.poolsConfig = &pc })
 }

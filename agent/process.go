@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,9 +21,12 @@ import (
 // trackedProcess is a selected process. It is owned by the process
 // goroutine; its attribute sets are built once, when it is selected.
 type trackedProcess struct {
-	proc  procfs.Proc
-	exe   string
-	attrs metric.MeasurementOption
+	proc procfs.Proc
+	exe  string
+	// procAttrs are process.pid, process.executable.name and, when its
+	// cgroup names them, container.id and k8s.pod.uid; attrs is their set.
+	procAttrs []attribute.KeyValue
+	attrs     metric.MeasurementOption
 	// conns are the connection counts of the last discovery pass (nil when
 	// the process's fds could not be read); the slice is replaced, never
 	// changed, so snapshots can share it.
@@ -99,14 +103,19 @@ func gone(err error) bool {
 // refreshProcesses rebuilds the selection: the agent itself, the given pids,
 // the pidfile's process, the processes matching the pattern and, with
 // discovery, every process connected to a server; then counts each one's
-// connections to each server.
+// connections to each server. The socket tables read are those of the
+// network namespaces of the processes looked at: every process with
+// discovery, the selected ones without.
 func (a *Agent) refreshProcesses(ctx context.Context) {
+	a.passServers = a.serverList()
 	want := a.namedProcesses()
+	all := a.allProcesses()
+	a.selectMatching(all, want)
 	var idx socketIndex
-	if len(a.servers) > 0 {
-		idx = a.socketIndex(ctx)
+	if len(a.passServers) > 0 {
+		idx = a.socketIndex(ctx, a.namespaceMembers(a.lookedAt(all, want)))
 	}
-	counts := a.scanProcesses(want, idx)
+	counts := a.discoverConnected(all, want, idx)
 	a.track(want, idx, counts)
 }
 
@@ -115,7 +124,7 @@ func (a *Agent) refreshProcesses(ctx context.Context) {
 func (a *Agent) namedProcesses() map[int]bool {
 	want := map[int]bool{}
 	if a.cfg.self {
-		want[os.Getpid()] = true
+		want[a.selfPID()] = true
 	}
 	for _, pid := range a.cfg.pids {
 		if _, err := os.Stat(filepath.Join(a.procRoot, strconv.Itoa(pid))); err != nil {
@@ -135,27 +144,68 @@ func (a *Agent) namedProcesses() map[int]bool {
 	return want
 }
 
-// scanProcesses walks every process for WithMatch and WithDiscover, adds
-// the selected ones to want, and returns the connection counts discovery
-// already read (by pid).
-func (a *Agent) scanProcesses(want map[int]bool, idx socketIndex) map[int][]int64 {
-	counts := map[int][]int64{}
+// selfPID is the agent's process id as the proc root numbers it: a /proc
+// mounted from the host's PID namespace (WithProcRoot) gives the agent
+// another id than its own namespace does. "self" in that mount says which.
+func (a *Agent) selfPID() int {
+	if link, err := os.Readlink(filepath.Join(a.procRoot, "self")); err == nil {
+		if pid, err := strconv.Atoi(link); err == nil && pid > 0 {
+			return pid
+		}
+	}
+	return os.Getpid()
+}
+
+// allProcesses lists every process, for WithMatch and WithDiscover; nil
+// without them.
+func (a *Agent) allProcesses() procfs.Procs {
 	if !a.cfg.discover && a.cfg.match == nil {
-		return counts
+		return nil
 	}
 	all, err := a.fs.AllProcs()
 	if err != nil {
 		a.problems.warn("proc list", "agent: cannot list processes", "error", err)
 	}
-	denied := 0
+	return all
+}
+
+// selectMatching adds the processes matching WithMatch to want.
+func (a *Agent) selectMatching(all procfs.Procs, want map[int]bool) {
+	if a.cfg.match == nil {
+		return
+	}
 	for _, p := range all {
-		if a.cfg.match != nil && a.matches(p) {
+		if a.matches(p) {
 			want[p.PID] = true
 		}
-		if !a.cfg.discover || len(idx) == 0 {
-			continue
+	}
+}
+
+// lookedAt are the processes whose connections are counted: every process
+// with discovery, else the selected ones.
+func (a *Agent) lookedAt(all procfs.Procs, want map[int]bool) []int {
+	pids := make([]int, 0, len(want)+len(all))
+	for pid := range want {
+		pids = append(pids, pid)
+	}
+	if a.cfg.discover {
+		for _, p := range all {
+			pids = append(pids, p.PID)
 		}
-		c, err := countConnections(p, idx, len(a.servers))
+	}
+	return pids
+}
+
+// discoverConnected, with WithDiscover, counts every process's connections,
+// adds the connected ones to want and returns their counts (by pid).
+func (a *Agent) discoverConnected(all procfs.Procs, want map[int]bool, idx socketIndex) map[int][]int64 {
+	counts := map[int][]int64{}
+	if !a.cfg.discover || len(idx) == 0 {
+		return counts
+	}
+	denied := 0
+	for _, p := range all {
+		c, err := countConnections(p, idx, len(a.passServers))
 		if err != nil {
 			if errors.Is(err, fs.ErrPermission) {
 				denied++
@@ -169,7 +219,7 @@ func (a *Agent) scanProcesses(want map[int]bool, idx socketIndex) map[int][]int6
 	}
 	if denied > 0 {
 		a.problems.report(slog.LevelInfo, "discover permission",
-			"agent: discovery cannot read the file descriptors of some processes (other users'); run the agent as their user or with CAP_SYS_PTRACE to see them",
+			"agent: discovery cannot read the file descriptors of some processes (other users'); run the agent as their user, or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (both: the second opens /proc/PID/fd, the first passes its ptrace check), to see them",
 			"processes", denied)
 	}
 	return counts
@@ -190,18 +240,36 @@ func (a *Agent) track(want map[int]bool, idx socketIndex, counts map[int][]int64
 		}
 		t := a.tracked[pid]
 		if t == nil || t.exe != exe {
-			t = &trackedProcess{proc: p, exe: exe, attrs: metric.WithAttributeSet(attribute.NewSet(
-				attrProcessPID.Int(pid), attrExecutableName.String(exe)))}
+			t = a.newTrackedProcess(p, exe)
 		}
 		t.conns = nil
-		if len(a.servers) > 0 {
+		if len(a.passServers) > 0 {
 			if c := a.processConnections(p, idx, counts); c != nil {
-				t.conns = a.connSamples(pid, exe, c)
+				t.conns = a.connSamples(t.procAttrs, c)
 			}
 		}
 		next[pid] = t
 	}
 	a.tracked = next
+}
+
+// newTrackedProcess builds a newly selected process's attributes, the
+// container and pod ids of its cgroup included. An unreadable cgroup file
+// costs those two attributes only, and is said once.
+func (a *Agent) newTrackedProcess(p procfs.Proc, exe string) *trackedProcess {
+	kv := []attribute.KeyValue{attrProcessPID.Int(p.PID), attrExecutableName.String(exe)}
+	ids, err := readCgroup(a.procRoot, p.PID)
+	if err != nil && !gone(err) {
+		a.problems.warn("pid "+strconv.Itoa(p.PID)+" cgroup", "agent: cannot read the process's cgroup; container.id and k8s.pod.uid are not reported for it",
+			"pid", p.PID, "error", err)
+	}
+	if ids.containerID != "" {
+		kv = append(kv, attrContainerID.String(ids.containerID))
+	}
+	if ids.podUID != "" {
+		kv = append(kv, attrPodUID.String(ids.podUID))
+	}
+	return &trackedProcess{proc: p, exe: exe, procAttrs: kv, attrs: metric.WithAttributeSet(attribute.NewSet(kv...))}
 }
 
 // processConnections is a process's connection count per server: from
@@ -210,7 +278,7 @@ func (a *Agent) processConnections(p procfs.Proc, idx socketIndex, counts map[in
 	if c, ok := counts[p.PID]; ok {
 		return c
 	}
-	c, err := countConnections(p, idx, len(a.servers))
+	c, err := countConnections(p, idx, len(a.passServers))
 	if err != nil {
 		if !gone(err) {
 			a.problems.warn("pid "+strconv.Itoa(p.PID)+" fds", "agent: cannot read the process's file descriptors; its connections are not reported",
@@ -222,10 +290,10 @@ func (a *Agent) processConnections(p procfs.Proc, idx socketIndex, counts map[in
 }
 
 // connSamples builds one sample per server for a process's counts.
-func (a *Agent) connSamples(pid int, exe string, counts []int64) []connSample {
+func (a *Agent) connSamples(procAttrs []attribute.KeyValue, counts []int64) []connSample {
 	out := make([]connSample, len(counts))
 	for i, n := range counts {
-		kv := append([]attribute.KeyValue{attrProcessPID.Int(pid), attrExecutableName.String(exe)}, a.servers[i].attrs...)
+		kv := append(slices.Clip(procAttrs), a.passServers[i].attrs...)
 		out[i] = connSample{attrs: metric.WithAttributeSet(attribute.NewSet(kv...)), n: n}
 	}
 	return out

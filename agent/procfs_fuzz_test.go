@@ -161,7 +161,7 @@ func (p procFixture) write(tb testing.TB) string {
 func (p procFixture) writeInto(tb testing.TB, root string) {
 	tb.Helper()
 	dir := filepath.Join(root, strconv.Itoa(fixturePID))
-	for _, d := range []string{filepath.Join(dir, "fd"), filepath.Join(root, "net")} {
+	for _, d := range []string{filepath.Join(dir, "fd"), filepath.Join(dir, "net"), filepath.Join(dir, "ns"), filepath.Join(root, "net")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			tb.Fatal(err)
 		}
@@ -169,9 +169,20 @@ func (p procFixture) writeInto(tb testing.TB, root string) {
 	for name, content := range map[string]string{
 		filepath.Join(dir, "statm"): p.statm, filepath.Join(dir, "comm"): p.comm, filepath.Join(dir, "cmdline"): p.cmdline,
 		filepath.Join(dir, "smaps_rollup"): p.smapsRollup, filepath.Join(root, "net", "tcp"): p.netTCP,
-		filepath.Join(root, "stat"): "btime 1700000000\n", // procfs.NewFS reads nothing, AllProcs lists dirs
+		filepath.Join(dir, "net", "tcp"): p.netTCP,             // the process's own namespace: what discovery reads
+		filepath.Join(root, "stat"):      "btime 1700000000\n", // procfs.NewFS reads nothing, AllProcs lists dirs
 	} {
 		if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	// The process is in the agent's network namespace (loopback counts).
+	if _, err := os.Lstat(filepath.Join(dir, "ns", "net")); os.IsNotExist(err) {
+		own, err := os.Readlink("/proc/self/ns/net")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.Symlink(own, filepath.Join(dir, "ns", "net")); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -233,7 +244,8 @@ func runFixture(t *testing.T, root string) string {
 		t.Fatal(err)
 	}
 	a := &Agent{cfg: newConfig([]Option{WithPIDs(fixturePID), WithDiscover(), WithPSS(), WithMatch(regexp.MustCompile(`^(x|poolscope)`))}), logger: logger,
-		problems: newProblems(logger), procRoot: root, fs: fs, tracked: map[int]*trackedProcess{}, servers: []*server{s}}
+		problems: newProblems(logger), procRoot: root, fs: fs, tracked: map[int]*trackedProcess{}}
+	a.setServers([]*server{s})
 	for range 2 {
 		a.refreshProcesses(t.Context())
 		a.sampleProcesses()

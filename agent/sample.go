@@ -21,9 +21,6 @@ func passTimeout(interval time.Duration) time.Duration {
 // answers, with a doubling back-off (capped at maxBackoff) while it does not.
 func (a *Agent) runServer(ctx context.Context, s *server) {
 	defer s.closeClient()
-	// The skip counter exists from the start, at 0, so that "no CLIENT LIST
-	// skipped" is a series with a value rather than no data.
-	a.inst.clientListSkipped.Add(ctx, 0, s.measure)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	failures := 0
@@ -69,7 +66,7 @@ func (a *Agent) sampleServer(ctx context.Context, s *server, pass int) bool {
 		if ctx.Err() != nil {
 			return true // shutting down, not a server problem
 		}
-		s.snapshot.Store(&serverSnapshot{up: false})
+		s.snapshot.Store(&serverSnapshot{measure: s.currentMeasure(), up: false})
 		s.groups, s.haveGroups = nil, false
 		a.problems.warn("redis "+s.display+" down: "+errorKind(err),
 			"agent: Redis server not answering; retrying with back-off", "server", s.display, "error", err)
@@ -92,8 +89,18 @@ func (a *Agent) sampleServer(ctx context.Context, s *server, pass int) bool {
 	if !info.has(fieldMaxClients) {
 		a.maxClients(cctx, s, &info)
 	}
-	groups := a.clientList(cctx, s, info, pass)
-	s.snapshot.Store(&serverSnapshot{up: true, info: info, groups: groups})
+	if info.cluster && pass%a.cfg.discoverEvery == 0 {
+		a.followCluster(cctx, s)
+	}
+	attrs, measure, changed := s.labels(info.role)
+	if changed {
+		// The skip counter exists from the first pass, at 0, so that "no
+		// CLIENT LIST skipped" is a series with a value rather than no data.
+		a.inst.clientListSkipped.Add(ctx, 0, measure)
+		s.groups, s.haveGroups = nil, false // their labels are the old ones
+	}
+	groups := a.clientList(cctx, s, info, pass, attrs, measure)
+	s.snapshot.Store(&serverSnapshot{measure: measure, up: true, info: info, groups: groups})
 	return true
 }
 
@@ -101,7 +108,7 @@ func (a *Agent) sampleServer(ctx context.Context, s *server, pass int) bool {
 // 7.0+), or plain INFO on older servers, which refuse several sections.
 func (a *Agent) info(ctx context.Context, s *server) (string, error) {
 	if !s.infoAll {
-		raw, err := s.client.Info(ctx, "clients", "stats").Result()
+		raw, err := s.client.Info(ctx, "clients", "stats", "replication", "cluster").Result()
 		if err == nil || !isRedisError(err) || strings.HasPrefix(err.Error(), "NOPERM") {
 			return raw, err
 		}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -34,6 +35,15 @@ type server struct {
 	attrs   []attribute.KeyValue // server.address, server.port
 	measure metric.MeasurementOption
 
+	// shard is the node's cluster shard (its slot ranges), set by the
+	// topology of any cluster node's reply; "" outside a cluster.
+	shard atomic.Pointer[string]
+	// discovered is set for a node found through a cluster's topology (not
+	// configured), which leaves when the topology no longer lists it.
+	discovered bool
+	clusterOf  string             // the key of the configured seed it was found through
+	cancel     context.CancelFunc // stops runServer
+
 	// ownInode and ownID identify the agent's own connection: its socket
 	// inode (left out of the process connection counts) and its CLIENT ID
 	// (left out of CLIENT LIST). 0 when unknown.
@@ -50,6 +60,44 @@ type server struct {
 	haveGroups      bool
 
 	ips []netip.Addr // resolved host, for discovery
+
+	// The labels of the server metrics: address, port, and role and shard
+	// when known. Owned by runServer; rebuilt when role or shard change.
+	labelRole, labelShard string
+	labelAttrs            []attribute.KeyValue
+	labelMeasure          metric.MeasurementOption
+}
+
+// labels returns the server metrics' attributes for role (INFO's, ""
+// unknown) and the shard the topology last gave, rebuilding them when
+// either changed; changed says so.
+func (s *server) labels(role string) (attrs []attribute.KeyValue, m metric.MeasurementOption, changed bool) {
+	shard := ""
+	if p := s.shard.Load(); p != nil {
+		shard = *p
+	}
+	if s.labelMeasure != nil && role == s.labelRole && shard == s.labelShard {
+		return s.labelAttrs, s.labelMeasure, false
+	}
+	kv := slices.Clip(s.attrs)
+	if role != "" {
+		kv = append(kv, attrRedisRole.String(role))
+	}
+	if shard != "" {
+		kv = append(kv, attrRedisShard.String(shard))
+	}
+	s.labelRole, s.labelShard, s.labelAttrs = role, shard, kv
+	s.labelMeasure = metric.WithAttributeSet(attribute.NewSet(kv...))
+	return s.labelAttrs, s.labelMeasure, true
+}
+
+// currentMeasure is the last labels' measurement option (address and port
+// before the first INFO).
+func (s *server) currentMeasure() metric.MeasurementOption {
+	if s.labelMeasure == nil {
+		return s.measure
+	}
+	return s.labelMeasure
 }
 
 // newServer checks a URL (internal/redisurl, the check pools apply) and

@@ -52,7 +52,7 @@ func runPoolscope(args ...string) (string, error) {
 // invented flag and a bad value, and passes a good line.
 func TestCheckAgentArgsRefusesBadLines(t *testing.T) {
 	for _, args := range [][]string{
-		{"agent", "--proc-root", "/host/proc"}, // issue 14 item 2: not a flag yet
+		{"agent", "--path.procfs", "/host/proc"}, // node_exporter's spelling; the agent's is --proc-root
 		{"agent", "--discover-every", "often"},
 		{"agent", "--match", "("},
 	} {

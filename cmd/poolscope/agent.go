@@ -43,7 +43,9 @@ prometheus, console, none; default otlp), OTEL_EXPORTER_OTLP_ENDPOINT and
 OTEL_EXPORTER_OTLP_PROTOCOL (http/protobuf to localhost:4318 by default, or
 grpc), OTEL_METRIC_EXPORT_INTERVAL, OTEL_SERVICE_NAME (poolscope-agent). The servers are the
 REDIS_*_URL variables that applications read (each address once; pools
-that follow Sentinel are skipped), or the --redis URLs when given. Each
+that follow Sentinel: the master and replicas their REDIS_SENTINEL_*
+variables name), or the --redis URLs (and --sentinel) when given. A Redis
+Cluster node finds the whole cluster. Each
 server gets one connection named poolscope-agent, left out of every count.
 
 Processes: --self, --pid, --pidfile, --match, and --discover (every local
@@ -80,7 +82,7 @@ type agentFlags struct {
 // command of its flags.
 var agentFlagNames = map[string]string{
 	"Interval": "interval", "PIDs": "pid", "PIDFile": "pidfile", "Match": "match", "Self": "self",
-	"Discover": "discover", "DiscoverEvery": "discover-every", "PSS": "pss", "RedisURLs": "redis",
+	"Discover": "discover", "DiscoverEvery": "discover-every", "PSS": "pss", "ProcRoot": "proc-root", "RedisURLs": "redis", "Sentinels": "sentinel", "SentinelMaster": "sentinel-master",
 	"TopNames": "top-names", "ClientListMaxClients": "client-list-max-clients", "ClientListEvery": "client-list-every",
 }
 
@@ -214,9 +216,30 @@ func agentFlagSet(cfg *agent.Config, bad func(name, value, why string)) *flag.Fl
 	fs.BoolVar(&cfg.Discover, "discover", false, "sample every local process connected to one of the servers")
 	intFlag(&cfg.DiscoverEvery, "discover-every", "refresh the process selection and connection counts every `N` passes (default 6)")
 	fs.BoolVar(&cfg.PSS, "pss", false, "also read each process's PSS (smaps_rollup; costs milliseconds at GiB of RSS)")
+	fs.Func("proc-root", "read processes from the proc file system mounted at `DIR` (default /proc; the host's /proc mounted in a container)", func(v string) error {
+		switch {
+		case v == "":
+			bad("proc-root", v, "empty (want the directory where the proc file system is mounted)")
+		case !tooLong("proc-root", v):
+			cfg.ProcRoot = v
+		}
+		return nil
+	})
 	fs.Func("redis", "watch the Redis server at `URL` (repeatable; default: the REDIS_*_URL variables)", func(v string) error {
 		if !tooLong("redis", v) {
 			cfg.RedisURLs = append(cfg.RedisURLs, v)
+		}
+		return nil
+	})
+	fs.Func("sentinel", "follow the master named by --sentinel-master through the Sentinel at `HOST:PORT` (repeatable; no password)", func(v string) error {
+		if !tooLong("sentinel", v) {
+			cfg.Sentinels = append(cfg.Sentinels, v)
+		}
+		return nil
+	})
+	fs.Func("sentinel-master", "the `NAME` the Sentinels know the master by", func(v string) error {
+		if !tooLong("sentinel-master", v) {
+			cfg.SentinelMaster = v
 		}
 		return nil
 	})
@@ -234,7 +257,7 @@ func agentOptions(e env, cfg agent.Config, withPools bool) (opts []agent.Option,
 	if err != nil {
 		problems = append(problems, flagProblems(err)...)
 	}
-	if len(cfg.RedisURLs) > 0 || !withPools || len(problems) > 0 {
+	if len(cfg.RedisURLs) > 0 || len(cfg.Sentinels) > 0 || !withPools || len(problems) > 0 {
 		return opts, nil, problems
 	}
 	c, err := pools.LoadConfig(e.lookup)

@@ -40,6 +40,12 @@ func TestAgentBadFlags(t *testing.T) {
 		{name: "bad bool", args: []string{"--self=maybe"}, want: []string{`agent: invalid boolean value "maybe" for -self`}},
 		{name: "interval too short", args: []string{"--interval", "1ms", "--redis", "redis://127.0.0.1:6379"}, want: []string{`agent: --interval="1ms": want 100ms to 1h0m0s`}},
 		{name: "argument", args: []string{"now"}, want: []string{`agent: unexpected argument "now"`}},
+		{name: "sentinel without master", args: []string{"--sentinel", "127.0.0.1:26379"},
+			want: []string{`agent: --sentinel-master="": empty: Sentinel addresses need the master's name`}},
+		{name: "sentinel not host:port", args: []string{"--sentinel", "sentinel", "--sentinel-master", "mymaster"},
+			want: []string{`agent: --sentinel="sentinel": not host:port`}},
+		{name: "proc-root relative", args: []string{"--proc-root", "host/proc", "--self"},
+			want: []string{`agent: --proc-root="host/proc": not an absolute path`}},
 		{name: "bad environment", env: map[string]string{"REDIS_MASTER_URL": "redis://:" + canary + "@db:99999/0"},
 			want: []string{`pools: REDIS_MASTER_URL="redis://***@db:99999/0": port "99999" out of range`}},
 	}

@@ -55,13 +55,24 @@ type Options struct {
 	MaxClients int
 	// UnixSocket also listens on a unix socket in the server's directory.
 	UnixSocket bool
+	// NetNS runs the server inside the named network namespace (made with
+	// `ip netns add`; needs root), and the harness's own connections dial
+	// from inside it (plain TCP, not with TLS). Host must then be an address
+	// of that namespace.
+	NetNS string
+	// Host is the address the server binds (default 127.0.0.1).
+	Host string
 	// Args are extra redis-server arguments, for example "--loglevel", "debug".
 	Args []string
+
+	// cluster keeps the port at most maxClusterPort (StartCluster).
+	cluster bool
 }
 
 // Server is one running redis-server process.
 type Server struct {
-	// Host and Port are where the server listens (always loopback).
+	// Host and Port are where the server listens (loopback unless
+	// Options.Host says otherwise).
 	Host string
 	Port int
 	// Dir is the server's own temporary directory (logs, sockets, certs).
@@ -91,6 +102,9 @@ func Start(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("redisserver: temp dir: %w", err)
 	}
 	s := &Server{Host: "127.0.0.1", Dir: dir, opts: opts}
+	if opts.Host != "" {
+		s.Host = opts.Host
+	}
 	if opts.TLS {
 		if s.TLS, err = GenerateTLS(dir); err != nil {
 			_ = os.RemoveAll(dir)
@@ -104,7 +118,7 @@ func Start(opts Options) (*Server, error) {
 	// server's bind; retry a few times with a new port.
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		if s.Port, err = FreePort(); err != nil {
+		if s.Port, err = s.freePort(); err != nil {
 			_ = os.RemoveAll(dir)
 			return nil, err
 		}
@@ -114,6 +128,16 @@ func Start(opts Options) (*Server, error) {
 	}
 	_ = os.RemoveAll(dir)
 	return nil, lastErr
+}
+
+// freePort is FreePort, at most maxClusterPort for a cluster node.
+func (s *Server) freePort() (int, error) {
+	for {
+		p, err := FreePort()
+		if err != nil || !s.opts.cluster || p <= maxClusterPort {
+			return p, err
+		}
+	}
 }
 
 // FreePort asks the kernel for a free loopback TCP port.
@@ -174,6 +198,9 @@ func (s *Server) args() []string {
 func (s *Server) LogFile() string { return filepath.Join(s.Dir, "redis.log") }
 
 func (s *Server) launch() error {
+	if s.opts.NetNS != "" {
+		return s.launchCmd(exec.Command("ip", append([]string{"netns", "exec", s.opts.NetNS, "redis-server"}, s.args()...)...), s.Ping)
+	}
 	return s.launchCmd(exec.Command("redis-server", s.args()...), s.Ping)
 }
 
@@ -214,7 +241,13 @@ func (s *Server) launchCmd(cmd *exec.Cmd, ready func(context.Context) error) err
 }
 
 func (s *Server) reachable() error {
-	c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	dial := (&net.Dialer{}).DialContext
+	if s.opts.NetNS != "" {
+		dial = netnsDialer(s.opts.NetNS)
+	}
+	c, err := dial(ctx, "tcp", s.Addr())
 	if err != nil {
 		return err
 	}
@@ -223,11 +256,7 @@ func (s *Server) reachable() error {
 
 func (s *Server) tailLog() string {
 	b, _ := os.ReadFile(s.LogFile())
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 5 {
-		lines = lines[len(lines)-5:]
-	}
-	return strings.Join(lines, " | ")
+	return lastLines(string(b), 5)
 }
 
 // Addr is host:port.
@@ -266,6 +295,9 @@ func (s *Server) ClientOptions() *redis.Options {
 	}
 	if s.TLS != nil {
 		o.TLSConfig = s.TLS.ClientConfig()
+	}
+	if s.opts.NetNS != "" {
+		o.Dialer = netnsDialer(s.opts.NetNS)
 	}
 	return o
 }

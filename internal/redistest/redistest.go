@@ -58,3 +58,15 @@ func Context(tb testing.TB, timeout time.Duration) context.Context {
 	tb.Cleanup(cancel)
 	return ctx
 }
+
+// StartCluster starts a Redis Cluster of masters with replicasPerMaster
+// replicas each and stops it at cleanup.
+func StartCluster(tb testing.TB, masters, replicasPerMaster int) *redisserver.Cluster {
+	tb.Helper()
+	c, err := redisserver.StartCluster(masters, replicasPerMaster)
+	if err != nil {
+		tb.Fatalf("start redis cluster: %v", err)
+	}
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
