@@ -138,18 +138,7 @@ func startLoopStack(t *testing.T, addGroup func(pid int)) *loopStack {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	s.collector, err = harness.StartCollector(harness.CollectorOptions{
-		Binary: collectorBin, Config: filepath.Join(repo, "collector-config", "gateway.yaml"), Dir: t.TempDir(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.collector.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	addGroup(s.collector.Pid())
+	s.collector = startGateway(t, repo, collectorBin, addGroup)
 	s.prometheus = startPrometheus(t, s.collector.Metrics)
 	addGroup(s.prometheus.Pid())
 	return s
