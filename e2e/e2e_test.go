@@ -146,18 +146,7 @@ func startStack(t *testing.T, addGroup func(pid int), stopping *time.Time) *e2eS
 	}
 	t.Logf("collector binary: %s; go build of poolscope and the workload took %s; Redis servers up", collectorBin, buildTime.Round(100*time.Millisecond))
 
-	s.collector, err = harness.StartCollector(harness.CollectorOptions{
-		Binary: collectorBin, Config: filepath.Join(repo, "collector-config", "gateway.yaml"), Dir: t.TempDir(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.collector.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	addGroup(s.collector.Pid())
+	s.collector = startGateway(t, repo, collectorBin, addGroup)
 	s.rules = writeTestRules(t, filepath.Join(repo, "collector-config", "prometheus", "alerts.yml"))
 	s.prometheus = startPrometheus(t, s.collector.Metrics, s.rules.path)
 	addGroup(s.prometheus.Pid())
@@ -217,6 +206,25 @@ func startStack(t *testing.T, addGroup func(pid int), stopping *time.Time) *e2eS
 		}
 	})
 	return s
+}
+
+// startGateway starts the collector binary with
+// collector-config/gateway.yaml, stopped at the test's cleanup.
+func startGateway(t *testing.T, repo, binary string, addGroup func(pid int)) *harness.Collector {
+	t.Helper()
+	c, err := harness.StartCollector(harness.CollectorOptions{
+		Binary: binary, Config: filepath.Join(repo, "collector-config", "gateway.yaml"), Dir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	addGroup(c.Pid())
+	return c
 }
 
 // childEnv is the test's environment without any REDIS_* or OTEL_*

@@ -16,6 +16,9 @@
 //	quiet       stops the traffic and answers once every command has returned
 //	busy        starts the traffic again
 //	stats       {"event":"stats", "pools":{"master":{"name":..., "regular":..., ...}}}
+//	callers N   runs N more callers of the master pool that never pause
+//	            (0 stops them), besides the traffic above: the load of the
+//	            advise closed loop (e2e/advise_test.go)
 //
 // End of stdin, SIGINT or SIGTERM stop it: the traffic ends, the pools and
 // the instrumentation close and the last metrics are flushed.
@@ -31,6 +34,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -86,6 +90,8 @@ func run() int {
 	defer subscriber.Close()
 	t.start()
 	defer t.stop()
+	c := &callers{p: p}
+	defer c.set(0)
 
 	out := json.NewEncoder(os.Stdout)
 	reply := func(r wire.Reply) {
@@ -114,6 +120,10 @@ func run() int {
 		case cmd, ok := <-commands:
 			if !ok {
 				return 0
+			}
+			if n, ok := strings.CutPrefix(cmd, "callers "); ok {
+				reply(c.command(n))
+				continue
 			}
 			switch cmd {
 			case "quiet":
@@ -323,4 +333,50 @@ func (t *traffic) subscribe(ctx context.Context) *redis.PubSub {
 		}
 	}()
 	return sub
+}
+
+// callers are the master pool's callers that never pause, as many as the
+// last "callers N" said.
+type callers struct {
+	p    *pools.Pools
+	quit chan struct{} // nil while none run
+	wg   sync.WaitGroup
+}
+
+// command runs "callers N" and returns its reply.
+func (c *callers) command(arg string) wire.Reply {
+	n, err := strconv.Atoi(arg)
+	if err != nil || n < 0 || n > 1000 {
+		return wire.Reply{Event: "error", Error: fmt.Sprintf("workload: callers %q: want 0 to 1000", arg)}
+	}
+	c.set(n)
+	return wire.Reply{Event: "callers"}
+}
+
+// set stops the running callers (waiting for their commands) and starts n.
+func (c *callers) set(n int) {
+	if c.quit != nil {
+		close(c.quit)
+		c.wg.Wait()
+		c.quit = nil
+	}
+	if n == 0 {
+		return
+	}
+	quit := make(chan struct{})
+	c.quit = quit
+	for range n {
+		c.wg.Go(func() {
+			for {
+				select {
+				case <-quit:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+				_ = c.p.Master().Get(ctx, "e2e:callers").Err() // redis.Nil, or a timeout the metrics count
+				cancel()
+			}
+		})
+	}
 }
