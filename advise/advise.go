@@ -177,6 +177,9 @@ func quantile(xs []float64, q float64) float64 {
 // assumes endless callers, overstates a closed population's need), and no
 // less than the busy-interval demand plus headroom.
 func (c config) size(a PoolAdvice, p Pool, d demand) PoolAdvice {
+	if cl, ok := c.closed(p, d); ok {
+		return c.sizeClosed(a, p, d, cl)
+	}
 	model, wait, ok := sizeForWait(d.high, d.hold, 0.99, c.waitTarget.Seconds(), MaxPoolSize)
 	basis := fmt.Sprintf("M/M/c puts the wait p99 at %s with %d connection(s)", FormatSeconds(wait), model)
 	if !ok {
@@ -195,6 +198,12 @@ func (c config) size(a PoolAdvice, p Pool, d demand) PoolAdvice {
 	a.ExpectedWaitP99 = c.expectedWait(a.ModelSize, p, d)
 	why := fmt.Sprintf("busy-interval demand %.1f connections (in use + waiting, q%g), hold %s: %s",
 		d.high, c.quantile, FormatSeconds(d.hold), basis)
+	return c.decide(a, p, d, why)
+}
+
+// decide sends callers that wait too long although the model's size fits
+// the pool to the bursts check, and judges the rest.
+func (c config) decide(a PoolAdvice, p Pool, d demand, why string) PoolAdvice {
 	if c.waitsTooLong(p) && a.ModelSize <= p.Max && !d.bound {
 		return c.bursts(a, p, d)
 	}
@@ -204,6 +213,9 @@ func (c config) size(a PoolAdvice, p Pool, d demand) PoolAdvice {
 // expectedWait is the model's wait p99 at size n: none when n covers every
 // caller seen at once.
 func (c config) expectedWait(n int, p Pool, d demand) float64 {
+	if cl, ok := c.closed(p, d); ok {
+		return closedWait(n, cl.callers, cl.beta, d.hold, 0.99)
+	}
 	if nonNegative(p.PeakDemand) && float64(n) >= math.Max(p.PeakDemand, d.high) {
 		return 0
 	}
