@@ -190,20 +190,24 @@ func (c config) size(a PoolAdvice, p Pool, d demand) PoolAdvice {
 		model = capAt
 		basis = fmt.Sprintf("at most %.0f callers wanted a connection at once, so %d (+%.0f%%) makes none wait", peak, capAt, c.headroom*100)
 	}
-	if floor := sizeOf(d.high * (1 + c.headroom)); floor > model {
-		model = floor
-		basis = fmt.Sprintf("%s; %d with %.0f%% headroom", basis, floor, c.headroom*100)
-	}
-	a.ModelSize = max(model, 1)
-	a.ExpectedWaitP99 = c.expectedWait(a.ModelSize, p, d)
-	why := fmt.Sprintf("busy-interval demand %.1f connections (in use + waiting, q%g), hold %s: %s",
-		d.high, c.quantile, FormatSeconds(d.hold), basis)
-	return c.decide(a, p, d, why)
+	model, basis = c.atLeast(model, basis, d.high)
+	return c.decide(a, p, d, model, fmt.Sprintf("busy-interval demand %.1f connections (in use + waiting, q%g), hold %s: %s",
+		d.high, c.quantile, FormatSeconds(d.hold), basis))
 }
 
-// decide sends callers that wait too long although the model's size fits
-// the pool to the bursts check, and judges the rest.
-func (c config) decide(a PoolAdvice, p Pool, d demand, why string) PoolAdvice {
+// atLeast raises the model's size to load plus headroom, saying so.
+func (c config) atLeast(model int, basis string, load float64) (int, string) {
+	if floor := sizeOf(load * (1 + c.headroom)); floor > model {
+		return floor, fmt.Sprintf("%s; %d with %.0f%% headroom", basis, floor, c.headroom*100)
+	}
+	return model, basis
+}
+
+// decide takes the model's size, sends callers that wait too long
+// although it fits the pool to the bursts check, and judges the rest.
+func (c config) decide(a PoolAdvice, p Pool, d demand, model int, why string) PoolAdvice {
+	a.ModelSize = max(model, 1)
+	a.ExpectedWaitP99 = c.expectedWait(a.ModelSize, p, d)
 	if c.waitsTooLong(p) && a.ModelSize <= p.Max && !d.bound {
 		return c.bursts(a, p, d)
 	}

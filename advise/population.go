@@ -72,13 +72,8 @@ func (c config) sizeClosed(a PoolAdvice, p Pool, d demand, cl population) PoolAd
 	model := closedSize(cl.callers, cl.beta, d.hold, 0.99, c.waitTarget.Seconds())
 	basis := fmt.Sprintf("M/M/c//N puts the wait p99 at %s with %d connection(s)",
 		FormatSeconds(closedWait(model, cl.callers, cl.beta, d.hold, 0.99)), model)
-	if floor := sizeOf(cl.offered * (1 + c.headroom)); floor > model {
-		model = floor
-		basis = fmt.Sprintf("%s; %d with %.0f%% headroom", basis, floor, c.headroom*100)
-	}
-	a.ModelSize = max(model, 1)
-	a.ExpectedWaitP99 = c.expectedWait(a.ModelSize, p, d)
+	model, basis = c.atLeast(model, basis, cl.offered)
 	why := fmt.Sprintf("%d callers (the peak) each asking %.2f of a connection when none waits (%.1f connections, q%g), hold %s: %s",
 		cl.callers, cl.beta/(1+cl.beta), cl.offered, c.quantile, FormatSeconds(d.hold), basis)
-	return c.decide(a, p, d, why)
+	return c.decide(a, p, d, model, why)
 }
