@@ -177,6 +177,9 @@ func quantile(xs []float64, q float64) float64 {
 // assumes endless callers, overstates a closed population's need), and no
 // less than the busy-interval demand plus headroom.
 func (c config) size(a PoolAdvice, p Pool, d demand) PoolAdvice {
+	if cl, ok := c.closed(p, d); ok {
+		return c.sizeClosed(a, p, d, cl)
+	}
 	model, wait, ok := sizeForWait(d.high, d.hold, 0.99, c.waitTarget.Seconds(), MaxPoolSize)
 	basis := fmt.Sprintf("M/M/c puts the wait p99 at %s with %d connection(s)", FormatSeconds(wait), model)
 	if !ok {
@@ -187,14 +190,24 @@ func (c config) size(a PoolAdvice, p Pool, d demand) PoolAdvice {
 		model = capAt
 		basis = fmt.Sprintf("at most %.0f callers wanted a connection at once, so %d (+%.0f%%) makes none wait", peak, capAt, c.headroom*100)
 	}
-	if floor := sizeOf(d.high * (1 + c.headroom)); floor > model {
-		model = floor
-		basis = fmt.Sprintf("%s; %d with %.0f%% headroom", basis, floor, c.headroom*100)
+	model, basis = c.atLeast(model, basis, d.high)
+	return c.decide(a, p, d, model, fmt.Sprintf("busy-interval demand %.1f connections (in use + waiting, q%g), hold %s: %s",
+		d.high, c.quantile, FormatSeconds(d.hold), basis))
+}
+
+// atLeast raises the model's size to load plus headroom, saying so.
+func (c config) atLeast(model int, basis string, load float64) (int, string) {
+	if floor := sizeOf(load * (1 + c.headroom)); floor > model {
+		return floor, fmt.Sprintf("%s; %d with %.0f%% headroom", basis, floor, c.headroom*100)
 	}
+	return model, basis
+}
+
+// decide takes the model's size, sends callers that wait too long
+// although it fits the pool to the bursts check, and judges the rest.
+func (c config) decide(a PoolAdvice, p Pool, d demand, model int, why string) PoolAdvice {
 	a.ModelSize = max(model, 1)
 	a.ExpectedWaitP99 = c.expectedWait(a.ModelSize, p, d)
-	why := fmt.Sprintf("busy-interval demand %.1f connections (in use + waiting, q%g), hold %s: %s",
-		d.high, c.quantile, FormatSeconds(d.hold), basis)
 	if c.waitsTooLong(p) && a.ModelSize <= p.Max && !d.bound {
 		return c.bursts(a, p, d)
 	}
@@ -204,6 +217,9 @@ func (c config) size(a PoolAdvice, p Pool, d demand) PoolAdvice {
 // expectedWait is the model's wait p99 at size n: none when n covers every
 // caller seen at once.
 func (c config) expectedWait(n int, p Pool, d demand) float64 {
+	if cl, ok := c.closed(p, d); ok {
+		return closedWait(n, cl.callers, cl.beta, d.hold, 0.99)
+	}
 	if nonNegative(p.PeakDemand) && float64(n) >= math.Max(p.PeakDemand, d.high) {
 		return 0
 	}

@@ -17,10 +17,22 @@
 // wait half the time). The mean hold time per acquisition is use_time's
 // sum over its count.
 //
-// Size. An M/M/c queue (Erlang C) at that busy-interval load and hold time
-// gives the wait p99 of each size; the advice is the smallest size whose
-// wait p99 meets the target (1 ms by default). Two bounds keep the model
-// honest:
+// Size. The callers of a pool are a closed set: the recorded peak
+// (Pool.PeakDemand) is how many there are, at most, N. Little's law splits
+// them per interval into those holding a connection (in use U), waiting
+// (W) and thinking (N - U - W), so one caller's own load, its hold over its
+// think time β = U/(N - U - W), is the same at every pool size, where the
+// demand U + W is not: a pool too small makes callers wait who would
+// otherwise think. At the load quantile of β, the M/M/c//N queue
+// (machine-repairman, Engset's setting; closed.go) gives the wait p99 of
+// each size; the advice is the smallest size whose wait p99 meets the
+// target (1 ms by default), and no less than the load N·β/(1+β) the callers
+// would put on a pool where nobody waits, plus 10% headroom. With many
+// callers each asking little, this is Erlang C's answer.
+//
+// Without a peak, or when the mean hold is 10 times the target or more,
+// an M/M/c queue (Erlang C, endless callers) at the busy-interval demand
+// and hold time gives the wait p99 of each size instead, with two bounds:
 //   - no more than the observed peak of callers wanting a connection at once
 //     plus 10% headroom (Pool.PeakDemand: the recorded per-interval high-water
 //     mark redis.client.connection.demand.max, else the used and
@@ -29,6 +41,12 @@
 //     M/M/c, which assumes an endless stream of callers, overstates a
 //     closed population's need (40 goroutines need at most 40 connections);
 //   - no less than the busy-interval demand plus 10% headroom.
+//
+// Long holds stay with the endless-population model on purpose: a caller
+// that waits there at all waits many times the target, and callers with
+// steady holds and think times (blocking commands with a timeout, Conn()
+// sessions) fall into step once one has waited, which the closed model's
+// random times do not capture.
 //
 // Callers that wait longer than the target although the busy-interval load
 // fits the pool are in bursts shorter than an interval. A peak above the

@@ -20,7 +20,7 @@
 //  3. runs the shape at a size too small (half the oracle) and one too
 //     large (twice the callers), turns each run's metrics into
 //     advise.Pool the way `poolscope advise` derives them from Prometheus (Little's law on the histograms' sums per step,
-//     the gauges' peak at scrape times, the wait p99 from the histogram's
+//     the peak from the recorded high-water mark redis.client.connection.demand.max, the wait p99 from the histogram's
 //     buckets) and calls advise.Advise;
 //  4. reruns the shape at each advised size.
 //

@@ -172,8 +172,10 @@ func p99(lat []time.Duration) time.Duration {
 }
 
 // observation is the run's scrapes as `poolscope advise` reads them from
-// Prometheus: one interval per step, the peak of in use + waiting at the
-// scrapes, the wait p99 from the histogram's buckets over the window.
+// Prometheus: one interval per step, the peak demand from the recorded
+// per-interval high-water mark (redis.client.connection.demand.max, as the
+// CLI's max_over_time reads it; never below the gauges sampled at the
+// scrapes, as the CLI takes the larger), the wait p99 from the histogram's buckets over the window.
 func observation(sh Shape, size int, step time.Duration, scrapes []scrape) advise.Pool {
 	p := advise.Pool{
 		Service: "advisebench-" + sh.Name, Name: "master", Processes: 1, Max: size, Step: step,
@@ -181,7 +183,7 @@ func observation(sh Shape, size int, step time.Duration, scrapes []scrape) advis
 		MemoryPerConnection: memoryPerConnection,
 	}
 	for i, s := range scrapes {
-		p.PeakDemand = math.Max(p.PeakDemand, s.used+s.pending)
+		p.PeakDemand = max(p.PeakDemand, s.demandMax, s.used+s.pending)
 		if i > 0 {
 			p.Intervals = append(p.Intervals, interval(scrapes[i-1], s))
 		}

@@ -18,7 +18,10 @@ type scrape struct {
 	at                        time.Time
 	useSum, useCount, waitSum float64
 	used, pending             float64
-	wait                      histogram
+	// demandMax is redis.client.connection.demand.max: the most callers
+	// holding or waiting for a connection at once since the last scrape.
+	demandMax float64
+	wait      histogram
 }
 
 // histogram is a cumulative bucketed histogram (upper bounds, counts per
@@ -62,6 +65,12 @@ func (s *scrape) add(m metricdata.Metrics, pool string) {
 			case "db.client.connection.wait_time":
 				s.waitSum += p.Sum
 				s.wait = histogram{bounds: p.Bounds, counts: p.BucketCounts}
+			}
+		}
+	case metricdata.Gauge[int64]:
+		for _, p := range d.DataPoints {
+			if m.Name == "redis.client.connection.demand.max" && ofPool(p.Attributes) {
+				s.demandMax = math.Max(s.demandMax, float64(p.Value))
 			}
 		}
 	case metricdata.Sum[int64]:

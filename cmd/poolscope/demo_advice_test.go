@@ -69,7 +69,7 @@ func TestDemoAdvice(t *testing.T) {
 	out := d.render()
 	for _, want := range []string{
 		"advice (poolscope advise's model on the last 12s, wait p99 target 1ms):",
-		"demo-pooled master: grow 10 -> 44 (wait p99 50ms now, 0 then; +34 connections, +680 KiB): busy-interval demand 40.0",
+		"demo-pooled master: grow 10 -> 44 (wait p99 50ms now, 0 then; +34 connections, +680 KiB): 40 callers (the peak) each asking 1.00",
 		"server 127.0.0.1:6379: both workers may open 10 connections, 44 at the advised sizes (maxclients 10000)",
 	} {
 		if !strings.Contains(out, want) {

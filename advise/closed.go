@@ -1,0 +1,109 @@
+package advise
+
+import "math"
+
+// The closed-population wait model: M/M/c//N, the machine-repairman queue
+// (Engset's setting). N callers each alternate between thinking (not
+// wanting a connection) for Z on average and holding one for S; the pool
+// has c connections. β = S/Z is what one caller asks of the pool when
+// nobody waits, and a caller that waits does not ask again until served:
+// unlike M/M/c, whose endless stream of callers keeps arriving however
+// long the queue, the queue of a closed population is at most N - c long,
+// and it slows its own arrivals.
+//
+// A caller arriving to the pool sees it as the other N-1 callers leave it
+// (the arrival theorem): k of them holding or waiting with probability
+//
+//	π(k) ∝ C(N-1, k) β^k                      for k <= c
+//	π(k) ∝ C(N-1, k) β^k k! / (c! c^(k-c))    for k > c
+//
+// With k >= c, it waits for k-c+1 of the c connections to come back, each
+// after an exponential time of mean S/c: an Erlang(k-c+1, c/S) wait, so
+//
+//	P(wait > t) = Σ_{k>=c} π(k) Σ_{j<=k-c} e^(-x) x^j / j!,  x = c·t/S.
+//
+// Both sums are O(N) per size; sizes are searched by bisection (the tail
+// falls as c grows), so sizing a population of 10000 callers costs about
+// 14 passes of 10000 steps.
+
+// closedTail is P(wait > t) for a caller among n with per-caller load
+// beta, mean hold hold seconds, and c connections. 0 when c >= n (nobody
+// ever waits); 1 when beta is not finite (callers never think).
+func closedTail(c, n int, beta, hold, t float64) float64 {
+	switch {
+	case c >= n:
+		return 0
+	case !(beta < math.Inf(1)):
+		return 1
+	case beta <= 0:
+		return 0
+	}
+	m := n - 1 // the other callers
+	logw := make([]float64, m+1)
+	top := math.Inf(-1)
+	lgM, _ := math.Lgamma(float64(m + 1))
+	lgC, _ := math.Lgamma(float64(c + 1))
+	for k := 0; k <= m; k++ {
+		lgRest, _ := math.Lgamma(float64(m - k + 1))
+		w := lgM - lgRest + float64(k)*math.Log(beta)
+		if k <= c {
+			lgK, _ := math.Lgamma(float64(k + 1))
+			w -= lgK
+		} else {
+			w -= lgC + float64(k-c)*math.Log(float64(c))
+		}
+		logw[k], top = w, math.Max(top, w)
+	}
+	total := 0.0
+	for k := range logw {
+		logw[k] = math.Exp(logw[k] - top)
+		total += logw[k]
+	}
+	x := float64(c) * t / hold
+	term := math.Exp(-x)
+	cum, tail := term, 0.0
+	for k := c; k <= m; k++ {
+		if j := k - c; j > 0 {
+			term *= x / float64(j)
+			cum += term
+		}
+		tail += logw[k] / total * math.Min(cum, 1)
+	}
+	return math.Min(tail, 1)
+}
+
+// closedSize is the smallest size up to n whose q wait quantile is at most
+// target, for n callers of per-caller load beta and mean hold hold.
+func closedSize(n int, beta, hold, q, target float64) int {
+	lo, hi := 1, n // closedTail(n, ...) is 0: n always meets the target
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if closedTail(mid, n, beta, hold, target) <= 1-q {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// closedWait is the q wait quantile at size c, by bisection on the tail;
+// 0 when at most 1-q of the callers wait at all.
+func closedWait(c, n int, beta, hold, q float64) float64 {
+	if closedTail(c, n, beta, hold, 0) <= 1-q {
+		return 0
+	}
+	lo, hi := 0.0, hold*float64(n)
+	for closedTail(c, n, beta, hold, hi) > 1-q && hi < math.MaxFloat64/4 {
+		hi *= 2
+	}
+	for range 60 {
+		mid := (lo + hi) / 2
+		if closedTail(c, n, beta, hold, mid) > 1-q {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi
+}

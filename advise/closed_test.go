@@ -1,0 +1,51 @@
+package advise
+
+import (
+	"math"
+	"testing"
+)
+
+func TestClosedTail(t *testing.T) {
+	// One other caller, β = 1, one connection: the arriving caller finds
+	// it holding with probability 1/2 and then waits an exponential hold.
+	for _, tt := range []float64{0, 0.001, 0.003} {
+		want := 0.5 * math.Exp(-tt/0.001)
+		if got := closedTail(1, 2, 1, 0.001, tt); math.Abs(got-want) > 1e-12 {
+			t.Errorf("closedTail(1, 2, 1, 1ms, %v) = %v, want %v", tt, got, want)
+		}
+	}
+	if got := closedTail(4, 4, 1, 0.001, 0); got != 0 {
+		t.Errorf("a connection per caller: tail %v, want 0", got)
+	}
+	if got := closedTail(3, 4, math.Inf(1), 0.001, 0); got != 1 {
+		t.Errorf("callers that never think: tail %v, want 1", got)
+	}
+}
+
+// Many callers each asking little are the endless stream of M/M/c: the
+// closed model's size comes to Erlang C's.
+func TestClosedSizeApproachesErlangC(t *testing.T) {
+	const a, hold, target = 2.0, 0.001, 0.001
+	open, _, _ := sizeForWait(a, hold, 0.99, target, MaxPoolSize)
+	n := 5000
+	beta := a / (float64(n) - a)
+	if got := closedSize(n, beta, hold, 0.99, target); got != open {
+		t.Errorf("closedSize(%d callers, a = %v) = %d, want Erlang C's %d", n, a, got, open)
+	}
+}
+
+// The same 16 callers (1 ms hold, 2 ms think: β = 0.5) seen through a pool
+// of 3, where 7 of them wait, and through a pool of 20, where none does,
+// get the same advice: the waiting callers are not counted as demand.
+func TestClosedPopulationSameAdviceFromBothSides(t *testing.T) {
+	small := with(pool(3, steady(20, iv(3, 7, 0.001))), func(p *Pool) { p.PeakDemand, p.WaitP99 = 16, 0.004 })
+	large := with(pool(20, steady(20, iv(16.0/3, 0, 0.001))), func(p *Pool) { p.PeakDemand = 16 })
+	as, al := adviseOne(t, small), adviseOne(t, large)
+	if as.Verdict != Grow || al.Verdict != Shrink || as.Recommended != al.Recommended {
+		t.Fatalf("from 3: %s %d (%s); from 20: %s %d (%s); want grow and shrink to one size",
+			as.Verdict, as.Recommended, as.Reason, al.Verdict, al.Recommended, al.Reason)
+	}
+	if as.Recommended < 6 || as.Recommended > 9 {
+		t.Errorf("advised %d for an offered load of 5.3 connections, want 6 to 9", as.Recommended)
+	}
+}

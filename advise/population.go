@@ -1,0 +1,79 @@
+package advise
+
+import (
+	"fmt"
+	"math"
+)
+
+// longHoldFactor: a pool whose mean hold is this many times the wait
+// target or more is sized by the endless-population model capped at the
+// peak (see closed).
+const longHoldFactor = 10
+
+// population is a closed set of callers: how many, and what one of them
+// asks of the pool when nobody waits (β = hold / think time).
+type population struct {
+	callers int
+	beta    float64
+	offered float64 // callers x β/(1+β): connections in use if nobody waited
+}
+
+// closed estimates the pool's callers as a closed population (see
+// closed.go) when the peak demand is known: the peak is the most callers
+// that wanted a connection at once, so at most that many callers are
+// there. In each interval, Little's law splits the callers into those
+// holding (in use U), waiting (W) and thinking (T = N - U - W); one
+// caller's load is β = S/Z = U/T, the same at every pool size, where U + W
+// itself is not: a pool too small makes callers wait who would otherwise
+// think, and their waiting would be counted as demand. β is taken at the
+// load quantile over the intervals, as the demand is.
+//
+// Not for holds of longHoldFactor times the wait target or more: a caller
+// that waits there at all waits many times the target, so the pool must
+// make nearly nobody wait, and callers with steady holds and think times
+// (blocking commands with a timeout, sessions) fall into step once one has
+// waited, which the model's random times do not capture: those pools keep
+// the endless-population model capped at the peak.
+func (c config) closed(p Pool, d demand) (population, bool) {
+	if !nonNegative(p.PeakDemand) || !(d.hold < longHoldFactor*c.waitTarget.Seconds()) {
+		return population{}, false
+	}
+	n := sizeOf(math.Max(p.PeakDemand, d.high))
+	if n < 1 || n >= MaxPoolSize {
+		return population{}, false
+	}
+	var betas []float64
+	for _, iv := range p.Intervals {
+		if !nonNegative(iv.InUse) {
+			continue
+		}
+		w := 0.0
+		if nonNegative(iv.Waiting) {
+			w = iv.Waiting
+		}
+		thinking := math.Max(float64(n)-iv.InUse-w, minThinking)
+		betas = append(betas, iv.InUse/thinking)
+	}
+	beta := quantile(betas, c.quantile)
+	if !nonNegative(beta) {
+		return population{}, false
+	}
+	return population{callers: n, beta: beta, offered: float64(n) * beta / (1 + beta)}, true
+}
+
+// minThinking keeps β finite when every caller held or waited through an
+// interval: it is then large enough that only a pool of every caller makes
+// none wait.
+const minThinking = 1e-3
+
+// sizeClosed is the smallest size whose M/M/c//N wait p99 meets the
+// target, and no less than the offered load plus headroom.
+func (c config) sizeClosed(a PoolAdvice, p Pool, d demand, cl population) PoolAdvice {
+	model := closedSize(cl.callers, cl.beta, d.hold, 0.99, c.waitTarget.Seconds())
+	basis := fmt.Sprintf("M/M/c//N puts the wait p99 at %s with %d connection(s)",
+		FormatSeconds(closedWait(model, cl.callers, cl.beta, d.hold, 0.99)), model)
+	model, basis = c.atLeast(model, basis, cl.offered)
+	why := fmt.Sprintf("%d callers (the peak) each asking %.2f of a connection when none waits (%.1f connections, q%g), hold %s: %s",
+		cl.callers, cl.beta/(1+cl.beta), cl.offered, c.quantile, FormatSeconds(d.hold), basis)
+	return c.decide(a, p, d, model, why)
+}
