@@ -34,7 +34,7 @@ func TestAdvisePool(t *testing.T) {
 	// The demo's pooled master: 40 callers without think time share 10
 	// connections; 10 in use and 30 waiting in every interval. The peak says
 	// 40 callers, none of them ever thinking: the offered load is 40, the
-	// floor 40 x 1.1 = 44, and 44 covers every caller seen at once: no wait.
+	// floor 40 x 1.1 = 44, capped at the 40 callers: a closed set never holds more.
 	undersized := with(pool(10, steady(20, iv(10, 30, 0.0002))), func(p *Pool) {
 		p.Processes, p.PeakDemand, p.OpenMean, p.WaitP99 = 3, 40, 10, 0.05
 	})
@@ -79,13 +79,13 @@ func TestAdvisePool(t *testing.T) {
 		reason  string // must appear in Reason
 		missing string // must appear in Missing
 	}{
-		{name: "undersized closed population grows to the callers plus headroom", pool: undersized, verdict: Grow, rec: 44,
+		{name: "undersized closed population grows to the callers", pool: undersized, verdict: Grow, rec: 40,
 			reason: "40 callers (the peak) each asking 1.00 of a connection", check: func(t *testing.T, a PoolAdvice) {
 				expectFloat(t, "expected wait", a.ExpectedWaitP99, 0)
-				expectFloat(t, "connections per process", a.DeltaConnectionsPerProcess, 34)
-				expectFloat(t, "connections per service", a.DeltaConnectionsService, 102)
-				expectFloat(t, "memory per process", a.DeltaMemoryPerProcess, 34*20480)
-				expectFloat(t, "memory per service", a.DeltaMemoryService, 102*20480)
+				expectFloat(t, "connections per process", a.DeltaConnectionsPerProcess, 30)
+				expectFloat(t, "connections per service", a.DeltaConnectionsService, 90)
+				expectFloat(t, "memory per process", a.DeltaMemoryPerProcess, 30*20480)
+				expectFloat(t, "memory per service", a.DeltaMemoryService, 90*20480)
 			}},
 		{name: "oversized idle pool shrinks", pool: oversized, verdict: Shrink, rec: 1, reason: "with 1 connection(s)",
 			check: func(t *testing.T, a PoolAdvice) {

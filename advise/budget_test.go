@@ -7,7 +7,7 @@ import (
 )
 
 // Two services on one server with maxclients 100 (limit 90): checkout's 3
-// processes want 44 connections each (the undersized case of
+// processes want 40 connections each (the undersized case of
 // TestAdvisePool), reports' 2 processes shrink from 50 to 1; each process
 // also holds one health-check connection per pool. Before: 3x(10+1) +
 // 2x(50+1) = 135. Uncapped after: 3x45 + 2x2 = 139, 49 over the limit:
@@ -34,7 +34,7 @@ func TestBudgetCapsGrowth(t *testing.T) {
 		t.Errorf("pools %s", got)
 	}
 	c := r.Pools[0] // sorted: checkout first
-	if c.Service != "checkout" || c.Verdict != Grow || c.Recommended != 27 || !c.CappedByServer || c.ModelSize != 44 {
+	if c.Service != "checkout" || c.Verdict != Grow || c.Recommended != 27 || !c.CappedByServer || c.ModelSize != 40 {
 		t.Fatalf("checkout: %s %d capped %v model %d", c.Verdict, c.Recommended, c.CappedByServer, c.ModelSize)
 	}
 	if !strings.Contains(c.Reason, "capped at 27") {
@@ -73,7 +73,7 @@ func TestBudgetCases(t *testing.T) {
 		{"growth taken back entirely", []Pool{keep, grow}, []Server{{"10.0.0.5:6379", 120}},
 			ServerBudget{Server: "10.0.0.5:6379", MaxClients: 120, Limit: 108, Before: 110, After: 110}, "even without growth"},
 		{"growth fits", []Pool{grow}, []Server{{"10.0.0.5:6379", 10000}},
-			ServerBudget{Server: "10.0.0.5:6379", MaxClients: 10000, Limit: 9000, Before: 10, After: 44, Fits: true}, ""},
+			ServerBudget{Server: "10.0.0.5:6379", MaxClients: 10000, Limit: 9000, Before: 10, After: 40, Fits: true}, ""},
 		{"server without pools", nil, []Server{{"10.0.0.9:6379", 100}},
 			ServerBudget{Server: "10.0.0.9:6379", MaxClients: 100, Limit: 90, Fits: true}, "no pool seen"},
 		{"pool without a server is left out", []Pool{with(keep, func(p *Pool) { p.Server = "" })}, nil, ServerBudget{}, ""},

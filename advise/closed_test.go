@@ -49,3 +49,15 @@ func TestClosedPopulationSameAdviceFromBothSides(t *testing.T) {
 		t.Errorf("advised %d for an offered load of 5.3 connections, want 6 to 9", as.Recommended)
 	}
 }
+
+// Callers in a tight loop (the e2e closed loop's 8 callers on a pool of 2):
+// in use plus waiting comes to 7.6 of 8 through rate() noise, not because
+// they think. They are taken as callers that never pause, and the pool is
+// never sized below them.
+func TestClosedTightLoopNotUndersized(t *testing.T) {
+	p := with(pool(2, steady(20, iv(2, 5.6, 0.0002))), func(p *Pool) { p.PeakDemand, p.WaitP99 = 8, 0.001 })
+	a := adviseOne(t, p)
+	if a.Verdict != Grow || a.Recommended != 8 {
+		t.Errorf("8 callers in a tight loop on 2 connections: %s %d (%s), want grow to 8: every caller, no headroom past them", a.Verdict, a.Recommended, a.Reason)
+	}
+}

@@ -27,7 +27,10 @@
 // (machine-repairman, Engset's setting; closed.go) gives the wait p99 of
 // each size; the advice is the smallest size whose wait p99 meets the
 // target (1 ms by default), and no less than the load N·β/(1+β) the callers
-// would put on a pool where nobody waits, plus 10% headroom. With many
+// would put on a pool where nobody waits, plus 10% headroom, and never
+// more than N (N callers never hold more than N connections). Callers
+// found thinking less than 10% of the time are taken as callers in a tight
+// loop (the rate figures cannot tell them apart), and get N. With many
 // callers each asking little, this is Erlang C's answer.
 //
 // Without a peak, or when the mean hold is 10 times the target or more,

@@ -29,6 +29,6 @@ func Example() {
 	b := report.Servers[0]
 	fmt.Printf("%s: fleet budget %d -> %d of %d allowed\n", b.Server, b.Before, b.After, b.Limit)
 	// Output:
-	// grow 10 -> 44: +102 connections and +2040 KiB for the service
-	// 10.0.0.5:6379: fleet budget 30 -> 132 of 9000 allowed
+	// grow 10 -> 40: +90 connections and +1800 KiB for the service
+	// 10.0.0.5:6379: fleet budget 30 -> 120 of 9000 allowed
 }

@@ -51,7 +51,10 @@ func (c config) closed(p Pool, d demand) (population, bool) {
 		if nonNegative(iv.Waiting) {
 			w = iv.Waiting
 		}
-		thinking := math.Max(float64(n)-iv.InUse-w, minThinking)
+		thinking := float64(n) - iv.InUse - w
+		if thinking < thinkingNoise*float64(n) {
+			thinking = minThinking
+		}
 		betas = append(betas, iv.InUse/thinking)
 	}
 	beta := quantile(betas, c.quantile)
@@ -60,6 +63,14 @@ func (c config) closed(p Pool, d demand) (population, bool) {
 	}
 	return population{callers: n, beta: beta, offered: float64(n) * beta / (1 + beta)}, true
 }
+
+// thinkingNoise: in use and waiting come from rates of histogram sums
+// over one step, which carry a few percent of error (window edges,
+// extrapolation); callers found thinking less than this share of the
+// time cannot be told from callers that never pause, and are taken as
+// such (minThinking), so that a pool of callers in a tight loop is never
+// sized below its callers.
+const thinkingNoise = 0.1
 
 // minThinking keeps β finite when every caller held or waited through an
 // interval: it is then large enough that only a pool of every caller makes
@@ -73,6 +84,11 @@ func (c config) sizeClosed(a PoolAdvice, p Pool, d demand, cl population) PoolAd
 	basis := fmt.Sprintf("M/M/c//N puts the wait p99 at %s with %d connection(s)",
 		FormatSeconds(closedWait(model, cl.callers, cl.beta, d.hold, 0.99)), model)
 	model, basis = c.atLeast(model, basis, cl.offered)
+	if model > cl.callers {
+		// Headroom past the callers buys nothing: a closed set of N callers
+		// never holds more than N connections at once.
+		model, basis = cl.callers, fmt.Sprintf("%s; capped at the %d callers", basis, cl.callers)
+	}
 	why := fmt.Sprintf("%d callers (the peak) each asking %.2f of a connection when none waits (%.1f connections, q%g), hold %s: %s",
 		cl.callers, cl.beta/(1+cl.beta), cl.offered, c.quantile, FormatSeconds(d.hold), basis)
 	return c.decide(a, p, d, model, why)
