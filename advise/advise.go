@@ -36,8 +36,11 @@ type demand struct {
 	hold      float64 // mean hold time over the window, seconds
 	busy      bool    // some interval had connections in use
 	acquired  bool    // some interval had usable acquisitions
-	bound     bool    // hold time rises with concurrency
+	bound     bool    // the server (or what serves the connections) is saturated
 	boundWhy  string
+	// saturated: bound, measured from the server's busy share rather than
+	// inferred from the hold time.
+	saturated bool
 }
 
 func (c config) advisePool(p Pool) PoolAdvice {
@@ -132,7 +135,7 @@ func (c config) measure(p Pool) demand {
 	if d.acquired {
 		d.hold = used / acquisitions
 	}
-	d.bound, d.boundWhy = serverBound(loaded)
+	d.bound, d.boundWhy, d.saturated = serverBound(loaded)
 	return d
 }
 
@@ -206,8 +209,12 @@ func (c config) atLeast(model int, basis string, load float64) (int, string) {
 // decide takes the model's size, sends callers that wait too long
 // although it fits the pool to the bursts check, and judges the rest.
 func (c config) decide(a PoolAdvice, p Pool, d demand, model int, why string) PoolAdvice {
-	a.ModelSize = max(model, 1)
+	model, seen := c.seenDemand(max(model, 1), p, d)
+	a.ModelSize, why = model, why+seen
 	a.ExpectedWaitP99 = c.expectedWait(a.ModelSize, p, d)
+	if d.saturated {
+		return c.saturated(a, p, d)
+	}
 	if c.waitsTooLong(p) && a.ModelSize <= p.Max && !d.bound {
 		return c.bursts(a, p, d)
 	}

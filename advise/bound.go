@@ -21,9 +21,34 @@ const (
 	boundHoldRise        = 1.5
 )
 
-// serverBound compares the quietest and busiest thirds of the loaded
-// intervals (in use > 0, hold known).
-func serverBound(loaded []Interval) (bool, string) {
+// serverBound says whether the server is the bottleneck. Where the
+// server's busy share is recorded for at least half of the loaded intervals
+// (in use > 0, hold known), it decides alone: the server is saturated when
+// the median of them is at least serverBusyLimit. CPU time does not advance
+// while a machine stalls, so a stall that lengthens hold times does not
+// make a busy server of an idle one. Otherwise the hold times decide
+// (holdRises).
+func serverBound(loaded []Interval) (bound bool, why string, saturated bool) {
+	var busy []float64
+	for _, iv := range loaded {
+		if nonNegative(iv.ServerBusy) && iv.ServerBusy > 0 {
+			busy = append(busy, iv.ServerBusy)
+		}
+	}
+	if len(busy) > 0 && 2*len(busy) >= len(loaded) {
+		median := quantile(busy, 0.5)
+		if median < serverBusyLimit {
+			return false, "", false
+		}
+		return true, fmt.Sprintf("the server's main thread was busy %.0f%% of the time (median of %d intervals)", 100*median, len(busy)), true
+	}
+	bound, why = holdRises(loaded)
+	return bound, why, false
+}
+
+// holdRises compares the quietest and busiest thirds of the loaded
+// intervals.
+func holdRises(loaded []Interval) (bool, string) {
 	if len(loaded) < boundMinIntervals {
 		return false, ""
 	}

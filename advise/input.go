@@ -40,6 +40,11 @@ type Pool struct {
 	// MemoryPerConnection is the resident memory one connection costs a
 	// process, bytes; NaN or 0 when unknown.
 	MemoryPerConnection float64
+	// Demand is the demand each acquisition saw over the window, summed
+	// over the processes: redis.client.connection.demand, the callers
+	// holding or waiting for a connection at that instant, the acquiring
+	// caller included. Empty when not recorded (an older poolscope).
+	Demand Histogram
 }
 
 // Interval is one step of the window, per process of the busiest process
@@ -59,6 +64,11 @@ type Interval struct {
 	// CommandLatency is the mean command duration, seconds
 	// (db.client.operation.duration); NaN when not recorded.
 	CommandLatency float64
+	// ServerBusy is the share of the interval the pool's server spent
+	// executing commands: the rate of its main thread's CPU time (INFO cpu
+	// used_cpu_sys_main_thread + used_cpu_user_main_thread), 0 to 1. NaN
+	// when not recorded.
+	ServerBusy float64
 }
 
 // Server is a Redis server that pools point at.

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/poolscope/poolscope/advise"
 	"github.com/poolscope/poolscope/internal/redisserver"
 )
@@ -77,9 +79,11 @@ func Measure(ctx context.Context, shapes []Shape, s Settings) ([]ShapeResult, er
 		return nil, err
 	}
 	defer srv.Close()
+	admin := srv.Client() // INFO cpu, beside the pools
+	defer admin.Close()
 	var out []ShapeResult
 	for _, sh := range shapes {
-		r, err := measureShape(ctx, srv, sh, s)
+		r, err := measureShape(ctx, srv, admin, sh, s)
 		if err != nil {
 			return out, err
 		}
@@ -88,7 +92,7 @@ func Measure(ctx context.Context, shapes []Shape, s Settings) ([]ShapeResult, er
 	return out, nil
 }
 
-func measureShape(ctx context.Context, srv *redisserver.Server, sh Shape, s Settings) (ShapeResult, error) {
+func measureShape(ctx context.Context, srv *redisserver.Server, admin *redis.Client, sh Shape, s Settings) (ShapeResult, error) {
 	r := ShapeResult{Shape: sh}
 	url := srv.URL()
 	if sh.Delay > 0 {
@@ -100,7 +104,7 @@ func measureShape(ctx context.Context, srv *redisserver.Server, sh Shape, s Sett
 		url = "redis://" + n.Addr()
 	}
 	run := func(size int) (Run, error) {
-		x, err := runShape(ctx, url, sh, size, s)
+		x, err := runShape(ctx, url, admin, sh, size, s)
 		if err == nil && s.Log != nil {
 			fmt.Fprintf(s.Log, "%s size=%d p99=%s calls=%d errors=%d\n", sh.Name, size, x.P99, x.Calls, x.Errors)
 		}

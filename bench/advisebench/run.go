@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/poolscope/poolscope/advise"
@@ -37,7 +38,7 @@ type Run struct {
 // runShape runs sh against the server at url with the master pool at size and returns
 // its latency and metrics. The callers run for s.Warmup unmeasured (the
 // pool dials), then for s.Duration, scraped every s.Step.
-func runShape(ctx context.Context, url string, sh Shape, size int, s Settings) (Run, error) {
+func runShape(ctx context.Context, url string, server *redis.Client, sh Shape, size int, s Settings) (Run, error) {
 	p, err := openPools(url, size)
 	if err != nil {
 		return Run{}, err
@@ -58,7 +59,7 @@ func runShape(ctx context.Context, url string, sh Shape, size int, s Settings) (
 	}
 	c := newCallers(sh, p)
 	c.start(ctx)
-	scrapes, err := c.observe(ctx, reader, s)
+	scrapes, err := c.observe(ctx, reader, server, s)
 	lat, calls, errs := c.stop()
 	if err != nil {
 		return Run{}, err
@@ -132,14 +133,14 @@ func (c *callers) loop(ctx context.Context) {
 
 // observe waits out the warm-up, then scrapes every step for the
 // duration: the first scrape is the intervals' start.
-func (c *callers) observe(ctx context.Context, r *sdkmetric.ManualReader, s Settings) ([]scrape, error) {
+func (c *callers) observe(ctx context.Context, r *sdkmetric.ManualReader, server *redis.Client, s Settings) ([]scrape, error) {
 	think(ctx, s.Warmup)
 	c.measuring.Store(true)
 	var out []scrape
 	tick := time.NewTicker(s.Step)
 	defer tick.Stop()
 	for i := 0; ; i++ {
-		sc, err := collect(ctx, r, "master")
+		sc, err := collect(ctx, r, server, "master")
 		if err != nil {
 			return nil, fmt.Errorf("advisebench: collect: %w", err)
 		}
@@ -172,26 +173,23 @@ func p99(lat []time.Duration) time.Duration {
 }
 
 // observation is the run's scrapes as `poolscope advise` reads them from
-// Prometheus: one interval per step, the peak demand from the recorded
-// per-interval high-water mark (redis.client.connection.demand.max, as the
-// CLI's max_over_time reads it; never below the gauges sampled at the
-// scrapes, as the CLI takes the larger), the wait p99 from the histogram's buckets over the window.
+// Prometheus (advise.Pool.WithSamples: one interval per step, the wait p99
+// and the demand acquisitions saw over the window, the server's busy share
+// per step), with the peak demand from the recorded per-interval
+// high-water mark (redis.client.connection.demand.max, as the CLI's
+// max_over_time reads it; never below the gauges sampled at the scrapes,
+// as the CLI takes the larger).
 func observation(sh Shape, size int, step time.Duration, scrapes []scrape) advise.Pool {
 	p := advise.Pool{
 		Service: "advisebench-" + sh.Name, Name: "master", Processes: 1, Max: size, Step: step,
-		PeakDemand: 0, OpenMean: math.NaN(), WaitP99: math.NaN(), Timeouts: math.NaN(),
-		MemoryPerConnection: memoryPerConnection,
+		PeakDemand: 0, OpenMean: math.NaN(), Timeouts: math.NaN(), MemoryPerConnection: memoryPerConnection,
 	}
+	samples := make([]advise.Sample, len(scrapes))
 	for i, s := range scrapes {
 		p.PeakDemand = max(p.PeakDemand, s.demandMax, s.used+s.pending)
-		if i > 0 {
-			p.Intervals = append(p.Intervals, interval(scrapes[i-1], s))
-		}
+		samples[i] = s.Sample
 	}
-	if n := len(scrapes); n > 1 {
-		p.WaitP99 = scrapes[n-1].wait.minus(scrapes[0].wait).quantile(0.99)
-	}
-	return p
+	return p.WithSamples(samples)
 }
 
 var errNoCalls = errors.New("advisebench: no call completed")

@@ -2,9 +2,13 @@ package advisebench
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -13,30 +17,23 @@ import (
 )
 
 // scrape is one collection of the master pool's metrics: what Prometheus
-// would store at one scrape.
+// would store at one scrape, plus the server's CPU time from INFO, as
+// Prometheus would store it from a Redis exporter.
 type scrape struct {
-	at                        time.Time
-	useSum, useCount, waitSum float64
-	used, pending             float64
+	advise.Sample
+	used, pending float64
 	// demandMax is redis.client.connection.demand.max: the most callers
 	// holding or waiting for a connection at once since the last scrape.
 	demandMax float64
-	wait      histogram
-}
-
-// histogram is a cumulative bucketed histogram (upper bounds, counts per
-// bucket, the last one +Inf).
-type histogram struct {
-	bounds []float64
-	counts []uint64
 }
 
 const poolNameKey = attribute.Key("db.client.connection.pool.name")
 
-// collect reads the reader once and keeps the named pool's figures.
-func collect(ctx context.Context, r *sdkmetric.ManualReader, pool string) (scrape, error) {
+// collect reads the reader and the server's INFO cpu once and keeps the
+// named pool's figures.
+func collect(ctx context.Context, r *sdkmetric.ManualReader, server *redis.Client, pool string) (scrape, error) {
 	var rm metricdata.ResourceMetrics
-	s := scrape{at: time.Now()}
+	s := scrape{Sample: advise.Sample{At: time.Now()}}
 	if err := r.Collect(ctx, &rm); err != nil {
 		return s, err
 	}
@@ -45,101 +42,105 @@ func collect(ctx context.Context, r *sdkmetric.ManualReader, pool string) (scrap
 			s.add(m, pool)
 		}
 	}
-	return s, nil
+	cpu, err := serverCPU(ctx, server)
+	s.ServerCPU = cpu
+	return s, err
+}
+
+func ofPool(set attribute.Set, pool string) bool {
+	v, ok := set.Value(poolNameKey)
+	return ok && v.AsString() == pool
 }
 
 func (s *scrape) add(m metricdata.Metrics, pool string) {
-	ofPool := func(set attribute.Set) bool {
-		v, ok := set.Value(poolNameKey)
-		return ok && v.AsString() == pool
-	}
 	switch d := m.Data.(type) {
 	case metricdata.Histogram[float64]:
 		for _, p := range d.DataPoints {
-			if !ofPool(p.Attributes) {
-				continue
+			if ofPool(p.Attributes, pool) {
+				s.addHistogram(m.Name, p.Sum, p.Count, cumulative(p.Bounds, p.BucketCounts))
 			}
-			switch m.Name {
-			case "db.client.connection.use_time":
-				s.useSum, s.useCount = s.useSum+p.Sum, s.useCount+float64(p.Count)
-			case "db.client.connection.wait_time":
-				s.waitSum += p.Sum
-				s.wait = histogram{bounds: p.Bounds, counts: p.BucketCounts}
+		}
+	case metricdata.Histogram[int64]:
+		for _, p := range d.DataPoints {
+			if ofPool(p.Attributes, pool) {
+				s.addHistogram(m.Name, float64(p.Sum), p.Count, cumulative(p.Bounds, p.BucketCounts))
 			}
 		}
 	case metricdata.Gauge[int64]:
 		for _, p := range d.DataPoints {
-			if m.Name == "redis.client.connection.demand.max" && ofPool(p.Attributes) {
+			if m.Name == "redis.client.connection.demand.max" && ofPool(p.Attributes, pool) {
 				s.demandMax = math.Max(s.demandMax, float64(p.Value))
 			}
 		}
 	case metricdata.Sum[int64]:
 		for _, p := range d.DataPoints {
-			if !ofPool(p.Attributes) {
-				continue
-			}
-			state, _ := p.Attributes.Value("db.client.connection.state")
-			kind, _ := p.Attributes.Value("redis.client.connection.kind")
-			switch {
-			case m.Name == "db.client.connection.count" && state.AsString() == "used" && kind.AsString() != "pubsub":
-				s.used += float64(p.Value)
-			case m.Name == "db.client.connection.pending_requests":
-				s.pending += float64(p.Value)
+			if ofPool(p.Attributes, pool) {
+				s.addCount(m.Name, p.Attributes, float64(p.Value))
 			}
 		}
 	}
 }
 
-// interval is Little's law between two scrapes, as the CLI's range
-// queries compute it: rate(use_time sum), rate(wait_time sum), and
-// use_time sum / count.
-func interval(a, b scrape) advise.Interval {
-	dt := b.at.Sub(a.at).Seconds()
-	du, dc, dw := b.useSum-a.useSum, b.useCount-a.useCount, b.waitSum-a.waitSum
-	iv := advise.Interval{InUse: du / dt, Waiting: dw / dt, Hold: math.NaN(), CommandLatency: math.NaN()}
-	if dc > 0 {
-		iv.Hold = du / dc
+func (s *scrape) addHistogram(name string, sum float64, count uint64, h advise.Histogram) {
+	switch name {
+	case "db.client.connection.use_time":
+		s.UseSum, s.UseCount = s.UseSum+sum, s.UseCount+float64(count)
+	case "db.client.connection.wait_time":
+		s.WaitSum, s.Wait = s.WaitSum+sum, h
+	case "redis.client.connection.demand":
+		s.Demand = h
 	}
-	return iv
 }
 
-// minus is the histogram of what happened between earlier and h.
-func (h histogram) minus(earlier histogram) histogram {
-	out := histogram{bounds: h.bounds, counts: append([]uint64(nil), h.counts...)}
-	if len(earlier.counts) == len(h.counts) {
-		for i := range out.counts {
-			out.counts[i] -= earlier.counts[i]
-		}
+func (s *scrape) addCount(name string, set attribute.Set, v float64) {
+	state, _ := set.Value("db.client.connection.state")
+	kind, _ := set.Value("redis.client.connection.kind")
+	switch {
+	case name == "db.client.connection.count" && state.AsString() == "used" && kind.AsString() != "pubsub":
+		s.used += v
+	case name == "db.client.connection.pending_requests":
+		s.pending += v
 	}
-	return out
 }
 
-// quantile interpolates linearly inside the bucket, as Prometheus's
-// histogram_quantile does (the first bucket starts at 0; a quantile in
-// the +Inf bucket is the last finite bound). NaN for an empty histogram.
-func (h histogram) quantile(q float64) float64 {
-	var total uint64
-	for _, c := range h.counts {
-		total += c
+// cumulative turns OTel's per-bucket counts into Prometheus's cumulative
+// buckets (the last one +Inf).
+func cumulative(bounds []float64, counts []uint64) advise.Histogram {
+	h := advise.Histogram{Bounds: append(append([]float64(nil), bounds...), math.Inf(1)), Counts: make([]float64, len(counts))}
+	total := 0.0
+	for i, c := range counts {
+		total += float64(c)
+		h.Counts[i] = total
 	}
-	if total == 0 {
-		return math.NaN()
+	if len(h.Counts) != len(h.Bounds) {
+		return advise.Histogram{}
 	}
-	rank := q * float64(total)
-	var seen uint64
-	for i, c := range h.counts {
-		if float64(seen+c) < rank || c == 0 {
-			seen += c
-			continue
-		}
-		if i >= len(h.bounds) {
-			return h.bounds[len(h.bounds)-1]
-		}
-		lo := 0.0
-		if i > 0 {
-			lo = h.bounds[i-1]
-		}
-		return lo + (h.bounds[i]-lo)*(rank-float64(seen))/float64(c)
+	return h
+}
+
+// serverCPU is the seconds of CPU the server's main thread has used (INFO
+// cpu used_cpu_sys_main_thread + used_cpu_user_main_thread, Redis 6.2 and
+// later; the whole process's before that).
+func serverCPU(ctx context.Context, server *redis.Client) (float64, error) {
+	info, err := server.Info(ctx, "cpu").Result()
+	if err != nil {
+		return math.NaN(), fmt.Errorf("advisebench: INFO cpu: %w", err)
 	}
-	return h.bounds[len(h.bounds)-1]
+	fields := map[string]float64{}
+	for line := range strings.Lines(info) {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if f, err := strconv.ParseFloat(v, 64); ok && err == nil {
+			fields[k] = f
+		}
+	}
+	sys, okSys := fields["used_cpu_sys_main_thread"]
+	user, okUser := fields["used_cpu_user_main_thread"]
+	if !okSys || !okUser {
+		sys, okSys = fields["used_cpu_sys"]
+		user, okUser = fields["used_cpu_user"]
+	}
+	if !okSys || !okUser {
+		return math.NaN(), fmt.Errorf("advisebench: INFO cpu has no used_cpu_sys/used_cpu_user: %q", info)
+	}
+	return sys + user, nil
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -155,7 +157,10 @@ type instantFigures struct {
 	// high-water mark poolscope records between collections; peak, sampled
 	// at each scrape, is the fall-back for processes that do not record it.
 	peakMark map[adviseKey]float64
-	servers  []advise.Server
+	// demand is redis.client.connection.demand over the window: the
+	// demand each acquisition saw, summed over the processes.
+	demand  map[adviseKey]advise.Histogram
+	servers []advise.Server
 }
 
 func (s *promSource) instants(ctx context.Context, w, st string) (instantFigures, error) {
@@ -184,7 +189,13 @@ func (s *promSource) instants(ctx context.Context, w, st string) (instantFigures
 		}
 		*q.into = byPool(v)
 	}
-	v, err := s.instant(ctx, "maxclients", fmt.Sprintf("max by (server_address, server_port) (last_over_time(redis_clients_max[%s]))", w))
+	v, err := s.instant(ctx, "demand seen by acquisitions", fmt.Sprintf(
+		"sum by (%s, le) (increase(redis_client_connection_demand_bucket%s[%s]))", poolLabels, s.selector(), w))
+	if err != nil {
+		return f, err
+	}
+	f.demand = histograms(v)
+	v, err = s.instant(ctx, "maxclients", fmt.Sprintf("max by (server_address, server_port) (last_over_time(redis_clients_max[%s]))", w))
 	if err != nil {
 		return f, err
 	}
@@ -210,10 +221,42 @@ func (f instantFigures) peakDemand(k adviseKey) float64 {
 	return math.Max(mark, sampled)
 }
 
+// histograms gathers an instant vector of buckets (by pool and le) into
+// one histogram per pool; buckets with a bad le are left out.
+func histograms(v []promSeries) map[adviseKey]advise.Histogram {
+	type bucket struct{ le, n float64 }
+	byKey := map[adviseKey][]bucket{}
+	for _, ss := range v {
+		le, err := strconv.ParseFloat(ss.metric["le"], 64)
+		if err != nil || math.IsNaN(le) || len(ss.points) == 0 {
+			continue
+		}
+		k := keyOf(ss.metric)
+		byKey[k] = append(byKey[k], bucket{le, ss.points[len(ss.points)-1].v})
+	}
+	out := make(map[adviseKey]advise.Histogram, len(byKey))
+	for k, bs := range byKey {
+		slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
+		var h advise.Histogram
+		for _, b := range bs {
+			// increase() extrapolates each bucket on its own: keep the
+			// counts cumulative, as histogram_quantile does.
+			n := b.n
+			if len(h.Counts) > 0 {
+				n = math.Max(n, h.Counts[len(h.Counts)-1])
+			}
+			h.Bounds, h.Counts = append(h.Bounds, b.le), append(h.Counts, n)
+		}
+		out[k] = h
+	}
+	return out
+}
+
 // rangeFigures are the per-interval series, by pool.
 type rangeFigures struct {
 	inUse, waiting, hold map[adviseKey][]promSeries
 	commands             map[adviseKey][]promSeries // by job and server only
+	serverBusy           map[adviseKey][]promSeries // by server only
 }
 
 func (s *promSource) ranges(ctx context.Context, st string) (rangeFigures, error) {
@@ -243,6 +286,14 @@ func (s *promSource) ranges(ctx context.Context, st string) (rangeFigures, error
 		return r, err
 	}
 	r.commands = groupSeries(m)
+	// The server's main-thread CPU per second (INFO cpu, as the
+	// Collector's redis receiver exports it: redis.cpu.time), per server.
+	m, err = s.series(ctx, "server busy", fmt.Sprintf(
+		`max by (server_address, server_port) (sum by (server_address, server_port, job, instance) (rate(redis_cpu_time_seconds_total{state=~"sys_main_thread|user_main_thread"}[%s])))`, st))
+	if err != nil {
+		return r, err
+	}
+	r.serverBusy = groupSeries(m)
 	return r, nil
 }
 
@@ -256,7 +307,7 @@ func (s *promSource) pool(k adviseKey, maxConns float64, inst instantFigures, rn
 		Step:       s.f.step,
 		PeakDemand: inst.peakDemand(k), OpenMean: valueOr(inst.open, k, math.NaN()),
 		WaitP99: valueOr(inst.waitP99, k, math.NaN()), Timeouts: valueOr(inst.timeouts, k, math.NaN()),
-		MemoryPerConnection: memoryPerConnection,
+		MemoryPerConnection: memoryPerConnection, Demand: inst.demand[k],
 	}
 	if valueOr(inst.health, k, 0) > 0 {
 		p.Extra = 1 // the pool's health-check connection
@@ -265,9 +316,10 @@ func (s *promSource) pool(k adviseKey, maxConns float64, inst instantFigures, rn
 	start := s.end.Add(-s.f.window + s.f.step)
 	inUse, waiting, hold := s.align(rng.inUse[k], start, n), s.align(rng.waiting[k], start, n), s.align(rng.hold[k], start, n)
 	cmds := s.align(rng.commands[adviseKey{job: k.job, address: k.address, port: k.port}], start, n)
+	busy := s.align(rng.serverBusy[adviseKey{address: k.address, port: k.port}], start, n)
 	p.Intervals = make([]advise.Interval, n)
 	for i := range p.Intervals {
-		p.Intervals[i] = advise.Interval{InUse: inUse[i], Waiting: waiting[i], Hold: hold[i], CommandLatency: cmds[i]}
+		p.Intervals[i] = advise.Interval{InUse: inUse[i], Waiting: waiting[i], Hold: hold[i], CommandLatency: cmds[i], ServerBusy: busy[i]}
 	}
 	return p
 }

@@ -29,10 +29,7 @@ type demoAdvisor struct {
 // demoPoolTrack is one pool's history.
 type demoPoolTrack struct {
 	server       string
-	last         demoPoolSample
-	have         bool
-	intervals    []advise.Interval
-	waitHist     []histogram // cumulative wait histogram at each interval's end, oldest first
+	samples      []advise.Sample // the last window's scrapes, oldest first
 	peak         float64
 	openSum      float64
 	openN        int
@@ -41,10 +38,8 @@ type demoPoolTrack struct {
 
 // demoPoolSample is one scrape of one pool.
 type demoPoolSample struct {
-	at                                time.Time
-	useSum, useCount, waitSum         float64
+	advise.Sample
 	used, idle, pending, max, minIdle float64
-	wait                              histogram
 }
 
 func newDemoAdvisor() *demoAdvisor {
@@ -67,35 +62,16 @@ func (d *demoAdvisor) observe(snap *snapshot) {
 	}
 }
 
+// add keeps s and at most keep intervals (keep+1 samples) before it.
 func (t *demoPoolTrack) add(s demoPoolSample, keep int) {
 	t.max, t.minIdle = s.max, s.minIdle
 	t.peak = math.Max(t.peak, s.used+s.pending)
 	t.openSum += s.used + s.idle
 	t.openN++
-	if t.have {
-		t.intervals = append(t.intervals, interval(t.last, s))
-		t.waitHist = append(t.waitHist, s.wait)
-		if len(t.intervals) > keep {
-			t.intervals, t.waitHist = t.intervals[1:], t.waitHist[1:]
-		}
+	t.samples = append(t.samples, s.Sample)
+	if len(t.samples) > keep+1 {
+		t.samples = t.samples[1:]
 	}
-	t.last, t.have = s, true
-}
-
-// interval is the mean in use, waiting and hold time between two scrapes
-// (Little's law on the histograms' sums); NaN after a reset.
-func interval(a, b demoPoolSample) advise.Interval {
-	dt := b.at.Sub(a.at).Seconds()
-	du, dc, dw := b.useSum-a.useSum, b.useCount-a.useCount, b.waitSum-a.waitSum
-	iv := advise.Interval{InUse: math.NaN(), Waiting: math.NaN(), Hold: math.NaN(), CommandLatency: math.NaN()}
-	if dt <= 0 || du < 0 || dc < 0 || dw < 0 {
-		return iv
-	}
-	iv.InUse, iv.Waiting = du/dt, dw/dt
-	if dc > 0 {
-		iv.Hold = du / dc
-	}
-	return iv
 }
 
 // demoPoolSampleAt is a sample with the server its pool points at.
@@ -112,7 +88,7 @@ func demoPoolSamples(snap *snapshot) (map[poolKey]*demoPoolSampleAt, map[string]
 		k := poolKey{labelValue(m, "job"), labelValue(m, "instance"), labelValue(m, "db_client_connection_pool_name")}
 		s := out[k]
 		if s == nil {
-			s = &demoPoolSampleAt{demoPoolSample: demoPoolSample{at: snap.at}, server: serverOf(m)}
+			s = &demoPoolSampleAt{demoPoolSample: demoPoolSample{Sample: advise.Sample{At: snap.at, ServerCPU: math.NaN()}}, server: serverOf(m)}
 			out[k] = s
 		}
 		return s
@@ -126,14 +102,15 @@ func demoPoolSamples(snap *snapshot) (map[poolKey]*demoPoolSampleAt, map[string]
 	}
 	each("db_client_connection_use_time_seconds", func(m *dto.Metric) {
 		s := get(m)
-		s.useSum += m.GetHistogram().GetSampleSum()
-		s.useCount += float64(m.GetHistogram().GetSampleCount())
+		s.UseSum += m.GetHistogram().GetSampleSum()
+		s.UseCount += float64(m.GetHistogram().GetSampleCount())
 	})
 	each("db_client_connection_wait_time_seconds", func(m *dto.Metric) {
 		s := get(m)
-		s.waitSum += m.GetHistogram().GetSampleSum()
-		s.wait = toHistogram(m.GetHistogram())
+		s.WaitSum += m.GetHistogram().GetSampleSum()
+		s.Wait = toHistogram(m.GetHistogram())
 	})
+	each("redis_client_connection_demand", func(m *dto.Metric) { get(m).Demand = toHistogram(m.GetHistogram()) })
 	each("db_client_connection_count", func(m *dto.Metric) {
 		switch {
 		case labelValue(m, "db_client_connection_state") == "idle":
@@ -163,16 +140,12 @@ func (t *demoPoolTrack) pool(k poolKey) advise.Pool {
 	p := advise.Pool{
 		Service: k.job, Name: k.pool, Server: t.server, Processes: 1,
 		Max: toInt(t.max), Min: toInt(t.minIdle), Extra: 0, Step: time.Second,
-		Intervals: t.intervals, PeakDemand: t.peak, OpenMean: math.NaN(), WaitP99: math.NaN(),
-		Timeouts: math.NaN(), MemoryPerConnection: memoryPerConnection,
+		PeakDemand: t.peak, OpenMean: math.NaN(), Timeouts: math.NaN(), MemoryPerConnection: memoryPerConnection,
 	}
 	if t.openN > 0 {
 		p.OpenMean = t.openSum / float64(t.openN)
 	}
-	if n := len(t.waitHist); n > 0 {
-		p.WaitP99 = t.last.wait.minus(t.waitHist[0]).quantile(0.99)
-	}
-	return p
+	return p.WithSamples(t.samples)
 }
 
 // render prints the advice section: one line per pool, the verdict and
@@ -211,7 +184,7 @@ func (d *demoAdvisor) render() string {
 func (d *demoAdvisor) window() time.Duration {
 	n := 0
 	for _, t := range d.pools {
-		n = max(n, len(t.intervals))
+		n = max(n, len(t.samples)-1)
 	}
 	return time.Duration(n) * time.Second
 }

@@ -11,6 +11,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/poolscope/poolscope/advise"
 	"github.com/poolscope/poolscope/internal/redisserver"
 	"github.com/poolscope/poolscope/pools"
 )
@@ -21,11 +22,11 @@ import (
 type demoTable struct {
 	server  *redisserver.Server
 	workers []*demoWorker
-	prev    map[poolKey]histogram
+	prev    map[poolKey]advise.Histogram
 }
 
 func newDemoTable(server *redisserver.Server, workers []*demoWorker) *demoTable {
-	return &demoTable{server: server, workers: workers, prev: map[poolKey]histogram{}}
+	return &demoTable{server: server, workers: workers, prev: map[poolKey]advise.Histogram{}}
 }
 
 // poolKey names one pool of one process.
@@ -35,13 +36,6 @@ type poolRow struct {
 	used, idle, max               float64
 	waits, timeouts, hits, misses float64
 	waitP99                       float64 // seconds; NaN when no wait in the window
-}
-
-// histogram is a cumulative Prometheus histogram: upper bounds and counts.
-type histogram struct {
-	bounds []float64
-	counts []uint64
-	total  uint64
 }
 
 // render draws one second's table: the pools of each worker, the workers'
@@ -98,13 +92,13 @@ func (t *demoTable) poolRows(snap *snapshot) map[poolKey]*poolRow {
 	snap.each("db_client_connection_timeouts_total", func(m *dto.Metric, v float64) { row(m).timeouts += v })
 	snap.each("redis_client_connection_hits_total", func(m *dto.Metric, v float64) { row(m).hits += v })
 	snap.each("redis_client_connection_misses_total", func(m *dto.Metric, v float64) { row(m).misses += v })
-	next := map[poolKey]histogram{}
+	next := map[poolKey]advise.Histogram{}
 	if fam := snap.families["db_client_connection_wait_time_seconds"]; fam != nil {
 		for _, m := range fam.Metric {
 			k := poolKeyOf(m)
 			h := toHistogram(m.GetHistogram())
 			next[k] = h
-			row(m).waitP99 = h.minus(t.prev[k]).quantile(0.99)
+			row(m).waitP99 = h.Since(t.prev[k]).BucketOf(0.99)
 		}
 	}
 	t.prev = next
@@ -197,41 +191,19 @@ func value(m *dto.Metric) float64 {
 	return 0
 }
 
-func toHistogram(h *dto.Histogram) histogram {
-	out := histogram{total: h.GetSampleCount()}
+// toHistogram is a Prometheus histogram's buckets as advise reads them
+// (the exposition's last bucket, +Inf, is implicit: the sample count).
+func toHistogram(h *dto.Histogram) advise.Histogram {
+	var out advise.Histogram
 	for _, b := range h.GetBucket() {
-		out.bounds = append(out.bounds, b.GetUpperBound())
-		out.counts = append(out.counts, b.GetCumulativeCount())
+		out.Bounds = append(out.Bounds, b.GetUpperBound())
+		out.Counts = append(out.Counts, float64(b.GetCumulativeCount()))
+	}
+	if n := len(out.Bounds); n == 0 || !math.IsInf(out.Bounds[n-1], 1) {
+		out.Bounds = append(out.Bounds, math.Inf(1))
+		out.Counts = append(out.Counts, float64(h.GetSampleCount()))
 	}
 	return out
-}
-
-// minus is h's observations since prev (the same series one scrape ago);
-// a reset (fewer observations than before) gives h itself.
-func (h histogram) minus(prev histogram) histogram {
-	if len(prev.counts) != len(h.counts) || prev.total > h.total {
-		return h
-	}
-	out := histogram{bounds: h.bounds, total: h.total - prev.total, counts: make([]uint64, len(h.counts))}
-	for i := range h.counts {
-		out.counts[i] = h.counts[i] - min(prev.counts[i], h.counts[i])
-	}
-	return out
-}
-
-// quantile is the upper bound of the bucket holding the q-quantile, as
-// precise as the buckets allow (1-2-5 steps); NaN for an empty histogram.
-func (h histogram) quantile(q float64) float64 {
-	if h.total == 0 {
-		return math.NaN()
-	}
-	rank := uint64(math.Ceil(q * float64(h.total)))
-	for i, c := range h.counts {
-		if c >= rank {
-			return h.bounds[i]
-		}
-	}
-	return math.Inf(1)
 }
 
 func seconds(s float64) string {
