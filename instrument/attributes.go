@@ -95,6 +95,7 @@ type poolSets struct {
 	observe []metric.ObserveOption
 
 	createTime, waitTime, useTime *series
+	demand                        *series
 
 	regularIdle, regularUsed   []metric.ObserveOption
 	pipelineIdle, pipelineUsed []metric.ObserveOption
@@ -145,6 +146,7 @@ func newPoolSets(name string, srv server, extras []attribute.KeyValue, in *instr
 		createTime:   in.createTime.newSeries(baseSet),
 		waitTime:     in.waitTime.newSeries(baseSet),
 		useTime:      in.useTime.newSeries(baseSet),
+		demand:       in.demand.newSeries(baseSet),
 		regularIdle:  observe(with(idle, kindRegular)),
 		regularUsed:  observe(with(used, kindRegular)),
 		pipelineIdle: observe(with(idle, kindPipeline)),

@@ -28,14 +28,15 @@ func nanotime() int64 { return int64(time.Since(epoch)) }
 // go-redis may still call a closed connection's methods.
 type trackedConn struct {
 	net.Conn
-	pool       *observedPool
-	idleLimit  time.Duration // the client's ConnMaxIdleTime, 0 when off
-	dialedAt   int64         // nanotime
-	borrowedAt atomic.Int64  // nanotime; 0 while the connection is idle
-	closeDone  atomic.Bool   // the close has been recorded
-	// held: a caller got this connection from the pool and has not given
-	// it back (see demand); named: its pool's name has been learnt.
-	held, named atomic.Bool
+	pool      *observedPool
+	idleLimit time.Duration // the client's ConnMaxIdleTime, 0 when off
+	dialedAt  int64         // nanotime
+	// borrowedAt is when a caller got the connection (nanotime), 0 while
+	// no caller holds it (see demand).
+	borrowedAt atomic.Int64
+	closeDone  atomic.Bool // the close has been recorded
+	// named: its pool's name has been learnt.
+	named atomic.Bool
 	// ready is set when go-redis reports the connection's create time,
 	// which it does once its set-up commands (HELLO, AUTH, CLIENT SETNAME,
 	// ...) are done: those are part of create_time, not operations of the

@@ -8,14 +8,32 @@ import (
 	"unsafe"
 )
 
-// nameDemandMax is the per-interval high-water mark of a pool's demand.
-const nameDemandMax = "redis.client.connection.demand.max"
+// nameDemandMax is the per-interval high-water mark of a pool's demand;
+// nameDemand the histogram of the demand each caller finds as it gets a
+// connection.
+const (
+	nameDemandMax     = "redis.client.connection.demand.max"
+	nameDemand        = "redis.client.connection.demand"
+	demandDescription = "Callers holding or waiting for a connection of the pool, the caller itself included, as each caller got its connection: " +
+		"a pool of size N made about the share of callers above N wait."
+)
+
+// demandBounds are the demand histogram's buckets: one per size up to 16,
+// then about a quarter apart. Advice needs sizes, not a latency's range.
+var demandBounds = []float64{
+	1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+	20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 384, 512, 768, 1024,
+}
 
 // demand follows how many callers hold or wait for a pool's connections,
 // and the most at once since the last collection: what the sampled gauges
 // (count, pending_requests) miss between two collections. Every update is
 // an atomic add (with a short CAS loop when the maximum grows); nothing
-// allocates.
+// allocates. Each successful acquisition also records the count it finds
+// in the pool's demand histogram (redis.client.connection.demand), which
+// tells how often the pool reached each size, not only its peak: a burst
+// of callers that wake together looks like random callers in the mean,
+// but not there.
 //
 // It follows go-redis v9.23's recorder calls for one acquisition: pending
 // +1 (no connection, the pool's name), then, on success, "used" +1 and
@@ -25,9 +43,9 @@ const nameDemandMax = "redis.client.connection.demand.max"
 // -1, and count connections that go-redis moves to "used" without a caller
 // (a stale idle connection closed while the caller goes on waiting). So a
 // caller counts from its pending +1 until it gives up (pending -1 without a
-// connection) or gives back the connection it got, which remembers that it
-// was handed out (trackedConn.held) from its successful pending -1 to its
-// "used" -1: one counter, at most one add per event.
+// connection) or gives back the connection it got, which is stamped with
+// its borrow time (trackedConn.borrowedAt) from its successful pending -1
+// to its "used" -1: one counter, at most one add per event.
 //
 // Each counter has a cache line of its own, apart from the pool's fields
 // that every event reads (closed, the histograms): without the padding,
@@ -54,6 +72,10 @@ func (d *demand) leave() {
 		d.now.Add(1)
 	}
 }
+
+// current is the number of callers holding or waiting for a connection,
+// at least the one asking (see collect for why it can run low).
+func (d *demand) current() int64 { return max(d.now.Load(), 1) }
 
 // collect returns the most callers at once since the last collection and
 // starts the next interval at the current demand.

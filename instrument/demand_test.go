@@ -12,7 +12,10 @@ import (
 	"github.com/poolscope/poolscope/internal/redistest"
 )
 
-const nameDemandMax = "redis.client.connection.demand.max"
+const (
+	nameDemandMax = "redis.client.connection.demand.max"
+	nameDemand    = "redis.client.connection.demand"
+)
 
 // TestDemandMaxSeesHoldersAndWaiters holds every connection of a pool of
 // three through Conn() and makes two more callers wait: the interval's
@@ -77,4 +80,31 @@ func hold(t *testing.T, ctx context.Context, c *redis.Client, n int) []*redis.Co
 		}
 	}
 	return held
+}
+
+// TestDemandHistogramCountsWhatEachCallerFinds takes a pool's connections
+// one after the other and keeps them: the n-th caller finds n callers
+// (itself included), so the demand histogram gets 1, 2, ..., size.
+func TestDemandHistogramCountsWhatEachCallerFinds(t *testing.T) {
+	const size = 4
+	srv := redistest.Start(t, redisserver.Options{})
+	ctx := redistest.Context(t, waitLong)
+	p := openPools(t, srv, map[string]string{"REDIS_MASTER_POOL_SIZE": fmt.Sprint(size)})
+	r := newReader(t)
+	r.instrumentT(t, p)
+	master := p.Master()
+	for _, c := range hold(t, ctx, master, size) { // dials, and teaches the pool's name
+		_ = c.Close()
+	}
+	before, _ := r.collect(t).hist(nameDemand, pool("master"))
+
+	held := hold(t, ctx, master, size)
+	after, ok := r.collect(t).hist(nameDemand, pool("master"))
+	for _, c := range held {
+		_ = c.Close()
+	}
+	if !ok || after.count-before.count != size || after.sum-before.sum != size*(size+1)/2 || after.max != size {
+		t.Errorf("demand histogram: %d more acquisitions summing %v (max %v), want %d summing %d (max %d)",
+			after.count-before.count, after.sum-before.sum, after.max, size, size*(size+1)/2, size)
+	}
 }

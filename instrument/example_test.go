@@ -144,6 +144,7 @@ func ExampleNewClient() {
 	// db.client.connection.create_time: 1 recorded
 	// db.client.connection.wait_time: 2 recorded
 	// db.client.connection.use_time: 2 recorded
+	// redis.client.connection.demand: 2 recorded
 	// db.client.operation.duration{db.operation.name=SET}: 1 recorded
 	// db.client.operation.duration{db.operation.name=GET}: 1 recorded
 }

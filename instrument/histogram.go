@@ -10,23 +10,38 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// durationHistogram is one of poolscope's duration histograms (create, wait
-// and use time, lifetime, health-check and command duration). A
-// measurement goes to the SDK instrument, or, when a Producer exports the
-// Instrumentation (WithProducer), to the series' own lock-free histogram:
-// an SDK Record costs hundreds of nanoseconds (a mutex, a map lookup, an
-// exemplar offer), an atomicHistogram a few atomic adds.
-type durationHistogram struct {
+// histogram is one of poolscope's histograms: the durations (create, wait
+// and use time, lifetime, health-check and command duration) and the
+// demand each caller finds. A measurement goes to the SDK instrument, or,
+// when a Producer exports the Instrumentation (WithProducer), to the
+// series' own lock-free histogram: an SDK Record costs hundreds of
+// nanoseconds (a mutex, a map lookup, an exemplar offer), an
+// atomicHistogram two atomic adds.
+//
+// Measurements are integers: nanoseconds for a duration (exported in
+// seconds), connections for the demand.
+type histogram struct {
 	sdk         metric.Float64Histogram
 	name        string
 	unit        string
 	description string
 	fast        *fastPath // shared by the Instrumentation's histograms
+	bounds      []float64 // the bucket bounds, in the exported unit
+	limits      []int64   // the largest measurement each bucket holds: see limitsOf
+	seconds     bool      // measurements are nanoseconds, exported in seconds
+}
+
+// value is a measurement in the exported unit.
+func (h *histogram) value(v int64) float64 {
+	if h.seconds {
+		return time.Duration(v).Seconds()
+	}
+	return float64(v)
 }
 
 // series is one attribute set of a durationHistogram, built once.
 type series struct {
-	hist *durationHistogram
+	hist *histogram
 	set  attribute.Set
 	opts []metric.RecordOption
 	fast *atomicHistogram // nil without a Producer
@@ -34,10 +49,10 @@ type series struct {
 
 // newSeries makes the series of h with set, registered for production
 // when the Instrumentation has a Producer.
-func (h *durationHistogram) newSeries(set attribute.Set) *series {
+func (h *histogram) newSeries(set attribute.Set) *series {
 	s := &series{hist: h, set: set, opts: []metric.RecordOption{metric.WithAttributeSet(set)}}
 	if h.fast != nil {
-		s.fast = newAtomicHistogram(h.fast.bounds, h.fast.boundsNs)
+		s.fast = newAtomicHistogram(h.limits)
 		h.fast.add(s)
 	}
 	return s
@@ -46,66 +61,84 @@ func (h *durationHistogram) newSeries(set attribute.Set) *series {
 // record records one duration. shard spreads concurrent recordings over
 // the histogram's shards (a connection's number).
 func (s *series) record(ctx context.Context, d time.Duration, shard uint32) {
+	s.recordValue(ctx, int64(d), shard)
+}
+
+// recordValue records one measurement in the histogram's integer unit.
+func (s *series) recordValue(ctx context.Context, v int64, shard uint32) {
 	if s.fast != nil && s.hist.fast.active.Load() {
-		s.fast.record(d, shard)
+		s.fast.record(v, shard)
 		return
 	}
-	s.hist.sdk.Record(ctx, d.Seconds(), s.opts...)
+	s.hist.sdk.Record(ctx, s.hist.value(v), s.opts...)
 }
 
 // numShards spreads one series over several cache lines, so that commands
 // on different cores rarely update the same counters.
 const numShards = 4
 
-// atomicHistogram is a fixed-bucket histogram of durations that any number
-// of goroutines update with atomic adds, without a lock: explicit buckets
-// with the SDK's semantics (a bucket holds values up to and including its
-// upper bound), the sum in nanoseconds, min and max.
+// atomicHistogram is a fixed-bucket histogram of non-negative integers that
+// any number of goroutines update with atomic adds, without a lock:
+// explicit buckets with the SDK's semantics (a bucket holds values up to
+// and including its upper bound), the sum, min and max.
 type atomicHistogram struct {
-	bounds   []float64 // seconds, shared
-	boundsNs []int64   // the same bounds as durations: see boundsInNs
-	shards   [numShards]histShard
+	limits []int64 // shared with the histogram: see limitsOf
+	shards [numShards]histShard
 }
 
 type histShard struct {
-	counts []atomic.Uint64 // len(bounds)+1
-	sumNs  atomic.Int64
-	minNs  atomic.Int64 // math.MaxInt64 while empty
-	maxNs  atomic.Int64
+	counts []atomic.Uint64 // len(limits)+1
+	sum    atomic.Int64
+	min    atomic.Int64 // math.MaxInt64 while empty
+	max    atomic.Int64
 	_      [80]byte // 128 bytes a shard: two cache lines, none shared with the next shard
 }
 
-func newAtomicHistogram(bounds []float64, boundsNs []int64) *atomicHistogram {
-	h := &atomicHistogram{bounds: bounds, boundsNs: boundsNs}
+func newAtomicHistogram(limits []int64) *atomicHistogram {
+	h := &atomicHistogram{limits: limits}
 	for i := range h.shards {
-		h.shards[i].counts = make([]atomic.Uint64, len(bounds)+1)
-		h.shards[i].minNs.Store(math.MaxInt64)
-		h.shards[i].maxNs.Store(math.MinInt64)
+		h.shards[i].counts = make([]atomic.Uint64, len(limits)+1)
+		h.shards[i].min.Store(math.MaxInt64)
+		h.shards[i].max.Store(math.MinInt64)
 	}
 	return h
 }
 
-func (h *atomicHistogram) record(d time.Duration, shard uint32) {
-	d = max(d, 0)
+func (h *atomicHistogram) record(v int64, shard uint32) {
+	v = max(v, 0)
 	s := &h.shards[shard%numShards]
-	s.counts[bucketOf(h.boundsNs, int64(d))].Add(1)
-	s.sumNs.Add(int64(d))
-	for v := s.minNs.Load(); int64(d) < v && !s.minNs.CompareAndSwap(v, int64(d)); v = s.minNs.Load() {
+	s.counts[bucketOf(h.limits, v)].Add(1)
+	s.sum.Add(v)
+	for m := s.min.Load(); v < m && !s.min.CompareAndSwap(m, v); m = s.min.Load() {
 	}
-	for v := s.maxNs.Load(); int64(d) > v && !s.maxNs.CompareAndSwap(v, int64(d)); v = s.maxNs.Load() {
+	for m := s.max.Load(); v > m && !s.max.CompareAndSwap(m, v); m = s.max.Load() {
 	}
 }
 
-// bucketOf is the index of the bucket that holds a duration of ns. Redis
-// latencies fall in the first few buckets, so a linear scan from the bottom
+// bucketOf is the index of the bucket that holds v. Redis latencies and
+// demands fall in the first few buckets, so a linear scan from the bottom
 // beats a binary search.
-func bucketOf(boundsNs []int64, ns int64) int {
-	for i, b := range boundsNs {
-		if ns <= b {
+func bucketOf(limits []int64, v int64) int {
+	for i, b := range limits {
+		if v <= b {
 			return i
 		}
 	}
-	return len(boundsNs)
+	return len(limits)
+}
+
+// limitsOf turns bucket bounds into the largest measurement each bucket
+// holds: for durations, the longest (see boundsInNs); for counts, the
+// bound rounded down.
+func limitsOf(bounds []float64, seconds bool) []int64 {
+	if seconds {
+		return boundsInNs(bounds)
+	}
+	out := make([]int64, len(bounds))
+	for i, b := range bounds {
+		out[i] = int64(max(min(math.Floor(b), math.MaxInt64/2), math.MinInt64/2))
+	}
+	return out
 }
 
 // boundsInNs turns bucket bounds in seconds into the longest duration each
@@ -128,14 +161,13 @@ func boundsInNs(bounds []float64) []int64 {
 
 // histSnapshot is an atomicHistogram's content at one moment.
 type histSnapshot struct {
-	counts       []uint64
-	count        uint64
-	sum          time.Duration
-	minNs, maxNs int64
+	counts        []uint64
+	count         uint64
+	sum, min, max int64
 }
 
 func (h *atomicHistogram) snapshot() histSnapshot {
-	out := histSnapshot{counts: make([]uint64, len(h.bounds)+1), minNs: math.MaxInt64, maxNs: math.MinInt64}
+	out := histSnapshot{counts: make([]uint64, len(h.limits)+1), min: math.MaxInt64, max: math.MinInt64}
 	for i := range h.shards {
 		s := &h.shards[i]
 		for b := range s.counts {
@@ -143,9 +175,9 @@ func (h *atomicHistogram) snapshot() histSnapshot {
 			out.counts[b] += n
 			out.count += n
 		}
-		out.sum += time.Duration(s.sumNs.Load())
-		out.minNs = min(out.minNs, s.minNs.Load())
-		out.maxNs = max(out.maxNs, s.maxNs.Load())
+		out.sum += s.sum.Load()
+		out.min = min(out.min, s.min.Load())
+		out.max = max(out.max, s.max.Load())
 	}
 	return out
 }

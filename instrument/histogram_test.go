@@ -40,19 +40,19 @@ func TestBucketOfMatchesTheSDK(t *testing.T) {
 // TestAtomicHistogram: counts, sum, min and max over every shard.
 func TestAtomicHistogram(t *testing.T) {
 	bounds := []float64{0.001, 0.01}
-	h := newAtomicHistogram(bounds, boundsInNs(bounds))
+	h := newAtomicHistogram(limitsOf(bounds, true))
 	for i, d := range []time.Duration{500 * time.Microsecond, time.Millisecond, 5 * time.Millisecond, time.Second, -time.Second} {
-		h.record(d, uint32(i))
+		h.record(int64(d), uint32(i))
 	}
 	s := h.snapshot()
 	if s.count != 5 || s.counts[0] != 3 || s.counts[1] != 1 || s.counts[2] != 1 {
 		t.Errorf("counts %v (total %d), want [3 1 1]: -1s counts as 0", s.counts, s.count)
 	}
-	if want := 500*time.Microsecond + time.Millisecond + 5*time.Millisecond + time.Second; s.sum != want {
+	if want := 500*time.Microsecond + time.Millisecond + 5*time.Millisecond + time.Second; time.Duration(s.sum) != want {
 		t.Errorf("sum %v, want %v", s.sum, want)
 	}
-	if s.minNs != 0 || s.maxNs != int64(time.Second) {
-		t.Errorf("min %d max %d", s.minNs, s.maxNs)
+	if s.min != 0 || s.max != int64(time.Second) {
+		t.Errorf("min %d max %d", s.min, s.max)
 	}
 }
 
@@ -84,7 +84,7 @@ func TestFallBackCopiesEverything(t *testing.T) {
 			}
 		}
 	}
-	want.counts[bucketOf(p.in.fast.boundsNs, int64(time.Millisecond))]++
+	want.counts[bucketOf(p.sets.waitTime.fast.limits, int64(time.Millisecond))]++
 	if dp.Count != want.count+1 || !slices.Equal(dp.BucketCounts, want.counts) {
 		t.Errorf("SDK histogram: count %d buckets %v, want %d %v", dp.Count, dp.BucketCounts, want.count+1, want.counts)
 	}

@@ -18,25 +18,27 @@ type instruments struct {
 	pending  dbconv.ClientConnectionPendingRequestsObservable
 	timeouts dbconv.ClientConnectionTimeoutsObservable
 
-	createTime, waitTime, useTime *durationHistogram
+	createTime, waitTime, useTime *histogram
 
 	closed   metric.Int64Counter
-	lifetime *durationHistogram
+	lifetime *histogram
 
 	hits, misses, waits, stale, unusable metric.Int64ObservableCounter
 
-	// demandMax is redis.client.connection.demand.max (see demand).
+	// demandMax is redis.client.connection.demand.max, demand
+	// redis.client.connection.demand (see demand).
 	demandMax metric.Int64ObservableGauge
+	demand    *histogram
 
 	// The health instruments exist only for *pools.Pools, which runs
 	// health checks; a plain client has none to report.
 	healthChecks   metric.Int64Counter
-	healthDuration *durationHistogram
+	healthDuration *histogram
 	healthUp       metric.Int64ObservableGauge
 
 	// opDuration is db.client.operation.duration; nil when
 	// WithCommandLatency(false).
-	opDuration *durationHistogram
+	opDuration *histogram
 	// tracing is WithTracing's hook maker; nil without it.
 	tracing *tracing
 	// fast is WithProducer's lock-free path; nil without it.
@@ -65,15 +67,16 @@ func newInstruments(m metric.Meter, cfg config, health bool) (*instruments, erro
 		err  error
 	)
 	if p := cfg.command.producer; p != nil {
-		in.fast = newFastPath(p, slices.Clone(cfg.boundaries))
+		in.fast = newFastPath(p)
 	}
+	// A copy: the default is latency.Boundaries, shared with exporters/.
+	bounds := slices.Clone(cfg.boundaries)
 	check := func(err error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
-	// A copy: the default is latency.Boundaries, shared with exporters/.
-	buckets := metric.WithExplicitBucketBoundaries(slices.Clone(cfg.boundaries)...)
+	buckets := metric.WithExplicitBucketBoundaries(bounds...)
 
 	// The semconv constructors append the convention's unit and description
 	// after the options given here, so a description passed here would be
@@ -93,19 +96,19 @@ func newInstruments(m metric.Meter, cfg config, health bool) (*instruments, erro
 
 	createTime, err := dbconv.NewClientConnectionCreateTime(m, buckets)
 	check(err)
-	in.createTime = in.duration(createTime.Inst(), createTime.Name(), createTime.Unit(), createTime.Description())
+	in.createTime = in.duration(createTime.Inst(), createTime.Name(), createTime.Unit(), createTime.Description(), bounds)
 	waitTime, err := dbconv.NewClientConnectionWaitTime(m, buckets)
 	check(err)
-	in.waitTime = in.duration(waitTime.Inst(), waitTime.Name(), waitTime.Unit(), waitTime.Description())
+	in.waitTime = in.duration(waitTime.Inst(), waitTime.Name(), waitTime.Unit(), waitTime.Description(), bounds)
 	useTime, err := dbconv.NewClientConnectionUseTime(m, buckets)
 	check(err)
-	in.useTime = in.duration(useTime.Inst(), useTime.Name(), useTime.Unit(), useTime.Description())
+	in.useTime = in.duration(useTime.Inst(), useTime.Name(), useTime.Unit(), useTime.Description(), bounds)
 
 	in.closed, err = m.Int64Counter(nameClosed,
 		metric.WithUnit("{connection}"),
 		metric.WithDescription("Connections closed, by reason: idle_timeout, max_lifetime, stale, error, pool_closed, failover or other."))
 	check(err)
-	in.lifetime = in.histogram(m, check, nameLifetime, "How long closed connections lived, from dial to close, by close reason.", buckets)
+	in.lifetime = in.histogram(m, check, nameLifetime, "How long closed connections lived, from dial to close, by close reason.", bounds)
 
 	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
 		c, err := m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
@@ -122,11 +125,18 @@ func newInstruments(m metric.Meter, cfg config, health bool) (*instruments, erro
 		metric.WithUnit("{connection}"),
 		metric.WithDescription("Most callers holding or waiting for a connection at once since the last collection (connections in use plus callers waiting, at its peak)."))
 	check(err)
+	demand, err := m.Float64Histogram(nameDemand,
+		metric.WithExplicitBucketBoundaries(demandBounds...),
+		metric.WithUnit("{connection}"),
+		metric.WithDescription(demandDescription))
+	check(err)
+	in.demand = &histogram{sdk: demand, name: nameDemand, unit: "{connection}", description: demandDescription,
+		fast: in.fast, bounds: demandBounds, limits: limitsOf(demandBounds, false)}
 
 	if !cfg.command.noLatency {
 		d, err := dbconv.NewClientOperationDuration(m, buckets)
 		check(err)
-		in.opDuration = in.duration(d.Inst(), d.Name(), d.Unit(), d.Description())
+		in.opDuration = in.duration(d.Inst(), d.Name(), d.Unit(), d.Description(), bounds)
 	}
 
 	if health {
@@ -134,7 +144,7 @@ func newInstruments(m metric.Meter, cfg config, health bool) (*instruments, erro
 			metric.WithUnit("{check}"),
 			metric.WithDescription("Health checks (PINGs through a dedicated connection) by outcome: ok, error or timeout."))
 		check(err)
-		in.healthDuration = in.histogram(m, check, nameHealthDuration, "How long health checks took, by outcome.", buckets)
+		in.healthDuration = in.histogram(m, check, nameHealthDuration, "How long health checks took, by outcome.", bounds)
 		in.healthUp, err = m.Int64ObservableGauge(nameHealthUp,
 			metric.WithUnit("{status}"),
 			metric.WithDescription("1 when the pool's last health check succeeded, 0 when it failed; absent before the first check."))
@@ -143,17 +153,19 @@ func newInstruments(m metric.Meter, cfg config, health bool) (*instruments, erro
 	return &in, errors.Join(errs...)
 }
 
-// duration wraps an SDK histogram of the Instrumentation.
-func (in *instruments) duration(h metric.Float64Histogram, name, unit, description string) *durationHistogram {
-	return &durationHistogram{sdk: h, name: name, unit: unit, description: description, fast: in.fast}
+// duration wraps an SDK duration histogram (seconds) of the
+// Instrumentation, whose buckets are bounds.
+func (in *instruments) duration(h metric.Float64Histogram, name, unit, description string, bounds []float64) *histogram {
+	return &histogram{sdk: h, name: name, unit: unit, description: description, fast: in.fast,
+		bounds: bounds, limits: limitsOf(bounds, true), seconds: true}
 }
 
 // histogram creates a duration histogram in seconds without a semantic
 // convention.
-func (in *instruments) histogram(m metric.Meter, check func(error), name, description string, buckets metric.HistogramOption) *durationHistogram {
-	h, err := m.Float64Histogram(name, buckets, metric.WithUnit("s"), metric.WithDescription(description))
+func (in *instruments) histogram(m metric.Meter, check func(error), name, description string, bounds []float64) *histogram {
+	h, err := m.Float64Histogram(name, metric.WithExplicitBucketBoundaries(bounds...), metric.WithUnit("s"), metric.WithDescription(description))
 	check(err)
-	return in.duration(h, name, "s", description)
+	return in.duration(h, name, "s", description, bounds)
 }
 
 // observables lists the instruments the one callback observes.

@@ -185,12 +185,12 @@ func errorClass(err error) string {
 // the first time the command is seen (a few hundred bytes for each command
 // a program uses), so that recording allocates nothing after that.
 type operationSets struct {
-	hist     *durationHistogram // nil when WithCommandLatency(false)
+	hist     *histogram // nil when WithCommandLatency(false)
 	base     []attribute.KeyValue
 	commands []atomic.Pointer[[]atomic.Pointer[series]] // by command; each table by error type
 }
 
-func newOperationSets(base []attribute.KeyValue, hist *durationHistogram) *operationSets {
+func newOperationSets(base []attribute.KeyValue, hist *histogram) *operationSets {
 	return &operationSets{hist: hist, base: base, commands: make([]atomic.Pointer[[]atomic.Pointer[series]], numCommands)}
 }
 

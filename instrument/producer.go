@@ -106,16 +106,17 @@ func (s *series) dataPoint(start, now time.Time) (metricdata.HistogramDataPoint[
 	if snap.count == 0 {
 		return metricdata.HistogramDataPoint[float64]{}, false
 	}
+	h := s.hist
 	return metricdata.HistogramDataPoint[float64]{
 		Attributes:   s.set,
 		StartTime:    start,
 		Time:         now,
 		Count:        snap.count,
-		Bounds:       slices.Clone(s.fast.bounds),
+		Bounds:       slices.Clone(h.bounds),
 		BucketCounts: snap.counts,
-		Min:          metricdata.NewExtrema(time.Duration(snap.minNs).Seconds()),
-		Max:          metricdata.NewExtrema(time.Duration(snap.maxNs).Seconds()),
-		Sum:          snap.sum.Seconds(),
+		Min:          metricdata.NewExtrema(h.value(snap.min)),
+		Max:          metricdata.NewExtrema(h.value(snap.max)),
+		Sum:          h.value(snap.sum),
 	}, true
 }
 
@@ -123,8 +124,6 @@ func (s *series) dataPoint(start, now time.Time) (metricdata.HistogramDataPoint[
 // exports, and whether they are still exported that way.
 type fastPath struct {
 	producer *Producer
-	bounds   []float64
-	boundsNs []int64
 	start    time.Time
 	// active: measurements go to the atomic histograms; false once the
 	// Instrumentation fell back to the SDK.
@@ -140,8 +139,8 @@ type fastPath struct {
 	replayed map[*series][]uint64
 }
 
-func newFastPath(p *Producer, bounds []float64) *fastPath {
-	f := &fastPath{producer: p, bounds: bounds, boundsNs: boundsInNs(bounds), start: time.Now()}
+func newFastPath(p *Producer) *fastPath {
+	f := &fastPath{producer: p, start: time.Now()}
 	f.active.Store(true)
 	p.add(f)
 	return f
@@ -195,7 +194,7 @@ func (f *fastPath) replay(ctx context.Context) {
 	for _, s := range f.series {
 		done := f.replayed[s]
 		if done == nil {
-			done = make([]uint64, len(f.bounds)+1)
+			done = make([]uint64, len(s.hist.bounds)+1)
 			f.replayed[s] = done
 		}
 		s.replay(ctx, done)
@@ -209,8 +208,8 @@ func (f *fastPath) replay(ctx context.Context) {
 func (s *series) replay(ctx context.Context, done []uint64) {
 	snap := s.fast.snapshot()
 	first := !slices.ContainsFunc(done, func(n uint64) bool { return n > 0 })
-	minV, maxV := time.Duration(snap.minNs).Seconds(), time.Duration(snap.maxNs).Seconds()
-	bounds := s.fast.bounds
+	minV, maxV := s.hist.value(snap.min), s.hist.value(snap.max)
+	bounds := s.hist.bounds
 	for b := range snap.counts {
 		n := snap.counts[b] - done[b]
 		done[b] = snap.counts[b]

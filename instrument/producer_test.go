@@ -99,6 +99,11 @@ func TestProducer(t *testing.T) {
 	if h, _ := s.hist("db.client.connection.use_time", pool("master")); h.count < 5 {
 		t.Errorf("use_time: %d, want >= 5", h.count)
 	}
+	m, _ := s.metric(nameDemand)
+	if h, ok := m.Data.(metricdata.Histogram[float64]); !ok || m.Unit != "{connection}" || len(h.DataPoints) != 1 ||
+		h.DataPoints[0].Count < 5 || h.DataPoints[0].Bounds[0] != 1 || h.DataPoints[0].Sum < float64(h.DataPoints[0].Count) {
+		t.Errorf("%s through the Producer: %+v, unit %q: want one point of >= 5 acquisitions, each finding >= 1", nameDemand, m.Data, m.Unit)
+	}
 }
 
 // TestProducerMissing: a reader that collects without the Producer makes

@@ -52,34 +52,29 @@ func (recorder) RecordConnectionWaitTime(ctx context.Context, d time.Duration, c
 	}
 }
 
-// RecordConnectionCount is go-redis's only signal of a connection being
-// borrowed (+1 "used") and given back or removed (-1 "used"), so use_time is
-// measured here: a ProcessHook would measure a command, not how long a
-// connection is held (Conn(), pipelines and transactions hold one across
-// several commands). The counts themselves come from PoolStats at
+// RecordConnectionCount is go-redis's signal of a connection being given
+// back or removed (-1 "used"), where use_time ends: a ProcessHook would
+// measure a command, not how long a connection is held (Conn(), pipelines
+// and transactions hold one across several commands). It starts at the
+// caller's successful pending -1 (RecordPendingRequests), not at "used" +1:
+// go-redis also moves to "used" connections no caller gets (a stale idle
+// connection it closes). The counts themselves come from PoolStats at
 // observation time.
 func (recorder) RecordConnectionCount(ctx context.Context, delta int, cn redis.ConnInfo, state string, isPubSub bool) {
-	if isPubSub || state != "used" {
+	if delta > 0 || isPubSub || state != "used" {
 		return
 	}
 	var now int64
 	for c := trackedFrom(cn); c != nil; c = c.next() {
-		if c.pool.closed.Load() {
+		since := c.borrowedAt.Swap(0)
+		if since == 0 || c.pool.closed.Load() {
 			continue
 		}
 		if now == 0 {
 			now = nanotime()
 		}
-		if delta > 0 {
-			c.borrowedAt.Store(now)
-			continue
-		}
-		if since := c.borrowedAt.Swap(0); since != 0 {
-			c.pool.sets.useTime.record(ctx, time.Duration(now-since), c.shard)
-		}
-		if c.held.Swap(false) {
-			c.pool.demand.leave()
-		}
+		c.pool.sets.useTime.record(ctx, time.Duration(now-since), c.shard)
+		c.pool.demand.leave()
 	}
 }
 
@@ -169,7 +164,7 @@ func (recorder) RecordPipelineOperationDuration(ctx context.Context, d time.Dura
 // its pool for a connection (+1, with the pool's name and no connection),
 // and when it stops: -1 with the connection it got, or without one when it
 // gave up. It keeps each pool's demand (see demand).
-func (recorder) RecordPendingRequests(_ context.Context, delta int, cn redis.ConnInfo, poolName string) {
+func (recorder) RecordPendingRequests(ctx context.Context, delta int, cn redis.ConnInfo, poolName string) {
 	if delta > 0 {
 		for _, p := range poolsByName(poolName) {
 			if !p.closed.Load() {
@@ -187,13 +182,20 @@ func (recorder) RecordPendingRequests(_ context.Context, delta int, cn redis.Con
 		}
 		return
 	}
+	var now int64
 	for ; c != nil; c = c.next() {
 		if !c.named.Load() && c.named.CompareAndSwap(false, true) {
 			learnName(poolName, c.pool)
 		}
-		if !c.pool.closed.Load() {
-			c.held.Store(true)
+		p := c.pool
+		if p.closed.Load() {
+			continue
 		}
+		if now == 0 {
+			now = nanotime()
+		}
+		c.borrowedAt.Store(now)
+		p.sets.demand.recordValue(ctx, p.demand.current(), c.shard)
 	}
 }
 
