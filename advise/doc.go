@@ -51,6 +51,18 @@
 // sessions) fall into step once one has waited, which the closed model's
 // random times do not capture.
 //
+// Callers in step. Where the pool was rarely full (at most 1% of the
+// acquisitions found it so), the demand each acquisition saw
+// (Pool.Demand, redis.client.connection.demand) checks the model: at the
+// model's size, the share of acquisitions that saw more demand than that
+// must stay within 4 times (+5%) the share the model itself expects to
+// find the pool full. Callers that wake together (a burst of 16 whose
+// mean load is 3.4) break it by tens of times; the size is then the demand
+// the acquisitions saw at the quantile the model allows, plus 10%, at most
+// the peak. In a pool often full, waiting callers inflate that demand, and
+// the model alone decides. Without the histogram (an older poolscope) the
+// reason says so.
+//
 // Callers that wait longer than the target although the busy-interval load
 // fits the pool are in bursts shorter than an interval. A peak above the
 // pool's size says how large; without one the verdict is NotEnoughData,
@@ -58,7 +70,18 @@
 //
 // Verdicts. Grow when the size is below the model's; Shrink when the size
 // is more than 25% (+1) above it and callers do not wait longer than the
-// target; Keep otherwise. ServerBound refuses growth when the hold time (or
+// target; Keep otherwise.
+//
+// A saturated server. Where the server's busy share is recorded
+// (Interval.ServerBusy: its main thread's CPU time per second) for at least
+// half of the loaded intervals, it alone says whether the server is the
+// bottleneck: at a median of 80% or more, a single-threaded server executes
+// one command at a time, and 2 connections per process (one executing, one
+// ready behind it) keep it busy; the size goes to 2 (or the model's, if
+// smaller) from either side, and within the keep margin the verdict is
+// ServerBound. CPU time does not advance while the machine stalls, so a
+// stall cannot pass for a busy server. Without it, ServerBound refuses
+// growth when the hold time (or
 // the command latency, db.client.operation.duration, when recorded) rose
 // by half or more between the quietest and the busiest third of the
 // intervals while the connections in use rose by half or more: throughput

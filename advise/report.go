@@ -8,10 +8,12 @@ const (
 	Grow   Verdict = "grow"   // callers wait longer than the target: raise the size
 	Keep   Verdict = "keep"   // the size is right (or close enough)
 	Shrink Verdict = "shrink" // connections sit idle: lower the size
-	// ServerBound: the model asks for more connections, but the hold time
-	// rises with concurrency: whatever serves the connections (the server,
-	// or this process's CPU) is saturated and more connections would only
-	// move the queue. The size is kept.
+	// ServerBound: the server is saturated (its main thread busy 80% of
+	// the time or more, or, where that is not recorded, a hold time that
+	// rises with concurrency: whatever serves the connections, the server
+	// or this process's CPU) and more connections would only move the
+	// queue. The size is kept (a busy server's pools go to 2 when they are
+	// further off: Grow or Shrink).
 	ServerBound Verdict = "server-bound"
 	// NotEnoughData: Missing says what is missing; no size is advised.
 	NotEnoughData Verdict = "not-enough-data"

@@ -166,3 +166,25 @@ func TestAdvisePeakFromHighWaterMark(t *testing.T) {
 		})
 	}
 }
+
+// histograms turns the demand query's buckets (one series per pool and
+// le, in any order) into one cumulative histogram per pool; a bad le is
+// left out, and increase()'s per-bucket extrapolation never makes the
+// counts go down.
+func TestHistogramsFromBuckets(t *testing.T) {
+	bucket := func(job, le string, v float64) promSeries {
+		return promSeries{metric: map[string]string{"job": job, "db_client_connection_pool_name": "master",
+			"server_address": "10.0.0.5", "server_port": "6379", "le": le}, points: []promPoint{{v: v}}}
+	}
+	got := histograms([]promSeries{
+		bucket("checkout", "+Inf", 100), bucket("checkout", "16", 99.5), bucket("checkout", "1", 10),
+		bucket("checkout", "8", 9.9), bucket("checkout", "abc", 5), bucket("reports", "1", 3),
+	})
+	h := got[adviseKey{"checkout", "master", "10.0.0.5", "6379"}]
+	if fmt.Sprint(h.Bounds) != "[1 8 16 +Inf]" || fmt.Sprint(h.Counts) != "[10 10 99.5 100]" {
+		t.Errorf("checkout: bounds %v counts %v, want [1 8 16 +Inf] and [10 10 99.5 100]", h.Bounds, h.Counts)
+	}
+	if r := got[adviseKey{"reports", "master", "10.0.0.5", "6379"}]; r.Total() != 3 {
+		t.Errorf("reports: %+v, want one bucket of 3", r)
+	}
+}
