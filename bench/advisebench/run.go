@@ -177,17 +177,22 @@ func p99(lat []time.Duration) time.Duration {
 // and the demand acquisitions saw over the window, the server's busy share
 // per step), with the peak demand from the recorded per-interval
 // high-water mark (redis.client.connection.demand.max, as the CLI's
-// max_over_time reads it; never below the gauges sampled at the scrapes,
-// as the CLI takes the larger).
+// max_over_time reads it), or the gauges sampled at the scrapes where it is
+// not recorded (used + pending counts a caller twice for an instant, so
+// the CLI samples them only for processes without the mark).
 func observation(sh Shape, size int, step time.Duration, scrapes []scrape) advise.Pool {
 	p := advise.Pool{
 		Service: "advisebench-" + sh.Name, Name: "master", Processes: 1, Max: size, Step: step,
 		PeakDemand: 0, OpenMean: math.NaN(), Timeouts: math.NaN(), MemoryPerConnection: memoryPerConnection,
 	}
 	samples := make([]advise.Sample, len(scrapes))
+	sampled := 0.0
 	for i, s := range scrapes {
-		p.PeakDemand = max(p.PeakDemand, s.demandMax, s.used+s.pending)
+		p.PeakDemand, sampled = max(p.PeakDemand, s.demandMax), max(sampled, s.used+s.pending)
 		samples[i] = s.Sample
+	}
+	if p.PeakDemand == 0 { // not recorded: the gauges, as the CLI falls back to
+		p.PeakDemand = sampled
 	}
 	return p.WithSamples(samples)
 }

@@ -172,9 +172,14 @@ func (s *promSource) instants(ctx context.Context, w, st string) (instantFigures
 	}{
 		{"process count", fmt.Sprintf("max_over_time(count by (%s) (db_client_connection_max%s)[%s:%s])", poolLabels, s.selector(), w, st), &f.processes},
 		{"configured min", fmt.Sprintf("max by (%s) (last_over_time(db_client_connection_idle_min%s[%s]))", poolLabels, s.selector(), w), &f.min},
+		// Sampled only for processes that do not record the high-water
+		// mark: between a caller's "used" +1 and its pending -1, used +
+		// pending counts it twice (instrument's demand.go), which the mark
+		// does not.
 		{"peak demand", fmt.Sprintf(`max by (%[1]s) (max_over_time((
 			sum by (%[1]s, instance) (db_client_connection_count%[2]s)
 			+ on (%[1]s, instance) sum by (%[1]s, instance) (db_client_connection_pending_requests%[3]s)
+			unless on (%[1]s, instance) redis_client_connection_demand_max%[3]s
 		)[%[4]s:]))`, poolLabels, s.selector(`db_client_connection_state="used"`, `redis_client_connection_kind!="pubsub"`), s.selector(), w), &f.peak},
 		{"peak demand (high-water mark)", fmt.Sprintf("max by (%s) (max_over_time(redis_client_connection_demand_max%s[%s]))", poolLabels, s.selector(), w), &f.peakMark},
 		{"open connections", fmt.Sprintf("avg by (%[1]s) (sum by (%[1]s, instance) (avg_over_time(db_client_connection_count%[2]s[%[3]s])))", poolLabels, regular, w), &f.open},
@@ -206,9 +211,9 @@ func (s *promSource) instants(ctx context.Context, w, st string) (instantFigures
 }
 
 // peakDemand is the pool's peak demand over the window: the high-water
-// mark when recorded (the larger of it and the sampled peak, for a fleet
-// whose processes do not all record it), else the sampled peak, which
-// misses what happens between two scrapes; NaN when neither is known.
+// mark where recorded, the sampled peak of the processes that do not
+// record it (which misses what happens between two scrapes), the larger
+// of the two for a fleet that mixes them; NaN when neither is known.
 func (f instantFigures) peakDemand(k adviseKey) float64 {
 	sampled := valueOr(f.peak, k, math.NaN())
 	mark, ok := f.peakMark[k]
