@@ -38,19 +38,23 @@ const (
 
 // adviceOutput is the part of `poolscope advise --json` the test reads.
 type adviceOutput struct {
-	Target float64             `json:"wait_p99_target_seconds"`
-	Pools  []poolAdvice        `json:"pools"`
-	Env    map[string][]string `json:"env"`
+	Target  float64             `json:"wait_p99_target_seconds"`
+	Pools   []poolAdvice        `json:"pools"`
+	Servers []serverBudget      `json:"servers"`
+	Env     map[string][]string `json:"env"`
 }
 
 // poolAdvice is one pool's entry of the advice.
 type poolAdvice struct {
 	Service         string   `json:"service"`
 	Pool            string   `json:"pool"`
+	Server          string   `json:"server"`
+	Processes       int      `json:"processes"`
 	Verdict         string   `json:"verdict"`
 	Reason          string   `json:"reason"`
 	Max             int      `json:"max"`
 	RecommendedMax  int      `json:"recommended_max"`
+	CappedByServer  bool     `json:"capped_by_server"`
 	WaitP99         *float64 `json:"wait_p99_seconds"`
 	ExpectedWaitP99 *float64 `json:"expected_wait_p99_seconds"`
 }
@@ -60,8 +64,9 @@ type loopStack struct {
 	master     *redisserver.Server
 	prometheus *prometheusServer
 	collector  *harness.Collector
-	poolscope  string // the built binary
-	workload   string // the built binary
+	agent      *harness.Process // reports maxclients (the budget) and the workload's RSS
+	poolscope  string           // the built binary
+	workload   string           // the built binary
 }
 
 // TestAdviseClosedLoop proves the advice on a real pipeline (issue 12): a
@@ -70,13 +75,16 @@ type loopStack struct {
 // the workload, restarted with the advised REDIS_* lines and the same
 // callers, then meets the wait p99 target advise used, and once saturated
 // holds exactly the advised number of master connections on the server
-// (CLIENT LIST).
+// (CLIENT LIST). The fleet budget advise reports for the server, before and
+// after, is what the recorded pool maxima of the running workload add up to
+// and stays within 90% of maxclients; with maxclients lowered, growth is
+// capped to fit, and a fleet that cannot fit is reported as such.
 func TestAdviseClosedLoop(t *testing.T) {
 	var groups []int
 	var groupsMu sync.Mutex
 	addGroup := func(pid int) { groupsMu.Lock(); groups = append(groups, pid); groupsMu.Unlock() }
 	t.Cleanup(func() { checkNoLeftovers(t, groups) })
-	ctx := redistest.Context(t, 4*time.Minute)
+	ctx := redistest.Context(t, 6*time.Minute)
 	s := startLoopStack(t, addGroup)
 
 	// 1. Undersized: callers wait.
@@ -93,6 +101,8 @@ func TestAdviseClosedLoop(t *testing.T) {
 	t.Logf("advice for master after %s of load: %s %d -> %d (wait p99 %s, expected %s, target %s): %s; env %v",
 		time.Since(loadStart).Round(time.Second), master.Verdict, master.Max, master.RecommendedMax,
 		fmtSeconds(master.WaitP99), fmtSeconds(master.ExpectedWaitP99), fmtSeconds(&advice.Target), master.Reason, env)
+	budget := checkBudgetBefore(t, ctx, s, advice, "run-1")
+	checkLowMaxClients(t, ctx, s, advice, budget)
 	if err := first.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +110,7 @@ func TestAdviseClosedLoop(t *testing.T) {
 	// 2. Restarted with the advice and the same callers.
 	second := startLoopWorkload(t, s, "run-2", env, addGroup)
 	checkWaitMeetsTarget(t, ctx, s, "run-2", master.RecommendedMax, advice.Target)
+	checkBudgetAfter(t, ctx, s, budget, "run-2")
 
 	// 3. Saturated: the pool holds exactly the advised connections.
 	if _, err := second.do(fmt.Sprintf("callers %d", master.RecommendedMax+loopCallers)); err != nil {
@@ -141,6 +152,8 @@ func startLoopStack(t *testing.T, addGroup func(pid int)) *loopStack {
 	s.collector = startGateway(t, repo, collectorBin, addGroup)
 	s.prometheus = startPrometheus(t, s.collector.Metrics)
 	addGroup(s.prometheus.Pid())
+	s.agent = startLoopAgent(t, s)
+	addGroup(s.agent.Pid())
 	return s
 }
 
@@ -191,6 +204,8 @@ func waitForGrowAdvice(t *testing.T, ctx context.Context, s *loopStack, loadStar
 			return fmt.Errorf("no master pool of %s in:\n%s", loopService, out)
 		case m.Verdict != "grow":
 			return fmt.Errorf("master: %s %d -> %d: %s", m.Verdict, m.Max, m.RecommendedMax, m.Reason)
+		case advice.budget() == nil:
+			return fmt.Errorf("no maxclients (the agent's) for the master's server yet: %+v", advice.Servers)
 		case time.Since(loadStart) < 2*loopWindow/3:
 			return fmt.Errorf("%s of load, want %s", time.Since(loadStart).Round(time.Second), 2*loopWindow/3)
 		}
