@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net"
@@ -28,12 +27,14 @@ type serverBudget struct {
 	Note       string `json:"note"`
 }
 
-// startLoopAgent starts poolscope's agent on the loop's server: it reports
-// maxclients, which the fleet budget is checked against, and the
-// workload's RSS and connections.
-func startLoopAgent(t *testing.T, s *loopStack) *harness.Process {
+// startLoopAgent starts poolscope's agent on the loop's server, every
+// second: it reports maxclients, which the fleet budget is checked
+// against, and with extra flags such as --discover the processes' RSS and
+// connections. The closed loop runs it without discovery (reading every
+// process's fds), so that it takes no CPU from the callers it measures.
+func startLoopAgent(t *testing.T, s *loopStack, extra ...string) *harness.Process {
 	t.Helper()
-	agent := exec.Command(s.poolscope, "agent", "--discover", "--discover-every", "2", "--interval", "1s", "--redis", s.master.URL())
+	agent := exec.Command(s.poolscope, append([]string{"agent", "--interval", "1s", "--redis", s.master.URL()}, extra...)...)
 	agent.Env = childEnv(
 		"OTEL_METRICS_EXPORTER=otlp",
 		"OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
@@ -207,13 +208,9 @@ func adviseAtLimit(t *testing.T, ctx context.Context, s *loopStack, limit int) (
 	var advice adviceOutput
 	var b *serverBudget
 	redistest.Eventually(t, time.Minute, func() error {
-		out, err := runAdvise(ctx, s, "--json")
-		if err != nil {
+		var err error
+		if advice, err = adviseJSON(ctx, s); err != nil {
 			return err
-		}
-		advice = adviceOutput{}
-		if err := json.Unmarshal(out, &advice); err != nil {
-			return fmt.Errorf("advise --json: %v:\n%s", err, out)
 		}
 		if b = advice.budget(); b == nil || b.MaxClients != maxClients || advice.master() == nil {
 			return fmt.Errorf("advice does not read maxclients %d yet: %+v", maxClients, advice.Servers)

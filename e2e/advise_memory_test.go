@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,12 +35,9 @@ type memoryEntry struct {
 // figure is at least what an idle plain connection costs (make memtable:
 // 15 to 17 KiB): a busy connection also holds its buffers and its caller.
 func TestAdviseMemoryMeasured(t *testing.T) {
-	var groups []int
-	var groupsMu sync.Mutex
-	addGroup := func(pid int) { groupsMu.Lock(); groups = append(groups, pid); groupsMu.Unlock() }
-	t.Cleanup(func() { checkNoLeftovers(t, groups) })
+	addGroup := trackGroups(t)
 	ctx := redistest.Context(t, 4*time.Minute)
-	s := startLoopStack(t, addGroup)
+	s := startLoopStack(t, addGroup, "--discover", "--discover-every", "5")
 	w := startLoopWorkload(t, s, "ramp", []string{"REDIS_MASTER_POOL_SIZE=" + strconv.Itoa(rampPoolSize)}, addGroup)
 
 	tick := time.NewTicker(rampEvery)
@@ -68,15 +63,9 @@ func TestAdviseMemoryMeasured(t *testing.T) {
 	window := []string{"--window", ramp.String(), "--step", rampAdviseStep.String()}
 	var m memoryEntry
 	redistest.Eventually(t, time.Minute, func() error {
-		out, err := runAdvise(ctx, s, append(window, "--json")...)
+		advice, err := adviseJSON(ctx, s, window...)
 		if err != nil {
 			return err
-		}
-		var advice struct {
-			Memory []memoryEntry `json:"memory_per_connection"`
-		}
-		if err := json.Unmarshal(out, &advice); err != nil {
-			return fmt.Errorf("advise --json: %v:\n%s", err, out)
 		}
 		for _, e := range advice.Memory {
 			if e.Service == loopService {
@@ -86,7 +75,7 @@ func TestAdviseMemoryMeasured(t *testing.T) {
 				return nil
 			}
 		}
-		return fmt.Errorf("no memory per connection for %s in %s", loopService, out)
+		return fmt.Errorf("no memory per connection for %s in %+v", loopService, advice.Memory)
 	})
 	if m.Bytes < 15<<10 {
 		t.Errorf("measured %.0f bytes per connection, below make memtable's idle plain connection (15 KiB): %s", m.Bytes, m.Reason)

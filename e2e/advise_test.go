@@ -41,6 +41,7 @@ type adviceOutput struct {
 	Target  float64             `json:"wait_p99_target_seconds"`
 	Pools   []poolAdvice        `json:"pools"`
 	Servers []serverBudget      `json:"servers"`
+	Memory  []memoryEntry       `json:"memory_per_connection"`
 	Env     map[string][]string `json:"env"`
 }
 
@@ -64,7 +65,7 @@ type loopStack struct {
 	master     *redisserver.Server
 	prometheus *prometheusServer
 	collector  *harness.Collector
-	agent      *harness.Process // reports maxclients (the budget) and the workload's RSS
+	agent      *harness.Process // reports maxclients (the budget); with --discover, the workload's RSS
 	poolscope  string           // the built binary
 	workload   string           // the built binary
 }
@@ -80,10 +81,7 @@ type loopStack struct {
 // and stays within 90% of maxclients; with maxclients lowered, growth is
 // capped to fit, and a fleet that cannot fit is reported as such.
 func TestAdviseClosedLoop(t *testing.T) {
-	var groups []int
-	var groupsMu sync.Mutex
-	addGroup := func(pid int) { groupsMu.Lock(); groups = append(groups, pid); groupsMu.Unlock() }
-	t.Cleanup(func() { checkNoLeftovers(t, groups) })
+	addGroup := trackGroups(t)
 	ctx := redistest.Context(t, 6*time.Minute)
 	s := startLoopStack(t, addGroup)
 
@@ -120,8 +118,9 @@ func TestAdviseClosedLoop(t *testing.T) {
 }
 
 // startLoopStack builds poolscope and the workload, finds the collector
-// and starts redis-server, the collector and Prometheus.
-func startLoopStack(t *testing.T, addGroup func(pid int)) *loopStack {
+// and starts redis-server, the collector, Prometheus and the agent (with
+// agentFlags).
+func startLoopStack(t *testing.T, addGroup func(pid int), agentFlags ...string) *loopStack {
 	repo, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +151,7 @@ func startLoopStack(t *testing.T, addGroup func(pid int)) *loopStack {
 	s.collector = startGateway(t, repo, collectorBin, addGroup)
 	s.prometheus = startPrometheus(t, s.collector.Metrics)
 	addGroup(s.prometheus.Pid())
-	s.agent = startLoopAgent(t, s)
+	s.agent = startLoopAgent(t, s, agentFlags...)
 	addGroup(s.agent.Pid())
 	return s
 }
@@ -190,18 +189,14 @@ func waitForGrowAdvice(t *testing.T, ctx context.Context, s *loopStack, loadStar
 	t.Helper()
 	var advice adviceOutput
 	redistest.Eventually(t, 2*time.Minute, func() error {
-		out, err := runAdvise(ctx, s, "--json")
-		if err != nil {
+		var err error
+		if advice, err = adviseJSON(ctx, s); err != nil {
 			return err
-		}
-		advice = adviceOutput{}
-		if err := json.Unmarshal(out, &advice); err != nil {
-			return fmt.Errorf("advise --json: %v:\n%s", err, out)
 		}
 		m := advice.master()
 		switch {
 		case m == nil:
-			return fmt.Errorf("no master pool of %s in:\n%s", loopService, out)
+			return fmt.Errorf("no master pool of %s in %+v", loopService, advice.Pools)
 		case m.Verdict != "grow":
 			return fmt.Errorf("master: %s %d -> %d: %s", m.Verdict, m.Max, m.RecommendedMax, m.Reason)
 		case advice.budget() == nil:
@@ -244,6 +239,29 @@ func runAdvise(ctx context.Context, s *loopStack, extra ...string) ([]byte, erro
 		return nil, fmt.Errorf("%v: %v: %s", cmd.Args, err, stderr.String())
 	}
 	return out, nil
+}
+
+// adviseJSON runs `poolscope advise --json` as runAdvise does and decodes
+// its output.
+func adviseJSON(ctx context.Context, s *loopStack, extra ...string) (adviceOutput, error) {
+	out, err := runAdvise(ctx, s, append(extra, "--json")...)
+	if err != nil {
+		return adviceOutput{}, err
+	}
+	var advice adviceOutput
+	if err := json.Unmarshal(out, &advice); err != nil {
+		return adviceOutput{}, fmt.Errorf("advise --json: %v:\n%s", err, out)
+	}
+	return advice, nil
+}
+
+// trackGroups returns the function that records a started process's
+// group; at the test's end, none of them may be left behind.
+func trackGroups(t *testing.T) func(pid int) {
+	var groups []int
+	var mu sync.Mutex
+	t.Cleanup(func() { checkNoLeftovers(t, groups) })
+	return func(pid int) { mu.Lock(); groups = append(groups, pid); mu.Unlock() }
 }
 
 // master is the service's master pool, nil when the advice has none.
