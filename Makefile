@@ -129,16 +129,25 @@ bench:
 	@$(MAKE) --no-print-directory bench-hotpath
 
 # --- bench/benchtables: agent cost, server impact, hot-path latency ---
-.PHONY: bench-agent bench-server bench-hotpath
+.PHONY: bench-agent bench-agent-discovery bench-server bench-hotpath
 AGENTBENCHFLAGS ?= -sizes 100,1000 -window 60s
+DISCOVERYBENCHFLAGS ?= -processes 1000 -namespaces 50 -window 15s
 SERVERBENCHFLAGS ?= -sizes 100,1000,10000 -window 65s -calls 20
 LATENCYROUNDS ?= 100
 
 ## bench-agent: CPU per pass per process, CPU share and RSS of poolscope agent
 ## and the Collector's hostmetrics process scraper on the same 100 and 1000
-## processes in one window (builds the collector the first time: minutes)
+## processes in one window (builds the collector the first time: minutes), then
+## the discovery-cost table (bench-agent-discovery)
 bench-agent: deps
 	@cd bench && $(GO) run ./benchtables/cmd/benchtables agent $(AGENTBENCHFLAGS)
+	@$(MAKE) --no-print-directory bench-agent-discovery
+
+## bench-agent-discovery: discovery's CPU and wall time per pass and per process
+## reading each process's socket table, 1000 processes in one network namespace
+## and over 50 (as root; under 2 minutes)
+bench-agent-discovery: deps
+	@cd bench && $(GO) run ./benchtables/cmd/benchtables discovery $(DISCOVERYBENCHFLAGS)
 
 ## bench-server: time in CLIENT LIST at 100/1000/10000 clients and the agent's
 ## share of the server's CPU at its defaults
