@@ -301,12 +301,8 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 			return nil, err
 		}
 	}
-	// The window is a measurement period, not a wait for a state: every
-	// sampler runs on its own timer meanwhile.
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-time.After(cfg.Window):
+	if err := measurementWindow(ctx, cfg.Window); err != nil {
+		return nil, err
 	}
 	tcpEnd := tcpSockets()
 	rows := make([]AgentCostRow, len(samplers))

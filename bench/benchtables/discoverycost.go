@@ -383,25 +383,19 @@ func readGlobal([]int) (int, int, error) {
 // /proc/PID/ns/net link, then each namespace's tables once, through the
 // first of its pids.
 func readPerNamespace(pids []int) (int, int, error) {
-	first := map[string]int{}
+	seen := map[string]bool{}
+	var first []int
 	for _, pid := range pids {
 		link, err := os.Readlink(filepath.Join(procfs.DefaultMountPoint, strconv.Itoa(pid), "ns", "net"))
 		if err != nil {
 			return 0, 0, err
 		}
-		if _, ok := first[link]; !ok {
-			first[link] = pid
+		if !seen[link] {
+			seen[link] = true
+			first = append(first, pid)
 		}
 	}
-	rows := 0
-	for _, pid := range first {
-		n, err := readTables(filepath.Join(procfs.DefaultMountPoint, strconv.Itoa(pid)))
-		if err != nil {
-			return 0, 0, err
-		}
-		rows += n
-	}
-	return len(first), rows, nil
+	return readPerProcess(first)
 }
 
 // readPerProcess reads every pid's tables, sharing nothing.
@@ -481,11 +475,8 @@ func measureAgent(ctx context.Context, cfg DiscoveryCostConfig, url string) (Dis
 	if err != nil {
 		return row, err
 	}
-	// A measurement period, not a wait for a state.
-	select {
-	case <-ctx.Done():
-		return row, ctx.Err()
-	case <-time.After(cfg.Window):
+	if err := measurementWindow(ctx, cfg.Window); err != nil {
+		return row, err
 	}
 	after, err := readUsage(p.Pid())
 	if err != nil {

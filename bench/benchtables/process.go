@@ -1,11 +1,13 @@
 package benchtables
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/procfs"
 
@@ -125,6 +127,17 @@ func (s *sleepers) stop() {
 		_ = s.null.Close()
 	}
 	_ = os.RemoveAll(s.dir)
+}
+
+// measurementWindow waits out a measurement period: not a wait for a
+// state, since whatever is measured runs on its own timer meanwhile.
+func measurementWindow(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
 }
 
 // errNotYet is a readiness check's answer while a sampler has reported
