@@ -119,8 +119,8 @@ check-config: deps
 ## redisotel against a local redis-server; prints a table and, last,
 ## "overhead: poolscope/bare=R1 redisotel/bare=R2 poolscope_added_allocs=N"
 ## (ratios from rounds interleaved within one process: see BENCHMARKS.md)
-## It first prints the agent-cost and server-impact tables (bench-agent,
-## bench-server: about 8 minutes together), then the hot-path tables
+## It first prints the agent-cost, discovery-cost and server-impact tables (bench-agent,
+## bench-server: about 10 minutes together), then the hot-path tables
 ## (bench-hotpath), so that the summary stays the last line.
 BENCHFLAGS ?= -count 3 -benchtime 500ms -rounds 150
 bench:
