@@ -119,8 +119,8 @@ check-config: deps
 ## redisotel against a local redis-server; prints a table and, last,
 ## "overhead: poolscope/bare=R1 redisotel/bare=R2 poolscope_added_allocs=N"
 ## (ratios from rounds interleaved within one process: see BENCHMARKS.md)
-## It first prints the agent-cost and server-impact tables (bench-agent,
-## bench-server: about 8 minutes together), then the hot-path tables
+## It first prints the agent-cost, discovery-cost and server-impact tables (bench-agent,
+## bench-server: about 10 minutes together), then the hot-path tables
 ## (bench-hotpath), so that the summary stays the last line.
 BENCHFLAGS ?= -count 3 -benchtime 500ms -rounds 150
 bench:
@@ -129,16 +129,25 @@ bench:
 	@$(MAKE) --no-print-directory bench-hotpath
 
 # --- bench/benchtables: agent cost, server impact, hot-path latency ---
-.PHONY: bench-agent bench-server bench-hotpath
+.PHONY: bench-agent bench-agent-discovery bench-server bench-hotpath
 AGENTBENCHFLAGS ?= -sizes 100,1000 -window 60s
+DISCOVERYBENCHFLAGS ?= -processes 1000 -namespaces 50 -window 15s
 SERVERBENCHFLAGS ?= -sizes 100,1000,10000 -window 65s -calls 20
 LATENCYROUNDS ?= 100
 
 ## bench-agent: CPU per pass per process, CPU share and RSS of poolscope agent
 ## and the Collector's hostmetrics process scraper on the same 100 and 1000
-## processes in one window (builds the collector the first time: minutes)
+## processes in one window (builds the collector the first time: minutes), then
+## the discovery-cost table (bench-agent-discovery)
 bench-agent: deps
 	@cd bench && $(GO) run ./benchtables/cmd/benchtables agent $(AGENTBENCHFLAGS)
+	@$(MAKE) --no-print-directory bench-agent-discovery
+
+## bench-agent-discovery: discovery's CPU and wall time per pass and per process
+## reading each process's socket table, 1000 processes in one network namespace
+## and over 50 (as root; under 2 minutes)
+bench-agent-discovery: deps
+	@cd bench && $(GO) run ./benchtables/cmd/benchtables discovery $(DISCOVERYBENCHFLAGS)
 
 ## bench-server: time in CLIENT LIST at 100/1000/10000 clients and the agent's
 ## share of the server's CPU at its defaults

@@ -23,6 +23,9 @@ const (
 type Report struct {
 	Pools   []PoolAdvice
 	Servers []ServerBudget
+	// Memory is, per service, the memory per connection the costs use and
+	// where it comes from; filled by the caller (EstimateMemoryPerConnection).
+	Memory []MemoryEstimate
 }
 
 // PoolAdvice is the advice for one pool of one service. Sizes are per

@@ -76,9 +76,18 @@ func (p point) int(k attribute.Key) int64 {
 // collect reads every int64 point, by metric name.
 func (ta *testAgent) collect(t *testing.T) map[string][]point {
 	t.Helper()
+	m, err := ta.points()
+	if err != nil {
+		t.Fatalf("Collect: %v", err)
+	}
+	return m
+}
+
+// points is collect for callers outside the test's goroutine.
+func (ta *testAgent) points() (map[string][]point, error) {
 	var rm metricdata.ResourceMetrics
 	if err := ta.reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatalf("Collect: %v", err)
+		return nil, err
 	}
 	out := map[string][]point{}
 	for _, sm := range rm.ScopeMetrics {
@@ -100,7 +109,7 @@ func (ta *testAgent) collect(t *testing.T) map[string][]point {
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // byAttr picks the points whose attribute k has value v (compared as
@@ -166,31 +175,34 @@ func TestExportedRSSMatchesStatm(t *testing.T) {
 	h := startHelper(t, "1="+s.URL())
 	ta := startAgent(t, WithPIDs(h.pid), WithRedis(s.URL()))
 
+	redistest.Eventually(t, waitFor, func() error { return memoryMatchesStatm(ta.collect(t), h.pid) })
+}
+
+// memoryMatchesStatm compares the agent's RSS and VMS for pid with
+// /proc/PID/statm as the calling process sees it (in its PID namespace).
+func memoryMatchesStatm(m map[string][]point, pid int) error {
+	rss := byAttr(m[metricMemoryUsage], attrProcessPID, strconv.Itoa(pid))
+	vms := byAttr(m[metricMemoryVirtual], attrProcessPID, strconv.Itoa(pid))
+	if len(rss) != 1 || len(vms) != 1 {
+		return fmt.Errorf("memory points for pid %d: rss %d, vms %d; want 1 each", pid, len(rss), len(vms))
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
+	if err != nil {
+		return err
+	}
+	f := strings.Fields(string(b))
+	size, _ := strconv.ParseInt(f[0], 10, 64)
+	resident, _ := strconv.ParseInt(f[1], 10, 64)
 	pageSize := int64(os.Getpagesize())
-	redistest.Eventually(t, waitFor, func() error {
-		m := ta.collect(t)
-		rss := byAttr(m[metricMemoryUsage], attrProcessPID, strconv.Itoa(h.pid))
-		vms := byAttr(m[metricMemoryVirtual], attrProcessPID, strconv.Itoa(h.pid))
-		if len(rss) != 1 || len(vms) != 1 {
-			return fmt.Errorf("memory points for the helper: rss %d, vms %d; want 1 each", len(rss), len(vms))
-		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", h.pid))
-		if err != nil {
-			return err
-		}
-		f := strings.Fields(string(b))
-		size, _ := strconv.ParseInt(f[0], 10, 64)
-		resident, _ := strconv.ParseInt(f[1], 10, 64)
-		// The helper is idle, but the Go runtime may still touch a page or
-		// two between the agent's read and ours.
-		if d := abs(rss[0].value - resident*pageSize); d > max(resident*pageSize/20, 256<<10) {
-			return fmt.Errorf("exported RSS %d, statm says %d", rss[0].value, resident*pageSize)
-		}
-		if d := abs(vms[0].value - size*pageSize); d > max(size*pageSize/20, 1<<20) {
-			return fmt.Errorf("exported VMS %d, statm says %d", vms[0].value, size*pageSize)
-		}
-		return nil
-	})
+	// The helper is idle, but the Go runtime may still touch a page or
+	// two between the agent's read and ours.
+	if d := abs(rss[0].value - resident*pageSize); d > max(resident*pageSize/20, 256<<10) {
+		return fmt.Errorf("exported RSS %d, statm says %d", rss[0].value, resident*pageSize)
+	}
+	if d := abs(vms[0].value - size*pageSize); d > max(size*pageSize/20, 1<<20) {
+		return fmt.Errorf("exported VMS %d, statm says %d", vms[0].value, size*pageSize)
+	}
+	return nil
 }
 
 func abs(x int64) int64 {

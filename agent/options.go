@@ -63,6 +63,13 @@ type config struct {
 	topNames             int
 	clientListMaxClients int
 	clientListEvery      int
+
+	// passHook, set by tests only, is told when a topology discovery pass
+	// (a cluster node's, a Sentinel watch's) starts, with the pass's source
+	// (the server's or the watch's display name), and the function it
+	// returns when the pass ends: tests count passes with it instead of
+	// timing them.
+	passHook func(source string) (done func())
 }
 
 // newConfig applies the defaults, then the options, then replaces values

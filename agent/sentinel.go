@@ -70,7 +70,7 @@ func (a *Agent) runSentinel(ctx context.Context, w sentinelWatch, tmpl *server) 
 			return
 		case <-timer.C:
 		}
-		a.followSentinel(ctx, w, tmpl)
+		a.topologyPass(tmpl.display, func() { a.followSentinel(ctx, w, tmpl) })
 		timer.Reset(a.cfg.interval * time.Duration(a.cfg.discoverEvery))
 	}
 }

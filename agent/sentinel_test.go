@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -12,42 +13,56 @@ import (
 )
 
 // Through Sentinel, the agent watches the master and its replica with
-// their roles, and follows a failover (SENTINEL FAILOVER).
+// their roles, and follows a failover (SENTINEL FAILOVER): within two of
+// the watch's discovery passes once the servers and the Sentinel agree on
+// the new roles (passCounter counts them).
 func TestSentinelFollowsFailover(t *testing.T) {
 	master := redistest.Start(t, redisserver.Options{})
 	replica := redistest.Start(t, redisserver.Options{ReplicaOf: master})
 	sentinel := redistest.StartSentinel(t, master, "mymaster")
-	redistest.Eventually(t, waitFor, func() error { // the Sentinel has seen the replica
-		r, err := sentinel.Admin().Do(t.Context(), "SENTINEL", "REPLICAS", "mymaster").Slice()
-		if err != nil || len(r) != 1 {
-			return fmt.Errorf("Sentinel's replicas: %v, %v", r, err)
-		}
-		return nil
-	})
-	ta := startAgent(t, WithSentinel("mymaster", []string{sentinel.Addr()}, "", ""), WithDiscoverEvery(2))
-	expect := func(what string, roles map[string]string) {
+	passes := newPassCounter("sentinel master " + strconv.Quote("mymaster"))
+	ta := startAgent(t, WithSentinel("mymaster", []string{sentinel.Addr()}, "", ""), WithDiscoverEvery(2), passes.option())
+	expect := func(what string, newMaster, newReplica *redisserver.Server) {
 		t.Helper()
-		redistest.Eventually(t, waitFor, func() error {
-			if err := sameView(nodeViews(ta.collect(t)[metricUp]), roles); err != nil {
-				return fmt.Errorf("%s: %w", what, err)
+		settledSentinel(t, sentinel, newMaster, newReplica)
+		want := map[string]string{newMaster.Addr(): "master", newReplica.Addr(): "replica"}
+		passes.within(t, 2, what, func() error {
+			m, err := ta.points()
+			if err != nil {
+				return err
 			}
-			return nil
+			return sameView(nodeViews(m[metricUp]), want)
 		})
 	}
-	expect("before the failover", map[string]string{master.Addr(): "master", replica.Addr(): "replica"})
+	expect("before the failover", master, replica)
 
 	// The Sentinel refuses (NOGOODSLAVE) until it has the replica's state.
 	redistest.Eventually(t, waitFor, func() error {
 		return sentinel.Admin().Do(t.Context(), "SENTINEL", "FAILOVER", "mymaster").Err()
 	})
+	expect("after the failover", replica, master)
+}
+
+// settledSentinel waits until the Sentinel names m as the master and r as
+// its replica, and the two servers' own ROLE replies agree.
+func settledSentinel(t *testing.T, sentinel *redisserver.Sentinel, m, r *redisserver.Server) {
+	t.Helper()
 	redistest.Eventually(t, waitFor, func() error {
-		a, err := sentinel.Admin().Do(t.Context(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster").StringSlice()
-		if err != nil || len(a) != 2 || a[1] != fmt.Sprint(replica.Port) {
-			return fmt.Errorf("Sentinel's master: %v, %v", a, err)
+		addr, err := sentinel.Admin().Do(t.Context(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster").StringSlice()
+		if err != nil || len(addr) != 2 || addr[1] != strconv.Itoa(m.Port) {
+			return fmt.Errorf("Sentinel's master: %v, %v; want port %d", addr, err, m.Port)
+		}
+		sc := sentinel.SentinelClient()
+		defer sc.Close()
+		replicas, err := sc.Replicas(t.Context(), "mymaster").Result()
+		if err != nil || len(replicas) != 1 || replicas[0]["port"] != strconv.Itoa(r.Port) {
+			return fmt.Errorf("Sentinel's replicas: %v, %v; want port %d alone", replicas, err, r.Port)
+		}
+		if a, b := ownRole(t, m), ownRole(t, r); a != "master" || b != "replica" {
+			return fmt.Errorf("the servers' own roles: %s %s, %s %s", m.Addr(), a, r.Addr(), b)
 		}
 		return nil
 	})
-	expect("after the failover", map[string]string{master.Addr(): "replica", replica.Addr(): "master"})
 }
 
 // A Sentinel that does not know the master name: said once, the agent

@@ -30,6 +30,15 @@ type clusterNode struct {
 
 func (n clusterNode) key() string { return "tcp:" + net.JoinHostPort(n.host, strconv.Itoa(n.port)) }
 
+// topologyPass runs one topology discovery pass from source, telling the
+// tests' hook (config.passHook) when it starts and ends.
+func (a *Agent) topologyPass(source string, pass func()) {
+	if h := a.cfg.passHook; h != nil {
+		defer h(source)()
+	}
+	pass()
+}
+
 // followCluster asks s for the cluster's nodes and applies them.
 func (a *Agent) followCluster(ctx context.Context, s *server) {
 	nodes, err := clusterNodes(ctx, s.client, s.tls != nil)

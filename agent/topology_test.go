@@ -13,6 +13,7 @@ import (
 
 	"github.com/poolscope/poolscope/internal/redisserver"
 	"github.com/poolscope/poolscope/internal/redistest"
+	"github.com/poolscope/poolscope/internal/redisurl"
 )
 
 // nodeView is what the agent's poolscope.redis.up says about one node.
@@ -78,25 +79,64 @@ func sameView(agent map[string]nodeView, cluster map[string]string) error {
 	return nil
 }
 
+// settledRoles waits until the cluster agrees with itself, and returns its
+// roles ("host:port" -> "master" or "replica"): the seed's CLUSTER NODES
+// lists exactly c's nodes, and each node's own ROLE says the same.
+func settledRoles(t *testing.T, c *redisserver.Cluster) map[string]string {
+	t.Helper()
+	var roles map[string]string
+	redistest.Eventually(t, waitFor, func() error {
+		r, err := clusterRoles(t, c.Nodes[0])
+		if err != nil {
+			return err
+		}
+		if len(r) != len(c.Nodes) {
+			return fmt.Errorf("the seed lists %v, the cluster has %d nodes", r, len(c.Nodes))
+		}
+		for _, n := range c.Nodes {
+			if own := ownRole(t, n); r[n.Addr()] != own {
+				return fmt.Errorf("node %s: the seed says %q, its ROLE %q", n.Addr(), r[n.Addr()], own)
+			}
+		}
+		roles = r
+		return nil
+	})
+	return roles
+}
+
+// ownRole is a server's role by its own ROLE reply: "master", "replica",
+// or the error.
+func ownRole(t *testing.T, s *redisserver.Server) string {
+	reply, err := s.Admin().Do(t.Context(), "ROLE").Slice()
+	if err != nil || len(reply) == 0 {
+		return fmt.Sprintf("ROLE: %v %v", reply, err)
+	}
+	if reply[0] == "slave" {
+		return "replica"
+	}
+	return fmt.Sprint(reply[0])
+}
+
 // One seed finds every node of a 3+3 cluster, with its role and shard; a
 // failover (CLUSTER FAILOVER on a replica) swaps the roles in the agent's
-// series; a node that joins is watched, one that leaves is dropped.
+// series; a node that joins is watched, one that leaves is dropped. Each
+// change shows in the agent's series within two of the seed's discovery
+// passes once the cluster has settled (passCounter counts them).
 func TestClusterFromOneSeed(t *testing.T) {
 	c := redistest.StartCluster(t, 3, 1)
 	seed := c.Nodes[0]
-	ta := startAgent(t, WithRedis(seed.URL()), WithDiscoverEvery(2))
+	passes := newPassCounter(redisurl.Redact(seed.URL()))
+	ta := startAgent(t, WithRedis(seed.URL()), WithDiscoverEvery(2), passes.option())
 
 	expect := func(what string) {
 		t.Helper()
-		redistest.Eventually(t, waitFor, func() error {
-			roles, err := clusterRoles(t, seed)
+		want := settledRoles(t, c)
+		passes.within(t, 2, what, func() error {
+			m, err := ta.points()
 			if err != nil {
 				return err
 			}
-			if err := sameView(nodeViews(ta.collect(t)[metricUp]), roles); err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
-			return nil
+			return sameView(nodeViews(m[metricUp]), want)
 		})
 	}
 	expect("from one seed")

@@ -38,19 +38,24 @@ const (
 
 // adviceOutput is the part of `poolscope advise --json` the test reads.
 type adviceOutput struct {
-	Target float64             `json:"wait_p99_target_seconds"`
-	Pools  []poolAdvice        `json:"pools"`
-	Env    map[string][]string `json:"env"`
+	Target  float64             `json:"wait_p99_target_seconds"`
+	Pools   []poolAdvice        `json:"pools"`
+	Servers []serverBudget      `json:"servers"`
+	Memory  []memoryEntry       `json:"memory_per_connection"`
+	Env     map[string][]string `json:"env"`
 }
 
 // poolAdvice is one pool's entry of the advice.
 type poolAdvice struct {
 	Service         string   `json:"service"`
 	Pool            string   `json:"pool"`
+	Server          string   `json:"server"`
+	Processes       int      `json:"processes"`
 	Verdict         string   `json:"verdict"`
 	Reason          string   `json:"reason"`
 	Max             int      `json:"max"`
 	RecommendedMax  int      `json:"recommended_max"`
+	CappedByServer  bool     `json:"capped_by_server"`
 	WaitP99         *float64 `json:"wait_p99_seconds"`
 	ExpectedWaitP99 *float64 `json:"expected_wait_p99_seconds"`
 }
@@ -60,8 +65,9 @@ type loopStack struct {
 	master     *redisserver.Server
 	prometheus *prometheusServer
 	collector  *harness.Collector
-	poolscope  string // the built binary
-	workload   string // the built binary
+	agent      *harness.Process // reports maxclients (the budget); with --discover, the workload's RSS
+	poolscope  string           // the built binary
+	workload   string           // the built binary
 }
 
 // TestAdviseClosedLoop proves the advice on a real pipeline (issue 12): a
@@ -70,13 +76,13 @@ type loopStack struct {
 // the workload, restarted with the advised REDIS_* lines and the same
 // callers, then meets the wait p99 target advise used, and once saturated
 // holds exactly the advised number of master connections on the server
-// (CLIENT LIST).
+// (CLIENT LIST). The fleet budget advise reports for the server, before and
+// after, is what the recorded pool maxima of the running workload add up to
+// and stays within 90% of maxclients; with maxclients lowered, growth is
+// capped to fit, and a fleet that cannot fit is reported as such.
 func TestAdviseClosedLoop(t *testing.T) {
-	var groups []int
-	var groupsMu sync.Mutex
-	addGroup := func(pid int) { groupsMu.Lock(); groups = append(groups, pid); groupsMu.Unlock() }
-	t.Cleanup(func() { checkNoLeftovers(t, groups) })
-	ctx := redistest.Context(t, 4*time.Minute)
+	addGroup := trackGroups(t)
+	ctx := redistest.Context(t, 6*time.Minute)
 	s := startLoopStack(t, addGroup)
 
 	// 1. Undersized: callers wait.
@@ -93,6 +99,8 @@ func TestAdviseClosedLoop(t *testing.T) {
 	t.Logf("advice for master after %s of load: %s %d -> %d (wait p99 %s, expected %s, target %s): %s; env %v",
 		time.Since(loadStart).Round(time.Second), master.Verdict, master.Max, master.RecommendedMax,
 		fmtSeconds(master.WaitP99), fmtSeconds(master.ExpectedWaitP99), fmtSeconds(&advice.Target), master.Reason, env)
+	budget := checkBudgetBefore(t, ctx, s, advice, "run-1")
+	checkLowMaxClients(t, ctx, s, advice, budget)
 	if err := first.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +108,7 @@ func TestAdviseClosedLoop(t *testing.T) {
 	// 2. Restarted with the advice and the same callers.
 	second := startLoopWorkload(t, s, "run-2", env, addGroup)
 	checkWaitMeetsTarget(t, ctx, s, "run-2", master.RecommendedMax, advice.Target)
+	checkBudgetAfter(t, ctx, s, budget, "run-2")
 
 	// 3. Saturated: the pool holds exactly the advised connections.
 	if _, err := second.do(fmt.Sprintf("callers %d", master.RecommendedMax+loopCallers)); err != nil {
@@ -109,8 +118,9 @@ func TestAdviseClosedLoop(t *testing.T) {
 }
 
 // startLoopStack builds poolscope and the workload, finds the collector
-// and starts redis-server, the collector and Prometheus.
-func startLoopStack(t *testing.T, addGroup func(pid int)) *loopStack {
+// and starts redis-server, the collector, Prometheus and the agent (with
+// agentFlags).
+func startLoopStack(t *testing.T, addGroup func(pid int), agentFlags ...string) *loopStack {
 	repo, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -141,6 +151,8 @@ func startLoopStack(t *testing.T, addGroup func(pid int)) *loopStack {
 	s.collector = startGateway(t, repo, collectorBin, addGroup)
 	s.prometheus = startPrometheus(t, s.collector.Metrics)
 	addGroup(s.prometheus.Pid())
+	s.agent = startLoopAgent(t, s, agentFlags...)
+	addGroup(s.agent.Pid())
 	return s
 }
 
@@ -177,20 +189,18 @@ func waitForGrowAdvice(t *testing.T, ctx context.Context, s *loopStack, loadStar
 	t.Helper()
 	var advice adviceOutput
 	redistest.Eventually(t, 2*time.Minute, func() error {
-		out, err := runAdvise(ctx, s, "--json")
-		if err != nil {
+		var err error
+		if advice, err = adviseJSON(ctx, s); err != nil {
 			return err
-		}
-		advice = adviceOutput{}
-		if err := json.Unmarshal(out, &advice); err != nil {
-			return fmt.Errorf("advise --json: %v:\n%s", err, out)
 		}
 		m := advice.master()
 		switch {
 		case m == nil:
-			return fmt.Errorf("no master pool of %s in:\n%s", loopService, out)
+			return fmt.Errorf("no master pool of %s in %+v", loopService, advice.Pools)
 		case m.Verdict != "grow":
 			return fmt.Errorf("master: %s %d -> %d: %s", m.Verdict, m.Max, m.RecommendedMax, m.Reason)
+		case advice.budget() == nil:
+			return fmt.Errorf("no maxclients (the agent's) for the master's server yet: %+v", advice.Servers)
 		case time.Since(loadStart) < 2*loopWindow/3:
 			return fmt.Errorf("%s of load, want %s", time.Since(loadStart).Round(time.Second), 2*loopWindow/3)
 		}
@@ -229,6 +239,29 @@ func runAdvise(ctx context.Context, s *loopStack, extra ...string) ([]byte, erro
 		return nil, fmt.Errorf("%v: %v: %s", cmd.Args, err, stderr.String())
 	}
 	return out, nil
+}
+
+// adviseJSON runs `poolscope advise --json` as runAdvise does and decodes
+// its output.
+func adviseJSON(ctx context.Context, s *loopStack, extra ...string) (adviceOutput, error) {
+	out, err := runAdvise(ctx, s, append(extra, "--json")...)
+	if err != nil {
+		return adviceOutput{}, err
+	}
+	var advice adviceOutput
+	if err := json.Unmarshal(out, &advice); err != nil {
+		return adviceOutput{}, fmt.Errorf("advise --json: %v:\n%s", err, out)
+	}
+	return advice, nil
+}
+
+// trackGroups returns the function that records a started process's
+// group; at the test's end, none of them may be left behind.
+func trackGroups(t *testing.T) func(pid int) {
+	var groups []int
+	var mu sync.Mutex
+	t.Cleanup(func() { checkNoLeftovers(t, groups) })
+	return func(pid int) { mu.Lock(); groups = append(groups, pid); mu.Unlock() }
 }
 
 // master is the service's master pool, nil when the advice has none.

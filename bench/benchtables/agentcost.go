@@ -226,7 +226,7 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 	}
 	metricsURL := "http://127.0.0.1:" + strconv.Itoa(port) + "/metrics"
 	samplers = append(samplers, &sampler{Process: agent, seen: func() (int, error) {
-		return scrapeProcessCount(ctx, metricsURL)
+		return scrapeProcessCount(ctx, metricsURL, SleeperName)
 	}})
 	// The same agent with OTEL_METRICS_EXPORTER=none: what the exporter
 	// adds to its RSS. It cannot say what it sees (seen is nil).
@@ -301,12 +301,8 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 			return nil, err
 		}
 	}
-	// The window is a measurement period, not a wait for a state: every
-	// sampler runs on its own timer meanwhile.
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-time.After(cfg.Window):
+	if err := measurementWindow(ctx, cfg.Window); err != nil {
+		return nil, err
 	}
 	tcpEnd := tcpSockets()
 	rows := make([]AgentCostRow, len(samplers))
@@ -334,8 +330,9 @@ func agentCostAt(ctx context.Context, cfg AgentCostConfig, n int, srv *redisserv
 	return rows, nil
 }
 
-// scrapeProcessCount counts the sleepers in the agent's Prometheus output.
-func scrapeProcessCount(ctx context.Context, url string) (int, error) {
+// scrapeProcessCount counts the processes named exe in the agent's
+// Prometheus output.
+func scrapeProcessCount(ctx context.Context, url, exe string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, err
@@ -354,7 +351,7 @@ func scrapeProcessCount(ctx context.Context, url string) (int, error) {
 		return 0, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	n := 0
-	want := `process_executable_name="` + SleeperName + `"`
+	want := `process_executable_name="` + exe + `"`
 	for line := range strings.Lines(string(b)) {
 		if strings.HasPrefix(line, "process_memory_usage_bytes{") && strings.Contains(line, want) {
 			n++

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -134,6 +135,54 @@ func TestServerImpactSmoke(t *testing.T) {
 	PrintServerImpact(&out, rows)
 	if !strings.Contains(out.String(), "server: clients=50 client_list_cpu_usec=") {
 		t.Errorf("no summary line for 50 clients:\n%s", out.String())
+	}
+}
+
+// TestDiscoveryCostSmoke runs the discovery table with 6 holders, spread
+// over 3 namespaces in the second layout, and checks its structure and
+// that no holder, namespace or agent is left (as root, as on CI).
+func TestDiscoveryCostSmoke(t *testing.T) {
+	poolscope, _ := binaries(t, false)
+	rows, err := DiscoveryCost(redistest.Context(t, 5*time.Minute), DiscoveryCostConfig{
+		Processes: 6, Namespaces: 3, Passes: 2, Window: 2 * time.Second, Poolscope: poolscope,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ways := []string{ReadGlobal, ReadPerNamespace, ReadPerProcess, ReadAgentPass}
+	if len(rows) != 2*len(ways) {
+		t.Fatalf("%d rows, want %d: %+v", len(rows), 2*len(ways), rows)
+	}
+	for i, r := range rows {
+		netns := []int{1, 3}[i/len(ways)]
+		if r.Read != ways[i%len(ways)] || r.Processes != 6 || r.Namespaces != netns || r.CPU < 0 {
+			t.Errorf("row %d: %+v, want %s, 6 processes in %d namespaces", i, r, ways[i%len(ways)], netns)
+		}
+		switch r.Read {
+		case ReadPerNamespace:
+			if r.Tables != netns {
+				t.Errorf("per-namespace read of %d namespaces read %d tables", netns, r.Tables)
+			}
+		case ReadPerProcess:
+			if r.Tables != 6 || r.Passes != 1 {
+				t.Errorf("per-process read: %d tables in %.0f passes, want 6 in 1", r.Tables, r.Passes)
+			}
+		case ReadAgentPass:
+			if r.Seen != 6 || r.Tables < netns {
+				t.Errorf("agent: saw %d of 6 holders, %d namespaces on the machine", r.Seen, r.Tables)
+			}
+		}
+	}
+	if pids, err := processesNamed(HolderName); err != nil || len(pids) != 0 {
+		t.Errorf("holders left: %v %v", pids, err)
+	}
+	if out, err := exec.Command("ip", "netns", "list").Output(); err != nil || strings.Contains(string(out), fmt.Sprintf("psbench-%d-", os.Getpid())) {
+		t.Errorf("namespaces left: %s %v", out, err)
+	}
+	var out bytes.Buffer
+	PrintDiscoveryCost(&out, rows)
+	if !strings.Contains(out.String(), ReadPerNamespace) || !strings.Contains(out.String(), "CPU us/proc") {
+		t.Errorf("table:\n%s", out.String())
 	}
 }
 

@@ -1,11 +1,13 @@
 package benchtables
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/procfs"
 
@@ -67,14 +69,6 @@ const SleeperName = "psbench-sleep"
 
 // startSleepers starts n idle processes.
 func startSleepers(n int) (*sleepers, error) {
-	src, err := exec.LookPath("sleep")
-	if err != nil {
-		return nil, fmt.Errorf("benchtables: sleep(1) not found in PATH (coreutils): %w", err)
-	}
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return nil, fmt.Errorf("benchtables: read %s: %w", src, err)
-	}
 	dir, err := os.MkdirTemp("", "poolscope-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("benchtables: temp dir: %w", err)
@@ -84,10 +78,10 @@ func startSleepers(n int) (*sleepers, error) {
 		s.stop()
 		return nil, fmt.Errorf("benchtables: %w", err)
 	}
-	bin := filepath.Join(dir, SleeperName)
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
+	bin, err := copySleep(dir, SleeperName)
+	if err != nil {
 		s.stop()
-		return nil, fmt.Errorf("benchtables: write %s: %w", bin, err)
+		return nil, err
 	}
 	for range n {
 		cmd := exec.Command(bin, "infinity")
@@ -100,6 +94,24 @@ func startSleepers(n int) (*sleepers, error) {
 		s.procs = append(s.procs, p)
 	}
 	return s, nil
+}
+
+// copySleep copies sleep(1) into dir under name (at most 15 bytes, so that
+// /proc/PID/comm holds it whole) and returns the copy's path.
+func copySleep(dir, name string) (string, error) {
+	src, err := exec.LookPath("sleep")
+	if err != nil {
+		return "", fmt.Errorf("benchtables: sleep(1) not found in PATH (coreutils): %w", err)
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return "", fmt.Errorf("benchtables: read %s: %w", src, err)
+	}
+	bin := filepath.Join(dir, name)
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		return "", fmt.Errorf("benchtables: write %s: %w", bin, err)
+	}
+	return bin, nil
 }
 
 // stop kills every sleeper at once, then waits for them all.
@@ -115,6 +127,17 @@ func (s *sleepers) stop() {
 		_ = s.null.Close()
 	}
 	_ = os.RemoveAll(s.dir)
+}
+
+// measurementWindow waits out a measurement period: not a wait for a
+// state, since whatever is measured runs on its own timer meanwhile.
+func measurementWindow(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
 }
 
 // errNotYet is a readiness check's answer while a sampler has reported

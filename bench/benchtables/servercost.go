@@ -236,11 +236,8 @@ func serverImpactAt(ctx context.Context, cfg ServerImpactConfig, srv *redisserve
 	if err != nil {
 		return row, err
 	}
-	// The window is a measurement period: the agent runs on its own timer.
-	select {
-	case <-ctx.Done():
-		return row, ctx.Err()
-	case <-time.After(cfg.Window):
+	if err := measurementWindow(ctx, cfg.Window); err != nil {
+		return row, err
 	}
 	w1, err := readStats(ctx, srv)
 	if err != nil {

@@ -39,6 +39,7 @@ func writeAdviceText(w io.Writer, f adviseFlags, r advise.Report) {
 		}
 		fmt.Fprintln(w)
 	}
+	writeMemoryText(w, r.Memory)
 	writeBudgets(w, r.Servers)
 	writeEnvBlocks(w, r.Pools)
 }
@@ -180,8 +181,9 @@ func writeAdviceJSON(w io.Writer, f adviseFlags, r advise.Report) {
 		TargetSeconds float64             `json:"wait_p99_target_seconds"`
 		Pools         []poolAdviceJSON    `json:"pools"`
 		Servers       []serverBudgetJSON  `json:"servers"`
+		Memory        []memoryJSON        `json:"memory_per_connection"`
 		Env           map[string][]string `json:"env"`
-	}{Prometheus: f.prometheus.String(), WindowSeconds: f.window.Seconds(), StepSeconds: f.step.Seconds(),
+	}{Memory: memoryEntries(r.Memory), Prometheus: f.prometheus.String(), WindowSeconds: f.window.Seconds(), StepSeconds: f.step.Seconds(),
 		TargetSeconds: f.waitTarget.Seconds(), Pools: []poolAdviceJSON{}, Servers: []serverBudgetJSON{}, Env: map[string][]string{}}
 	for _, a := range r.Pools {
 		out.Pools = append(out.Pools, poolAdviceJSON{

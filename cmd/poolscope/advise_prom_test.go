@@ -38,10 +38,6 @@ const adviseScrape = 500 * time.Millisecond
 // ready. A missing binary is a failure.
 func startTestPrometheus(t *testing.T, job string, targets ...string) string {
 	t.Helper()
-	binary, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Fatal("prometheus not found in PATH: apt-get install -y --no-install-recommends prometheus (or make deps)")
-	}
 	dir := t.TempDir()
 	config := filepath.Join(dir, "prometheus.yml")
 	yml := fmt.Sprintf("global:\n  scrape_interval: %[1]s\n  evaluation_interval: %[1]s\nscrape_configs:\n"+
@@ -49,9 +45,21 @@ func startTestPrometheus(t *testing.T, job string, targets ...string) string {
 	if err := os.WriteFile(config, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return serveTestPrometheus(t, config, filepath.Join(dir, "data"))
+}
+
+// serveTestPrometheus starts Debian's prometheus with the configuration
+// file and the TSDB directory given, on a free loopback port, and waits
+// until it is ready; it returns its base URL.
+func serveTestPrometheus(t *testing.T, config, data string) string {
+	t.Helper()
+	binary, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatal("prometheus not found in PATH: apt-get install -y --no-install-recommends prometheus (or make deps)")
+	}
 	addr := freeLoopbackAddr(t)
 	var log redistest.Buffer
-	cmd := exec.Command(binary, "--config.file="+config, "--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
+	cmd := exec.Command(binary, "--config.file="+config, "--storage.tsdb.path="+data, "--web.listen-address="+addr)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

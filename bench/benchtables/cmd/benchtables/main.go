@@ -3,6 +3,7 @@
 //
 //	go run ./benchtables/cmd/benchtables (in the bench module) agent  [-sizes 100,1000] [-window 60s]
 //	go run ./benchtables/cmd/benchtables (in the bench module) server [-sizes 100,1000,10000] [-window 30s]
+//	go run ./benchtables/cmd/benchtables (in the bench module) discovery [-processes 1000] [-namespaces 50] [-window 15s]
 //
 // Run it from the repository: it builds ./cmd/poolscope and, for the agent
 // table, the hostmetrics collector (scripts/build-collector.sh, cached;
@@ -26,12 +27,15 @@ import (
 	"github.com/poolscope/poolscope/e2e/harness"
 )
 
-const usage = `Usage: benchtables agent|server [flags]
+const usage = `Usage: benchtables agent|server|discovery [flags]
 
   agent   CPU per pass per process, CPU share and RSS of poolscope agent and of
           the Collector's hostmetrics process scraper on the same processes
   server  time a redis-server spends in CLIENT LIST, and the agent's share of
           the server's CPU, at each number of connected clients
+  discovery
+          discovery's cost of reading each process's socket table, with the
+          processes in one network namespace and spread over many (as root)
 `
 
 func main() {
@@ -42,7 +46,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || (args[0] != "agent" && args[0] != "server") {
+	if len(args) == 0 || (args[0] != "agent" && args[0] != "server" && args[0] != "discovery") {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
@@ -50,8 +54,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("benchtables "+table, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	defSizes, defWindow := "100,1000", 60*time.Second
-	if table == "server" {
+	switch table {
+	case "server":
 		defSizes, defWindow = "100,1000,10000", 65*time.Second
+	case "discovery":
+		defWindow = 15 * time.Second
 	}
 	sizesFlag := fs.String("sizes", defSizes, "comma-separated `SIZES`: processes (agent) or connected clients (server)")
 	window := fs.Duration("window", defWindow, "measurement `WINDOW` at each size")
@@ -59,6 +66,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	poolscope := fs.String("poolscope", "", "poolscope `BINARY` (default: go build ./cmd/poolscope)")
 	collector := fs.String("collector", "", "agent: hostmetrics collector `BINARY` (default: scripts/build-collector.sh with "+benchtables.HostmetricsManifest+")")
 	calls := fs.Int("calls", 20, "server: forced CLIENT LIST `CALLS` at each size")
+	processes := fs.Int("processes", 1000, "discovery: holder `PROCESSES`, one TCP connection each")
+	namespaces := fs.Int("namespaces", 50, "discovery: network `NAMESPACES` of the spread layout")
+	passes := fs.Int("passes", 3, "discovery: `PASSES` of each in-process way of reading (the per-process read: one)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -112,6 +122,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			Sizes: sizes, Window: *window, Calls: *calls, Poolscope: *poolscope, Log: stderr,
 		})
 		benchtables.PrintServerImpact(stdout, rows)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+	case "discovery":
+		rows, err := benchtables.DiscoveryCost(ctx, benchtables.DiscoveryCostConfig{
+			Processes: *processes, Namespaces: *namespaces, Passes: *passes, Window: *window,
+			Poolscope: *poolscope, Log: stderr,
+		})
+		benchtables.PrintDiscoveryCost(stdout, rows)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
