@@ -52,6 +52,14 @@ func runShape(ctx context.Context, url string, server *redis.Client, sh Shape, s
 		return Run{}, err
 	}
 	defer inst.Close()
+	// One command before the callers start, as a service's pool has served
+	// before it is under load: instrument learns a pool's name from its
+	// first connection, so callers already waiting at that moment would
+	// not be counted in its demand until the pool next falls idle, which a
+	// pool too small for callers that start together never does.
+	if err := p.Master().Ping(ctx).Err(); err != nil {
+		return Run{}, fmt.Errorf("advisebench: %s: PING: %w", sh.Name, err)
+	}
 	if sh.Setup != nil {
 		if err := sh.Setup(ctx, p.Master()); err != nil {
 			return Run{}, fmt.Errorf("advisebench: %s: setup: %w", sh.Name, err)
