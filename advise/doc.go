@@ -76,8 +76,9 @@
 // (Interval.ServerBusy: its main thread's CPU time per second) for at least
 // half of the loaded intervals, it alone says whether the server is the
 // bottleneck: at a median of 80% or more, a single-threaded server executes
-// one command at a time, and 2 connections per process (one executing, one
-// ready behind it) keep it busy; the size goes to 2 (or the model's, if
+// one command at a time, and 3 connections per process (one executing, one
+// queued behind it, one on its way to the next caller) keep it busy; the
+// size goes to 3 (or the model's, if
 // smaller) from either side, and within the keep margin the verdict is
 // ServerBound. CPU time does not advance while the machine stalls, so a
 // stall cannot pass for a busy server. Without it, ServerBound refuses

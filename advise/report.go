@@ -12,7 +12,7 @@ const (
 	// the time or more, or, where that is not recorded, a hold time that
 	// rises with concurrency: whatever serves the connections, the server
 	// or this process's CPU) and more connections would only move the
-	// queue. The size is kept (a busy server's pools go to 2 when they are
+	// queue. The size is kept (a busy server's pools go to 3 when they are
 	// further off: Grow or Shrink).
 	ServerBound Verdict = "server-bound"
 	// NotEnoughData: Missing says what is missing; no size is advised.
