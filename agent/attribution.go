@@ -74,7 +74,7 @@ func (a *Agent) askTopology(ctx context.Context, s *server) bool {
 			"server", s.display, "error", err)
 		return true
 	case !s.clusterNode && !s.discovered:
-		if strings.Contains(err.Error(), "cluster support disabled") {
+		if notClusterNode(err) {
 			a.logger.Debug("agent: not a cluster node; its connections are counted by address, nothing more is asked", "server", s.display)
 		} else {
 			a.logger.Info("agent: the server refuses to say whether it is a cluster node; its connections are counted by address, no cluster behind it is followed (give the URL the credentials for CLUSTER SHARDS to follow one)",
