@@ -120,7 +120,7 @@ func (c Config) Validate() error {
 		fail("ClientListEvery", strconv.Itoa(c.ClientListEvery), "want 0 (automatic) or a positive number of passes")
 	}
 	if !c.ServerMetrics && !c.selectsProcesses() {
-		fail("ServerMetrics", "false", "and no process selected (Discover, Match, PIDs, PIDFile or Self): nothing would be reported")
+		fail("ServerMetrics", "false", "no process is selected either, so nothing would be reported")
 	}
 	return errors.Join(errs...)
 }

@@ -50,7 +50,7 @@ func TestConfigValidateRejects(t *testing.T) {
 		{"top names", func(c *Config) { c.TopNames = 0 }, `Config.TopNames="0": want 1 to 1000`},
 		{"client list max", func(c *Config) { c.ClientListMaxClients = -1 }, `Config.ClientListMaxClients="-1"`},
 		{"client list every", func(c *Config) { c.ClientListEvery = -2 }, `Config.ClientListEvery="-2"`},
-		{"server metrics off, no process", func(c *Config) { c.ServerMetrics = false }, `Config.ServerMetrics="false": and no process selected`},
+		{"server metrics off, no process", func(c *Config) { c.ServerMetrics = false }, `Config.ServerMetrics="false": no process is selected either`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
