@@ -19,6 +19,12 @@ import (
 // out not to be a cluster node, or refuses to say (askTopology).
 func (a *Agent) runTopology(ctx context.Context, s *server) {
 	defer s.closeClient()
+	a.atDiscoveryRate(ctx, func() bool { return a.askTopology(ctx, s) })
+}
+
+// atDiscoveryRate runs pass at once, then at every discovery pass
+// (interval x discoverEvery), until ctx ends or pass returns false.
+func (a *Agent) atDiscoveryRate(ctx context.Context, pass func() (again bool)) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -27,7 +33,7 @@ func (a *Agent) runTopology(ctx context.Context, s *server) {
 			return
 		case <-timer.C:
 		}
-		if !a.askTopology(ctx, s) {
+		if !pass() {
 			return
 		}
 		timer.Reset(a.cfg.interval * time.Duration(a.cfg.discoverEvery))

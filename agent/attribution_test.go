@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -67,6 +66,37 @@ func (c *clientLists) byName(ctx context.Context) (map[string]int, error) {
 	return c.s.ClientsByName(ctx)
 }
 
+// agentAgrees checks the agent's series against the server's CLIENT LIST:
+// no server series, and each helper's connections to the server counted
+// as CLIENT LIST counts its name's (at least one). It returns CLIENT LIST's
+// counts for further checks.
+func (c *clientLists) agentAgrees(ctx context.Context, t *testing.T, ta *testAgent, helpers ...*helper) (map[string]int, error) {
+	m := ta.collect(t)
+	if err := noServerSeries(m); err != nil {
+		return nil, err
+	}
+	server, err := c.byName(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range helpers {
+		name := pools.ClientName("svc", pools.Master, h.pid)
+		if n, _ := processConns(m, h.pid, c.s.Addr()); n != int64(server[name]) || n == 0 {
+			return nil, fmt.Errorf("pid %d: the agent counts %d connections to %s, CLIENT LIST %d (%v)", h.pid, n, c.s.Addr(), server[name], server)
+		}
+	}
+	return server, nil
+}
+
+// noAgentConnection fails when CLIENT LIST shows a connection of the
+// agent's.
+func noAgentConnection(server map[string]int, err error) error {
+	if err == nil && server[ClientName] != 0 {
+		err = fmt.Errorf("the server sees %d agent connections, want none", server[ClientName])
+	}
+	return err
+}
+
 // processConns is the agent's poolscope.process.redis.connections for pid
 // to the server at addr ("host:port").
 func processConns(m map[string][]point, pid int, addr string) (int64, bool) {
@@ -103,33 +133,13 @@ func TestServerMetricsOffAttributesOnly(t *testing.T) {
 			}
 			ta := startAgent(t, WithServerMetrics(false), WithDiscover(), WithDiscoverEvery(1), WithRedis(url))
 			lists := &clientLists{s: s}
-			matchesClientList := func(pids ...int) func() error {
-				return func() error {
-					m := ta.collect(t)
-					if err := noServerSeries(m); err != nil {
-						return err
-					}
-					server, err := lists.byName(ctx)
-					if err != nil {
-						return err
-					}
-					for _, pid := range pids {
-						name := pools.ClientName("svc", pools.Master, pid)
-						if n, _ := processConns(m, pid, s.Addr()); n != int64(server[name]) || n == 0 {
-							return fmt.Errorf("pid %d: the agent counts %d connections, CLIENT LIST %d (%v)", pid, n, server[name], server)
-						}
-					}
-					if server[ClientName] != 0 {
-						return fmt.Errorf("the server still sees %d agent connections, want none once it is known not to be a cluster node", server[ClientName])
-					}
-					return nil
-				}
-			}
-			redistest.Eventually(t, waitFor, matchesClientList(h.pid))
+			// Once the server is known not to be a cluster node, the agent
+			// holds no connection to it.
+			redistest.Eventually(t, waitFor, func() error { return noAgentConnection(lists.agentAgrees(ctx, t, ta, h)) })
 			// A workload that connects later is found by a later discovery
 			// pass: the agent has run several, still asking nothing.
 			h2 := startHelper(t, "2="+s.URL())
-			redistest.Eventually(t, waitFor, matchesClientList(h.pid, h2.pid))
+			redistest.Eventually(t, waitFor, func() error { return noAgentConnection(lists.agentAgrees(ctx, t, ta, h, h2)) })
 
 			calls, err := commandCalls(ctx, s)
 			if err != nil {
@@ -168,17 +178,8 @@ func TestServerMetricsOffFollowsCluster(t *testing.T) {
 	ta := startAgent(t, WithServerMetrics(false), WithDiscover(), WithDiscoverEvery(1), WithRedis(seed.URL()))
 	lists := &clientLists{s: other}
 	redistest.Eventually(t, waitFor, func() error {
-		m := ta.collect(t)
-		if err := noServerSeries(m); err != nil {
-			return err
-		}
-		server, err := lists.byName(ctx)
-		if err != nil {
-			return err
-		}
-		name := pools.ClientName("svc", pools.Master, h.pid)
-		if n, _ := processConns(m, h.pid, other.Addr()); n != int64(server[name]) || n != 2 {
-			return fmt.Errorf("the agent counts %d connections to %s, CLIENT LIST %d: the node is not found through the seed yet", n, other.Addr(), server[name])
+		if _, err := lists.agentAgrees(ctx, t, ta, h); err != nil {
+			return fmt.Errorf("the node is not found through the seed yet? %w", err)
 		}
 		if got := len(ta.Servers()); got != len(c.Nodes) {
 			return fmt.Errorf("the agent knows %d servers, the cluster has %d", got, len(c.Nodes))
@@ -218,23 +219,7 @@ func TestServerMetricsOffFollowsSentinel(t *testing.T) {
 	ta := startAgent(t, WithServerMetrics(false), WithDiscover(), WithDiscoverEvery(1),
 		WithSentinel("mymaster", []string{sentinel.Addr()}, "", ""))
 	lists := &clientLists{s: master}
-	redistest.Eventually(t, waitFor, func() error {
-		m := ta.collect(t)
-		if err := noServerSeries(m); err != nil {
-			return err
-		}
-		server, err := lists.byName(ctx)
-		if err != nil {
-			return err
-		}
-		if server[ClientName] != 0 {
-			return errors.New("the master has a connection from the agent")
-		}
-		if n, _ := processConns(m, h.pid, master.Addr()); n != int64(server[pools.ClientName("svc", pools.Master, h.pid)]) || n != 2 {
-			return fmt.Errorf("the agent counts %d connections to the master, CLIENT LIST %v", n, server)
-		}
-		return nil
-	})
+	redistest.Eventually(t, waitFor, func() error { return noAgentConnection(lists.agentAgrees(ctx, t, ta, h)) })
 	calls, err := commandCalls(ctx, master)
 	if err != nil {
 		t.Fatal(err)
