@@ -16,8 +16,9 @@ import (
 // them from flags or a file (`poolscope agent` fills it from its flags).
 // Validate reports every problem at once, each a *FieldError naming the
 // field and the value (URLs with their password redacted); Options turns a
-// valid Config into Start's options. Applications embedding the agent use
-// the options directly.
+// valid Config into Start's options. Start from DefaultConfig: the zero
+// Config fails Validate and has ServerMetrics off. Applications embedding
+// the agent use the options directly.
 type Config struct {
 	Interval      time.Duration // WithInterval
 	PIDs          []int         // WithPIDs
