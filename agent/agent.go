@@ -80,6 +80,9 @@ func Start(ctx context.Context, opts ...Option) (*Agent, error) {
 	if len(a.serverList()) == 0 && len(watches) == 0 && !cfg.samplesProcesses() {
 		return nil, errors.New("agent: nothing to sample: add servers (WithRedis, WithPoolsConfig) or processes (WithSelf, WithPIDs, WithPIDFile, WithMatch, WithDiscover)")
 	}
+	if !cfg.serverMetrics && !cfg.samplesProcesses() {
+		return nil, errors.New("agent: nothing to report: the server metrics are off (WithServerMetrics(false)) and no process is selected (WithSelf, WithPIDs, WithPIDFile, WithMatch, WithDiscover)")
+	}
 	if cfg.samplesProcesses() {
 		fs, err := procfs.NewFS(a.procRoot)
 		if err != nil {
@@ -224,12 +227,19 @@ func (a *Agent) serverList() []*server {
 
 func (a *Agent) setServers(list []*server) { a.servers.Store(&list) }
 
-// startServer starts sampling s until the agent stops or s is removed.
+// startServer starts sampling s until the agent stops or s is removed;
+// with the server metrics off, it starts following s's cluster topology
+// instead (runTopology), and nothing for a server found through Sentinel.
 // The caller holds topoMu.
 func (a *Agent) startServer(s *server) {
 	ctx, cancel := context.WithCancel(a.runCtx)
 	s.cancel = cancel
-	a.wg.Go(func() { a.runServer(ctx, s) })
+	switch {
+	case a.cfg.serverMetrics:
+		a.wg.Go(func() { a.runServer(ctx, s) })
+	case !s.viaSentinel():
+		a.wg.Go(func() { a.runTopology(ctx, s) })
+	}
 }
 
 // Close stops sampling, waits for the goroutines, closes the connections to

@@ -16,8 +16,9 @@ import (
 // them from flags or a file (`poolscope agent` fills it from its flags).
 // Validate reports every problem at once, each a *FieldError naming the
 // field and the value (URLs with their password redacted); Options turns a
-// valid Config into Start's options. Applications embedding the agent use
-// the options directly.
+// valid Config into Start's options. Start from DefaultConfig: the zero
+// Config fails Validate and has ServerMetrics off. Applications embedding
+// the agent use the options directly.
 type Config struct {
 	Interval      time.Duration // WithInterval
 	PIDs          []int         // WithPIDs
@@ -35,6 +36,7 @@ type Config struct {
 	TopNames             int      // WithTopNames
 	ClientListMaxClients int      // WithClientListMaxClients, 0: off
 	ClientListEvery      int      // WithClientListEvery, 0: automatic
+	ServerMetrics        bool     // WithServerMetrics; DefaultConfig: true (false: attribution and topology only)
 }
 
 // FieldError is one problem with a field of Config. Programs that fill
@@ -63,6 +65,7 @@ func DefaultConfig() Config {
 		DiscoverEvery:        DefaultDiscoverEvery,
 		TopNames:             DefaultTopNames,
 		ClientListMaxClients: DefaultClientListMaxClients,
+		ServerMetrics:        true,
 	}
 }
 
@@ -117,7 +120,15 @@ func (c Config) Validate() error {
 	if c.ClientListEvery < 0 {
 		fail("ClientListEvery", strconv.Itoa(c.ClientListEvery), "want 0 (automatic) or a positive number of passes")
 	}
+	if !c.ServerMetrics && !c.selectsProcesses() {
+		fail("ServerMetrics", "false", "no process is selected either, so nothing would be reported")
+	}
 	return errors.Join(errs...)
+}
+
+// selectsProcesses reports whether any field selects processes.
+func (c Config) selectsProcesses() bool {
+	return c.Self || c.Discover || c.Match != "" || c.PIDFile != "" || len(c.PIDs) > 0
 }
 
 // Options validates c and returns the matching Start options (without the
@@ -132,6 +143,7 @@ func (c Config) Options() ([]Option, error) {
 		WithTopNames(c.TopNames),
 		WithClientListMaxClients(c.ClientListMaxClients),
 		WithClientListEvery(c.ClientListEvery),
+		WithServerMetrics(c.ServerMetrics),
 	}
 	if len(c.PIDs) > 0 {
 		opts = append(opts, WithPIDs(c.PIDs...))

@@ -21,8 +21,12 @@ func TestConfigValidateAccepts(t *testing.T) {
 		t.Fatalf("Options = %d options, %v", len(opts), err)
 	}
 	cfg := newConfig(opts)
-	if cfg.match == nil || len(cfg.pids) != 2 || len(cfg.redisURLs) != 3 || cfg.interval != DefaultInterval {
+	if cfg.match == nil || len(cfg.pids) != 2 || len(cfg.redisURLs) != 3 || cfg.interval != DefaultInterval || !cfg.serverMetrics {
 		t.Fatalf("options did not carry the config: %+v", cfg)
+	}
+	c.ServerMetrics = false // processes are selected: attribution only is fine
+	if opts, err = c.Options(); err != nil || newConfig(opts).serverMetrics {
+		t.Fatalf("ServerMetrics false: Options = %v; server metrics still on: %v", err, newConfig(opts).serverMetrics)
 	}
 }
 
@@ -46,6 +50,7 @@ func TestConfigValidateRejects(t *testing.T) {
 		{"top names", func(c *Config) { c.TopNames = 0 }, `Config.TopNames="0": want 1 to 1000`},
 		{"client list max", func(c *Config) { c.ClientListMaxClients = -1 }, `Config.ClientListMaxClients="-1"`},
 		{"client list every", func(c *Config) { c.ClientListEvery = -2 }, `Config.ClientListEvery="-2"`},
+		{"server metrics off, no process", func(c *Config) { c.ServerMetrics = false }, `Config.ServerMetrics="false": no process is selected either`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -72,6 +72,17 @@
 // redis.clients.connected is connected_clients - 1, CLIENT LIST skips it by
 // its CLIENT ID, and discovery skips its socket.
 //
+// # Attribution only
+//
+// WithServerMetrics(false) keeps the servers for discovery's per-process
+// connection counts (matched by address: no credentials needed) and drops
+// everything the agent learns from the servers themselves: no INFO, no
+// CLIENT LIST, no server metric. A configured server is asked once whether
+// it is a cluster node (CLUSTER SHARDS); a cluster's nodes are asked for
+// the topology at every discovery pass; servers found through Sentinel are
+// not contacted. For the agents of a DaemonSet, which would otherwise each
+// report the same servers; one agent elsewhere samples them.
+//
 // # Redis Cluster from one seed
 //
 // A server whose INFO says cluster_enabled:1 is asked, at every discovery

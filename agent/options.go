@@ -63,6 +63,10 @@ type config struct {
 	topNames             int
 	clientListMaxClients int
 	clientListEvery      int
+	// serverMetrics off: servers are only attributed to (discovery's
+	// connection counts) and asked for their cluster's topology, never
+	// sampled (WithServerMetrics).
+	serverMetrics bool
 
 	// passHook, set by tests only, is told when a topology discovery pass
 	// (a cluster node's, a Sentinel watch's) starts, with the pass's source
@@ -83,6 +87,7 @@ func newConfig(opts []Option) *config {
 		discoverEvery:        DefaultDiscoverEvery,
 		topNames:             DefaultTopNames,
 		clientListMaxClients: DefaultClientListMaxClients,
+		serverMetrics:        true,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -239,4 +244,23 @@ func WithClientListMaxClients(n int) Option {
 // is automatic: every pass up to 1000 clients, every 6th pass above.
 func WithClientListEvery(n int) Option {
 	return optionFunc(func(c *config) { c.clientListEvery = n })
+}
+
+// WithServerMetrics(false) keeps the servers for attribution only: the
+// processes' connection counts per server (discovery matches sockets by
+// the server's address, so it needs no credentials), without sampling the
+// servers: no INFO, no CLIENT LIST, none of the server metrics
+// (redis.clients.*, redis.connections.*, poolscope.server.*,
+// poolscope.redis.up, poolscope.agent.client_list.*). Topology is still
+// followed: a configured server is asked once whether it is a Redis
+// Cluster node (CLUSTER SHARDS; a refusal, "cluster support disabled" or
+// an authentication error, ends the asking and its connection), and a
+// cluster's nodes are asked for the topology at every discovery pass on
+// the agent's one connection each; servers found through Sentinel are not
+// contacted at all (the Sentinels are). Meant for the agents of a
+// DaemonSet, which would otherwise each report the same servers' series
+// and each run INFO and CLIENT LIST against them; one agent elsewhere
+// samples the servers. Default true: servers are sampled.
+func WithServerMetrics(on bool) Option {
+	return optionFunc(func(c *config) { c.serverMetrics = on })
 }

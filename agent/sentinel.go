@@ -62,17 +62,10 @@ func (a *Agent) sentinelTemplate(w sentinelWatch) (*server, error) {
 
 // runSentinel follows one master until ctx ends, at the discovery rate.
 func (a *Agent) runSentinel(ctx context.Context, w sentinelWatch, tmpl *server) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
+	a.atDiscoveryRate(ctx, func() bool {
 		a.topologyPass(tmpl.display, func() { a.followSentinel(ctx, w, tmpl) })
-		timer.Reset(a.cfg.interval * time.Duration(a.cfg.discoverEvery))
-	}
+		return true
+	})
 }
 
 // followSentinel asks the Sentinels, in order, until one answers, and

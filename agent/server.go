@@ -58,6 +58,9 @@ type server struct {
 	maxClientsState int // 0 not asked, 1 known, -1 not available
 	groups          []groupSample
 	haveGroups      bool
+	// clusterNode: the server has answered CLUSTER SHARDS or NODES, with
+	// the server metrics off (runTopology).
+	clusterNode bool
 
 	ips []netip.Addr // resolved host, for discovery
 

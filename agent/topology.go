@@ -59,7 +59,7 @@ func clusterNodes(ctx context.Context, c *redis.Client, useTLS bool) ([]clusterN
 	if err == nil {
 		return nodesFromShards(shards, useTLS), nil
 	}
-	if !isRedisError(err) { // unreachable: CLUSTER NODES would fail too
+	if !isRedisError(err) || notClusterNode(err) { // CLUSTER NODES would fail too
 		return nil, err
 	}
 	text, err := c.ClusterNodes(ctx).Result()
@@ -67,6 +67,12 @@ func clusterNodes(ctx context.Context, c *redis.Client, useTLS bool) ([]clusterN
 		return nil, err
 	}
 	return parseClusterNodes(text)
+}
+
+// notClusterNode reports whether err is a server's answer that it is not
+// a cluster node.
+func notClusterNode(err error) bool {
+	return isRedisError(err) && strings.Contains(err.Error(), "cluster support disabled")
 }
 
 // nodesFromShards lists a CLUSTER SHARDS reply's nodes with their shard.

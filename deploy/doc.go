@@ -3,7 +3,8 @@
 //
 //   - Containerfile: the image, a static binary on an empty base image,
 //     non-root by default (`make image`);
-//   - kubernetes/: the agent as a sidecar and as a DaemonSet, and the read
+//   - kubernetes/: the agent as a sidecar, as a DaemonSet (server metrics
+//     off) with a one-replica agent for the servers, and the read
 //     access the gateway collector's k8sattributes processor needs;
 //   - systemd/: the agent as a hardened service on a host;
 //   - collector/: the gateway collector configuration for Kubernetes and the

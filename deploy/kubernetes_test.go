@@ -2,6 +2,8 @@ package deploy
 
 import (
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -76,7 +78,78 @@ func TestDaemonSet(t *testing.T) {
 	if len(agent.VolumeMounts) > 0 {
 		t.Errorf("volume mounts %v: the agent needs none", agent.VolumeMounts)
 	}
+	if samplesServers(agent) {
+		t.Errorf("args %q, env %v: the DaemonSet's agents must not sample the servers (--server-metrics=false): every node would report the same servers' series", agent.Args, agent.Env)
+	}
 	assertAgentArgs(t, agent.Args)
+}
+
+// TestServerAgent asserts what docs/deploy.md promises of the agent that
+// samples the servers for a DaemonSet: one copy, never two at once, the
+// server metrics on, no process selected, and so nothing of the node's:
+// no host namespace, a non-root user, no capability.
+func TestServerAgent(t *testing.T) {
+	d := only[*appsv1.Deployment](t, manifest(t, "server-agent.yaml"))
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
+		t.Errorf("replicas %v: want 1, or every server is reported once per copy", d.Spec.Replicas)
+	}
+	if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+		t.Errorf("strategy %q: want Recreate, so that an update never runs two copies", d.Spec.Strategy.Type)
+	}
+	pod := d.Spec.Template.Spec
+	if pod.HostPID || pod.HostNetwork || pod.HostIPC || pod.ShareProcessNamespace != nil && *pod.ShareProcessNamespace {
+		t.Errorf("hostPID %v, hostNetwork %v, hostIPC %v, shareProcessNamespace %v: it watches no process", pod.HostPID, pod.HostNetwork, pod.HostIPC, pod.ShareProcessNamespace)
+	}
+	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+		t.Error("automountServiceAccountToken is not false: the agent does not call the Kubernetes API")
+	}
+	psc := pod.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser == 0 {
+		t.Errorf("pod securityContext %+v: want runAsNonRoot and a non-zero runAsUser", psc)
+	}
+	agent := container(t, pod, agentContainer)
+	assertLocked(t, agent)
+	if caps := agent.SecurityContext.Capabilities; len(caps.Add) > 0 {
+		t.Errorf("capabilities added %v: it reads no process", caps.Add)
+	}
+	if !samplesServers(agent) {
+		t.Errorf("args %q, env %v: the server agent must sample the servers", agent.Args, agent.Env)
+	}
+	for _, a := range agent.Args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && slices.Contains([]string{"discover", "match", "pid", "pidfile", "self"}, name) {
+			t.Errorf("args %q select processes (%s): this agent is for the servers only", agent.Args, a)
+		}
+	}
+	assertAgentArgs(t, agent.Args)
+}
+
+// serverMetricsEnv is the agent's variable for --server-metrics.
+const serverMetricsEnv = "POOLSCOPE_AGENT_SERVER_METRICS"
+
+// samplesServers reports whether the agent container samples its servers,
+// as the agent decides it: the last --server-metrics on the command line,
+// else POOLSCOPE_AGENT_SERVER_METRICS, else on.
+func samplesServers(c corev1.Container) bool {
+	for i := len(c.Args) - 1; i >= 0; i-- {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(c.Args[i], "-"), "=")
+		if strings.HasPrefix(c.Args[i], "-") && name == "server-metrics" {
+			return !hasValue || on(value)
+		}
+	}
+	for _, e := range c.Env {
+		if e.Name == serverMetricsEnv {
+			return on(e.Value)
+		}
+	}
+	return true
+}
+
+// on is Go's flag package's reading of a boolean value (the flag's), which
+// also covers the variable's 1/0/true/false.
+func on(v string) bool {
+	b, err := strconv.ParseBool(v)
+	return err == nil && b
 }
 
 // assertLocked checks the settings both agent containers share: not

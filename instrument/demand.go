@@ -14,8 +14,8 @@ import (
 const (
 	nameDemandMax     = "redis.client.connection.demand.max"
 	nameDemand        = "redis.client.connection.demand"
-	demandDescription = "Callers holding or waiting for a connection of the pool, the caller itself included, as each caller got its connection: " +
-		"a pool of size N made about the share of callers above N wait."
+	demandDescription = "Callers holding or waiting for a connection of the pool, the caller itself included, as each caller asked for one: " +
+		"a pool of size N makes about the share of callers above N wait."
 )
 
 // demandBounds are the demand histogram's buckets: one per size up to 16,
@@ -29,11 +29,11 @@ var demandBounds = []float64{
 // and the most at once since the last collection: what the sampled gauges
 // (count, pending_requests) miss between two collections. Every update is
 // an atomic add (with a short CAS loop when the maximum grows); nothing
-// allocates. Each successful acquisition also records the count it finds
-// in the pool's demand histogram (redis.client.connection.demand), which
-// tells how often the pool reached each size, not only its peak: a burst
-// of callers that wake together looks like random callers in the mean,
-// but not there.
+// allocates. Each caller also records the count it finds as it asks
+// (itself included) in the pool's demand histogram
+// (redis.client.connection.demand), which tells how often the pool reached
+// each size, not only its peak: a burst of callers that wake together
+// looks like random callers in the mean, but not there.
 //
 // It follows go-redis v9.23's recorder calls for one acquisition: pending
 // +1 (no connection, the pool's name), then, on success, "used" +1 and
@@ -58,11 +58,13 @@ type demand struct {
 	_   [56]byte
 }
 
-// arrive counts a caller that starts asking for a connection.
-func (d *demand) arrive() {
+// arrive counts a caller that starts asking for a connection, and returns
+// how many callers hold or wait for one now, itself included.
+func (d *demand) arrive() int64 {
 	now := d.now.Add(1)
 	for v := d.max.Load(); now > v && !d.max.CompareAndSwap(v, now); v = d.max.Load() {
 	}
+	return now
 }
 
 // leave counts a caller that gave up (pool timeout, dial error, canceled)
@@ -72,10 +74,6 @@ func (d *demand) leave() {
 		d.now.Add(1)
 	}
 }
-
-// current is the number of callers holding or waiting for a connection,
-// at least the one asking (see collect for why it can run low).
-func (d *demand) current() int64 { return max(d.now.Load(), 1) }
 
 // collect returns the most callers at once since the last collection and
 // starts the next interval at the current demand.

@@ -31,7 +31,7 @@
 //	db.client.connection.max               UpDownCounter (async)    {connection}  most connections open: regular pool cap (MaxActiveConns, else PoolSize) plus pipeline pool size
 //	db.client.connection.pending_requests  UpDownCounter (async)    {request}     callers waiting for a connection now
 //	redis.client.connection.demand.max     Gauge (async)            {connection}  most callers holding or waiting for a connection at once since the last collection (kept by the recorder)
-//	redis.client.connection.demand         Histogram                {connection}  callers holding or waiting (itself included) that each caller found as it got a connection; buckets 1..16, 20, 24, 32, ... 1024
+//	redis.client.connection.demand         Histogram                {connection}  callers holding or waiting (itself included) that each caller found as it asked for a connection; buckets 1..16, 20, 24, 32, ... 1024
 //	db.client.connection.timeouts          Counter (async)          {timeout}     callers that gave up waiting (PoolTimeout)
 //	db.client.connection.create_time       Histogram                s             dial + TLS + handshake of each new connection
 //	db.client.connection.wait_time         Histogram                s             wait for a turn in the pool, every acquisition

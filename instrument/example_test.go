@@ -128,6 +128,10 @@ func ExampleNewClient() {
 			}
 		}
 	}
+	// The demand is recorded as callers ask for a connection, from the
+	// second on: the first one's teaches poolscope go-redis's name for the
+	// pool (see redis.client.connection.demand in doc.go).
+	//
 	// Unordered output:
 	// db.client.connection.count{state=idle} 1
 	// db.client.connection.count{state=used} 0
@@ -144,7 +148,7 @@ func ExampleNewClient() {
 	// db.client.connection.create_time: 1 recorded
 	// db.client.connection.wait_time: 2 recorded
 	// db.client.connection.use_time: 2 recorded
-	// redis.client.connection.demand: 2 recorded
+	// redis.client.connection.demand: 1 recorded
 	// db.client.operation.duration{db.operation.name=SET}: 1 recorded
 	// db.client.operation.duration{db.operation.name=GET}: 1 recorded
 }

@@ -168,7 +168,10 @@ func (recorder) RecordPendingRequests(ctx context.Context, delta int, cn redis.C
 	if delta > 0 {
 		for _, p := range poolsByName(poolName) {
 			if !p.closed.Load() {
-				p.demand.arrive()
+				// The count itself spreads the callers over the
+				// histogram's shards: the caller has no connection yet.
+				n := p.demand.arrive()
+				p.sets.demand.recordValue(ctx, max(n, 1), uint32(n))
 			}
 		}
 		return
@@ -195,7 +198,6 @@ func (recorder) RecordPendingRequests(ctx context.Context, delta int, cn redis.C
 			now = nanotime()
 		}
 		c.borrowedAt.Store(now)
-		p.sets.demand.recordValue(ctx, p.demand.current(), c.shard)
 	}
 }
 

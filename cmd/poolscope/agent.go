@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/poolscope/poolscope/agent"
+	"github.com/poolscope/poolscope/internal/envvar"
 	"github.com/poolscope/poolscope/internal/redislog"
 	"github.com/poolscope/poolscope/pools"
 )
@@ -54,6 +55,12 @@ every pass; the selection and connection counts every --discover-every
 passes. CLIENT LIST runs at every pass up to 1000 clients, every 6th pass up
 to --client-list-max-clients, and is skipped (and counted) above.
 
+--server-metrics=false (or POOLSCOPE_AGENT_SERVER_METRICS=false) keeps the
+servers for attribution only: the processes' connection counts per server,
+no INFO, no CLIENT LIST, no server series, no password needed. A cluster
+seed is still asked for its nodes; servers found through Sentinel are not
+contacted. For a DaemonSet: one agent elsewhere samples the servers.
+
 Runs Go's garbage collector at GOGC=50 unless GOGC is set (a smaller RSS
 for a small heap). Stops on SIGINT or SIGTERM, flushing within 5 seconds. Exit status: 0 after a
 signal, 1 when the exporter cannot be set up, 2 for bad flags or
@@ -66,6 +73,8 @@ Examples:
   poolscope agent --pidfile /run/app.pid --pss --redis unix:///run/redis.sock --interval 5s --log-format json
   # processes by name, two servers
   poolscope agent --match '^(php-fpm|gunicorn)' --redis redis://10.0.0.5:6379 --redis redis://10.0.0.6:6379
+  # on every node: the processes' connections, not the servers' own series
+  poolscope agent --discover --server-metrics=false --redis redis://10.0.0.5:6379
 
 Flags:
 `
@@ -84,6 +93,7 @@ var agentFlagNames = map[string]string{
 	"Interval": "interval", "PIDs": "pid", "PIDFile": "pidfile", "Match": "match", "Self": "self",
 	"Discover": "discover", "DiscoverEvery": "discover-every", "PSS": "pss", "ProcRoot": "proc-root", "RedisURLs": "redis", "Sentinels": "sentinel", "SentinelMaster": "sentinel-master",
 	"TopNames": "top-names", "ClientListMaxClients": "client-list-max-clients", "ClientListEvery": "client-list-every",
+	"ServerMetrics": "server-metrics",
 }
 
 // runAgent parses the flags, builds the agent's options (from the flags,
@@ -140,6 +150,7 @@ func parseAgentFlags(e env) (f agentFlags, problems []string, code int, ok bool)
 	if fs.NArg() > 0 {
 		problems = append(problems, fmt.Sprintf("agent: unexpected argument %q", redactArg(fs.Arg(0))))
 	}
+	problems = append(problems, serverMetricsFromEnv(e, fs, &f.cfg)...)
 	if f.cfg.ClientListEvery > 0 && f.cfg.ClientListMaxClients == 0 {
 		bad("client-list-every", strconv.Itoa(f.cfg.ClientListEvery), "CLIENT LIST is off (--client-list-max-clients=0); drop one of the two")
 	}
@@ -150,6 +161,27 @@ func parseAgentFlags(e env) (f agentFlags, problems []string, code int, ok bool)
 		bad("log-format", f.logFormat, "want text or json")
 	}
 	return f, problems, exitOK, true
+}
+
+// serverMetricsEnv sets --server-metrics when the flag is not given: the
+// DaemonSet's and Helm-style deployments' way to turn server sampling off
+// without changing the command line.
+const serverMetricsEnv = "POOLSCOPE_AGENT_SERVER_METRICS"
+
+// serverMetricsFromEnv reads serverMetricsEnv into cfg unless the command
+// line gave --server-metrics (the flag wins).
+func serverMetricsFromEnv(e env, fs *flag.FlagSet, cfg *agent.Config) []string {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "server-metrics" })
+	if given {
+		return nil
+	}
+	r := envvar.New("agent", e.lookup)
+	r.Flag(&cfg.ServerMetrics, serverMetricsEnv)
+	if err := r.Err(); err != nil {
+		return []string{err.Error()}
+	}
+	return nil
 }
 
 // agentFlagSet defines the flags that fill cfg. Parse errors become one
@@ -246,6 +278,7 @@ func agentFlagSet(cfg *agent.Config, bad func(name, value, why string)) *flag.Fl
 	intFlag(&cfg.TopNames, "top-names", "per server, give the `N` client names with the most connections their own series; the rest are \"other\" (default 50)")
 	intFlag(&cfg.ClientListMaxClients, "client-list-max-clients", "skip CLIENT LIST on a server with more than `N` clients; 0 turns it off (default 5000)")
 	intFlag(&cfg.ClientListEvery, "client-list-every", "run CLIENT LIST every `N` passes; 0 is automatic (default 0)")
+	fs.BoolVar(&cfg.ServerMetrics, "server-metrics", true, "sample the servers (INFO, CLIENT LIST) and report their metrics; false: only count the processes' connections to them, asking a cluster seed for its nodes (env "+serverMetricsEnv+")")
 	return fs
 }
 
@@ -312,7 +345,7 @@ func serveAgent(ctx context.Context, e env, cfg agent.Config, opts []agent.Optio
 		return exitUsage
 	}
 	logger.Info("agent: started", "servers", a.Servers(), "interval", cfg.Interval.String(),
-		"self", cfg.Self, "discover", cfg.Discover, "pids", cfg.PIDs, "pidfile", cfg.PIDFile, "match", cfg.Match)
+		"server_metrics", cfg.ServerMetrics, "self", cfg.Self, "discover", cfg.Discover, "pids", cfg.PIDs, "pidfile", cfg.PIDFile, "match", cfg.Match)
 	<-ctx.Done()
 	logger.Info("agent: stopping")
 	if err := a.Close(); err != nil {

@@ -46,6 +46,10 @@ func TestAgentBadFlags(t *testing.T) {
 			want: []string{`agent: --sentinel="sentinel": not host:port`}},
 		{name: "proc-root relative", args: []string{"--proc-root", "host/proc", "--self"},
 			want: []string{`agent: --proc-root="host/proc": not an absolute path`}},
+		{name: "server metrics off, no process", args: []string{"--server-metrics=false", "--redis", "redis://127.0.0.1:6379"},
+			want: []string{`agent: --server-metrics="false": no process is selected either, so nothing would be reported`}},
+		{name: "server metrics variable", env: map[string]string{"POOLSCOPE_AGENT_SERVER_METRICS": "maybe"}, args: []string{"--self"},
+			want: []string{`agent: POOLSCOPE_AGENT_SERVER_METRICS="maybe": not a flag (want 1, 0, true or false)`}},
 		{name: "bad environment", env: map[string]string{"REDIS_MASTER_URL": "redis://:" + canary + "@db:99999/0"},
 			want: []string{`pools: REDIS_MASTER_URL="redis://***@db:99999/0": port "99999" out of range`}},
 	}
@@ -172,5 +176,35 @@ func TestAgentExitsInTimeWithCollectorDown(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "final export failed") {
 		t.Errorf("the failed flush was not logged:\n%s", stderr.String())
+	}
+}
+
+// --server-metrics defaults to true; POOLSCOPE_AGENT_SERVER_METRICS sets it
+// when the flag is not given; the flag wins over the variable.
+func TestAgentServerMetricsFlagAndVariable(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want bool
+	}{
+		{"default", nil, nil, true},
+		{"flag", nil, []string{"--server-metrics=false"}, false},
+		{"variable", map[string]string{serverMetricsEnv: "false"}, nil, false},
+		{"variable 0", map[string]string{serverMetricsEnv: "0"}, nil, false},
+		{"variable true", map[string]string{serverMetricsEnv: "true"}, nil, true},
+		{"flag wins", map[string]string{serverMetricsEnv: "false"}, []string{"--server-metrics=true"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := env{args: append([]string{"--discover"}, tc.args...),
+				lookup: func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }}
+			f, problems, _, ok := parseAgentFlags(e)
+			if !ok || len(problems) > 0 {
+				t.Fatalf("parse: ok %v, problems %v", ok, problems)
+			}
+			if f.cfg.ServerMetrics != tc.want {
+				t.Fatalf("ServerMetrics = %v, want %v", f.cfg.ServerMetrics, tc.want)
+			}
+		})
 	}
 }
