@@ -53,7 +53,11 @@ func fakePrometheus(t *testing.T, instant, ranged fakePromSeries) string {
 				for ts := start; ts <= end+1e-6; ts += step {
 					points = append(points, fmt.Sprintf(`[%.3f,%q]`, ts, v))
 				}
-				result = append(result, fmt.Sprintf(`{"metric":%s,"values":[%s]}`, labels, strings.Join(points, ",")))
+				series := labels
+				if strings.Contains(q, "redis_cpu_time") { // per server
+					series = `{"server_address":"10.0.0.5","server_port":"6379"}`
+				}
+				result = append(result, fmt.Sprintf(`{"metric":%s,"values":[%s]}`, series, strings.Join(points, ",")))
 			}
 			fmt.Fprintf(w, `{"status":"success","data":{"resultType":"matrix","result":[%s]}}`, strings.Join(result, ","))
 		default:
@@ -102,6 +106,13 @@ func TestAdviseAssemblesPrometheusAnswers(t *testing.T) {
 			}
 			if s := a.Servers[0]; s.Before != 33 || s.After != 90 || !s.Fits || s.MaxClients != 100 {
 				t.Errorf("budget %+v, want 33 -> 90 of maxclients 100", s)
+			}
+		}},
+		// The server's main thread busy 95% of every step: 3 connections,
+		// whatever the callers ask.
+		"server busy": {append(slices.Clone(histograms), fakePromSeries{{"redis_cpu_time_seconds_total", "0.95"}}...), func(t *testing.T, a adviceJSON) {
+			if p := a.Pools[0]; p.Verdict != "shrink" || p.RecommendedMax != 3 || !strings.Contains(p.Reason, "main thread was busy 95%") {
+				t.Errorf("pool %+v, want shrink to 3: the server is busy", p)
 			}
 		}},
 		"no histograms": {nil, func(t *testing.T, a adviceJSON) {
