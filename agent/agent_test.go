@@ -59,8 +59,9 @@ func startAgent(t *testing.T, opts ...Option) *testAgent {
 
 // point is one exported data point, reduced to what the tests compare.
 type point struct {
-	attrs attribute.Set
-	value int64
+	attrs   attribute.Set
+	value   int64
+	seconds float64 // a float64 point's value (redis.cpu.time)
 }
 
 func (p point) str(k attribute.Key) string {
@@ -73,7 +74,7 @@ func (p point) int(k attribute.Key) int64 {
 	return v.AsInt64()
 }
 
-// collect reads every int64 point, by metric name.
+// collect reads every point, by metric name.
 func (ta *testAgent) collect(t *testing.T) map[string][]point {
 	t.Helper()
 	m, err := ta.points()
@@ -101,6 +102,11 @@ func (ta *testAgent) points() (map[string][]point, error) {
 			case metricdata.Histogram[float64]:
 				for _, dp := range d.DataPoints {
 					out[m.Name] = append(out[m.Name], point{attrs: dp.Attributes, value: int64(dp.Count)})
+				}
+				continue
+			case metricdata.Sum[float64]:
+				for _, dp := range d.DataPoints {
+					out[m.Name] = append(out[m.Name], point{attrs: dp.Attributes, seconds: dp.Value})
 				}
 				continue
 			}

@@ -17,7 +17,7 @@ import (
 // server: none of them may appear with WithServerMetrics(false).
 var serverMetricNames = []string{
 	metricClientsConnected, metricClientsBlocked, metricClientsMax, metricConnsReceived, metricConnsRejected,
-	metricServerConnections, metricConnectionAgeMax, metricConnectionIdleMax, metricUp,
+	metricCPUTime, metricServerConnections, metricConnectionAgeMax, metricConnectionIdleMax, metricUp,
 	metricClientListSkipped, metricClientListDuration,
 }
 

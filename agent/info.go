@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -22,8 +23,8 @@ const (
 	fieldRejected
 )
 
-// redisInfo holds the INFO clients and stats fields the agent exports, in
-// the server's units (counts). have says which fields the reply carried:
+// redisInfo holds the INFO clients, stats and cpu fields the agent exports,
+// in the server's units (counts, seconds). have says which fields the reply carried:
 // maxclients, for one, is in INFO clients only since Redis 7.0.
 type redisInfo struct {
 	connected, blocked, maxClients int64
@@ -32,6 +33,49 @@ type redisInfo struct {
 
 	role    string // "master" or "replica" (INFO replication), "" when absent
 	cluster bool   // cluster_enabled:1 (INFO cluster)
+
+	// cpu is INFO cpu's seconds per state (cpuStates); cpuHave says which
+	// the reply carried: the main-thread ones exist from Redis 6.2 on.
+	cpu     [numCPUStates]float64
+	cpuHave uint8
+}
+
+// cpuStates are the states of redis.cpu.time, as the Collector's redis
+// receiver names them, and the INFO cpu field of each.
+var cpuStates = [...]struct{ state, field string }{
+	{"sys", "used_cpu_sys"},
+	{"sys_children", "used_cpu_sys_children"},
+	{"sys_main_thread", "used_cpu_sys_main_thread"},
+	{"user", "used_cpu_user"},
+	{"user_children", "used_cpu_user_children"},
+	{"user_main_thread", "used_cpu_user_main_thread"},
+}
+
+const numCPUStates = len(cpuStates)
+
+func (i redisInfo) hasCPU(state int) bool { return i.cpuHave&(1<<state) != 0 }
+
+// cpuState is the index in cpuStates of an INFO cpu field, -1 for any
+// other key.
+func cpuState(key string) int {
+	for i, c := range cpuStates {
+		if c.field == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// parseCPU sets one INFO cpu field: seconds, a finite number >= 0 ("1.234567").
+func (i *redisInfo) parseCPU(state int, key, value string) error {
+	f, err := strconv.ParseFloat(value, 64)
+	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		i.cpu[state], i.cpuHave = 0, i.cpuHave&^(1<<state)
+		return fmt.Errorf("agent: INFO %s=%q: not a number of seconds >= 0", key, clip(value))
+	}
+	i.cpu[state] = f
+	i.cpuHave |= 1 << state
+	return nil
 }
 
 func (i redisInfo) has(f infoField) bool { return i.have&f != 0 }
@@ -39,7 +83,8 @@ func (i redisInfo) has(f infoField) bool { return i.have&f != 0 }
 // parseInfo reads an INFO reply: "# Section" headers and "key:value" lines
 // separated by CRLF (LF alone is accepted too). Unknown keys, headers and
 // lines without a colon are ignored, so that newer servers' additions never
-// break it. A known field whose value is not a whole number >= 0 is left out
+// break it. A known field whose value is not a whole number >= 0 (INFO cpu:
+// a number of seconds >= 0) is left out
 // and reported in the error; the fields that did parse are returned with it.
 // It never panics, whatever the input.
 func parseInfo(reply string) (redisInfo, error) {
@@ -76,6 +121,11 @@ func parseInfo(reply string) (redisInfo, error) {
 		case "rejected_connections":
 			f, dst = fieldRejected, &info.rejected
 		default:
+			if c := cpuState(key); c >= 0 {
+				if err := info.parseCPU(c, key, value); err != nil {
+					errs = append(errs, err)
+				}
+			}
 			continue
 		}
 		n, err := strconv.ParseInt(value, 10, 64)

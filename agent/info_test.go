@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,10 @@ func TestParseInfoRealReplies(t *testing.T) {
 			}
 			want := redisInfo{connected: 9, blocked: 1, maxClients: 10000, received: received, rejected: 0,
 				have: fieldConnected | fieldBlocked | fieldMaxClients | fieldReceived | fieldRejected, role: roles[file]}
+			if file == "info_7.0_all.txt" { // the full INFO has the cpu section
+				want.cpu = [numCPUStates]float64{0.019084, 0, 0.018827, 0.028626, 0, 0.028240}
+				want.cpuHave = 1<<numCPUStates - 1
+			}
 			if info != want {
 				t.Fatalf("parseInfo = %+v, want %+v", info, want)
 			}
@@ -107,6 +112,11 @@ func FuzzParseInfo(f *testing.F) {
 		for _, v := range []int64{info.connected, info.blocked, info.maxClients, info.received, info.rejected} {
 			if v < 0 {
 				t.Fatalf("negative field in %+v", info)
+			}
+		}
+		for c, v := range info.cpu {
+			if info.hasCPU(c) && !(v >= 0 && v <= math.MaxFloat64) {
+				t.Fatalf("CPU time %s = %v in %+v", cpuStates[c].state, v, info)
 			}
 		}
 		if !info.has(fieldConnected) && err == nil {

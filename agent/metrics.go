@@ -25,6 +25,7 @@ const (
 	metricClientsMax         = "redis.clients.max"
 	metricConnsReceived      = "redis.connections.received"
 	metricConnsRejected      = "redis.connections.rejected"
+	metricCPUTime            = "redis.cpu.time"
 	metricServerConnections  = "poolscope.server.connections"
 	metricConnectionAgeMax   = "poolscope.server.connection.age.max"
 	metricConnectionIdleMax  = "poolscope.server.connection.idle.max"
@@ -42,6 +43,7 @@ const (
 	attrServerPort     = attribute.Key("server.port")
 	attrRedisRole      = attribute.Key("poolscope.redis.role")
 	attrRedisShard     = attribute.Key("poolscope.redis.shard")
+	attrCPUState       = attribute.Key("state") // redis.cpu.time's, as the Collector's redis receiver names it
 	attrContainerID    = attribute.Key("container.id")
 	attrPodUID         = attribute.Key("k8s.pod.uid")
 
@@ -58,6 +60,7 @@ type instruments struct {
 
 	clientsConnected, clientsBlocked, clientsMax metric.Int64ObservableGauge
 	connsReceived, connsRejected                 metric.Int64ObservableCounter
+	cpuTime                                      metric.Float64ObservableCounter
 
 	serverConns     metric.Int64ObservableUpDownCounter
 	ageMax, idleMax metric.Int64ObservableGauge
@@ -100,12 +103,16 @@ func newInstruments(m metric.Meter) (instruments, []metric.Observable, error) {
 	in.connsReceived = counter(metricConnsReceived, "{connection}", "Connections accepted by the Redis server since it started (INFO total_connections_received).")
 	in.connsRejected = counter(metricConnsRejected, "{connection}", "Connections rejected by the Redis server because of maxclients (INFO rejected_connections).")
 
+	var err error
+	in.cpuTime, err = m.Float64ObservableCounter(metricCPUTime, metric.WithUnit("s"),
+		metric.WithDescription("CPU time consumed by the Redis server since it started, per state (INFO cpu used_cpu_*)."))
+	errs = append(errs, err)
+
 	in.serverConns = udc(metricServerConnections, "{connection}", "Connections to the Redis server per client name (CLIENT LIST), top N names plus \"other\".")
 	in.ageMax = gauge(metricConnectionAgeMax, "s", "Age of the oldest connection per client name (CLIENT LIST age).")
 	in.idleMax = gauge(metricConnectionIdleMax, "s", "Longest idle time of a connection per client name (CLIENT LIST idle).")
 	in.up = gauge(metricUp, "{status}", "1 when the agent's last INFO to the Redis server succeeded, 0 when not.")
 
-	var err error
 	in.clientListSkipped, err = m.Int64Counter(metricClientListSkipped, metric.WithUnit("{scrape}"),
 		metric.WithDescription("CLIENT LIST runs skipped because the server had more clients than the threshold."))
 	errs = append(errs, err)
@@ -117,7 +124,7 @@ func newInstruments(m metric.Meter) (instruments, []metric.Observable, error) {
 	observables := []metric.Observable{
 		in.memUsage, in.memVirtual, in.memPSS, in.procConns,
 		in.clientsConnected, in.clientsBlocked, in.clientsMax, in.connsReceived, in.connsRejected,
-		in.serverConns, in.ageMax, in.idleMax, in.up,
+		in.cpuTime, in.serverConns, in.ageMax, in.idleMax, in.up,
 	}
 	return in, observables, errors.Join(errs...)
 }
@@ -142,7 +149,8 @@ type connSample struct {
 type serverSnapshot struct {
 	measure metric.MeasurementOption // server.address, server.port, role, shard
 	up      bool
-	info    redisInfo // valid when up
+	info    redisInfo                               // valid when up
+	cpu     *[numCPUStates]metric.MeasurementOption // measure plus each CPU state
 	groups  []groupSample
 }
 
@@ -198,6 +206,11 @@ func (a *Agent) observe(_ context.Context, o metric.Observer) error {
 		}
 		if info.has(fieldRejected) {
 			o.ObserveInt64(in.connsRejected, info.rejected, m)
+		}
+		for c := range numCPUStates {
+			if info.hasCPU(c) {
+				o.ObserveFloat64(in.cpuTime, info.cpu[c], snap.cpu[c])
+			}
 		}
 		for i := range snap.groups {
 			g := &snap.groups[i]

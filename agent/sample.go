@@ -100,15 +100,16 @@ func (a *Agent) sampleServer(ctx context.Context, s *server, pass int) bool {
 		s.groups, s.haveGroups = nil, false // their labels are the old ones
 	}
 	groups := a.clientList(cctx, s, info, pass, attrs, measure)
-	s.snapshot.Store(&serverSnapshot{measure: measure, up: true, info: info, groups: groups})
+	s.snapshot.Store(&serverSnapshot{measure: measure, cpu: s.labelCPU, up: true, info: info, groups: groups})
 	return true
 }
 
-// info sends "INFO clients stats" (one reply with both sections, Redis
-// 7.0+), or plain INFO on older servers, which refuse several sections.
+// info sends "INFO clients stats replication cluster cpu" (one reply with
+// every section, Redis 7.0+), or plain INFO on older servers, which refuse
+// several sections.
 func (a *Agent) info(ctx context.Context, s *server) (string, error) {
 	if !s.infoAll {
-		raw, err := s.client.Info(ctx, "clients", "stats", "replication", "cluster").Result()
+		raw, err := s.client.Info(ctx, "clients", "stats", "replication", "cluster", "cpu").Result()
 		if err == nil || !isRedisError(err) || strings.HasPrefix(err.Error(), "NOPERM") {
 			return raw, err
 		}

@@ -69,6 +69,7 @@ type server struct {
 	labelRole, labelShard string
 	labelAttrs            []attribute.KeyValue
 	labelMeasure          metric.MeasurementOption
+	labelCPU              *[numCPUStates]metric.MeasurementOption // the labels plus each CPU state
 }
 
 // labels returns the server metrics' attributes for role (INFO's, ""
@@ -91,6 +92,10 @@ func (s *server) labels(role string) (attrs []attribute.KeyValue, m metric.Measu
 	}
 	s.labelRole, s.labelShard, s.labelAttrs = role, shard, kv
 	s.labelMeasure = metric.WithAttributeSet(attribute.NewSet(kv...))
+	s.labelCPU = new([numCPUStates]metric.MeasurementOption)
+	for c, st := range cpuStates {
+		s.labelCPU[c] = metric.WithAttributeSet(attribute.NewSet(append(slices.Clip(kv), attrCPUState.String(st.state))...))
+	}
 	return s.labelAttrs, s.labelMeasure, true
 }
 
