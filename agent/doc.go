@@ -22,6 +22,7 @@
 //	redis.clients.max                         Gauge          {client}      redis_clients_max
 //	redis.connections.received                Counter        {connection}  redis_connections_received_total
 //	redis.connections.rejected                Counter        {connection}  redis_connections_rejected_total
+//	redis.cpu.time                            Counter        s             redis_cpu_time_seconds_total
 //	poolscope.server.connections              UpDownCounter  {connection}  poolscope_server_connections
 //	poolscope.server.connection.age.max       Gauge          s             poolscope_server_connection_age_max_seconds
 //	poolscope.server.connection.idle.max      Gauge          s             poolscope_server_connection_idle_max_seconds
@@ -37,7 +38,10 @@
 // Server metrics carry server.address and server.port, poolscope.redis.role
 // ("master" or "replica", from the server's INFO replication) and, for a
 // Redis Cluster node, poolscope.redis.shard (its shard's slot ranges,
-// "0-5460"; "" for a master without slots); the per-name ones
+// "0-5460"; "" for a master without slots); redis.cpu.time adds state
+// (sys, user, sys_children, user_children, and sys_main_thread and
+// user_main_thread from Redis 6.2 on: INFO cpu's used_cpu_* fields, named
+// as the Collector's redis receiver names them); the per-name ones
 // add redis.client.name (the raw name, "" for unnamed connections, "other"
 // for the names beyond the top N) and poolscope.client.service,
 // poolscope.client.role and poolscope.client.pid (the parts of a poolscope
@@ -48,7 +52,7 @@
 // Every interval (default 10s) the agent reads each selected process's
 // /proc/PID/statm (about 20 us: RSS and VMS) and, with WithPSS,
 // smaps_rollup; and sends each server one INFO clients stats replication
-// cluster (O(1) on the server, O(replicas) for the replication section). Every 6th pass (WithDiscoverEvery) it refreshes the process
+// cluster cpu (O(1) on the server, O(replicas) for the replication section). Every 6th pass (WithDiscoverEvery) it refreshes the process
 // selection and the connection counts: the socket tables and the
 // processes' fd links socket:[INODE]. TCP tables are per network namespace:
 // the agent reads /proc/PID/net/tcp and tcp6 once for each namespace the
