@@ -212,6 +212,7 @@ func (c config) decide(a PoolAdvice, p Pool, d demand, model int, why string) Po
 	model, seen := c.seenDemand(max(model, 1), p, d)
 	a.ModelSize, why = model, why+seen
 	a.ExpectedWaitP99 = c.expectedWait(a.ModelSize, p, d)
+	a.waitAtSize = func(n int) float64 { return c.expectedWait(n, p, d) }
 	if d.saturated {
 		return c.saturated(a, p, d)
 	}

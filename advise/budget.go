@@ -111,7 +111,14 @@ func capGrowth(limit int, idx []int, advice []PoolAdvice) int {
 
 // capped rewrites the advice of a pool whose growth the budget reduced.
 func capped(a PoolAdvice) PoolAdvice {
-	a.ExpectedWaitP99 = waitAt(a.Recommended, a.DemandHigh, a.HoldMean, 0.99)
+	// The wait at the capped size comes from the model that sized the
+	// pool (the closed M/M/c//N one for a known number of callers), not
+	// the open queue on the demand quantile, which calls any size below
+	// that demand unbounded.
+	a.ExpectedWaitP99 = math.NaN()
+	if a.waitAtSize != nil {
+		a.ExpectedWaitP99 = a.waitAtSize(a.Recommended)
+	}
 	a.Reason = fmt.Sprintf("%s; capped at %d so that the fleet budget of %s stays within its share of maxclients", a.Reason, a.Recommended, a.Server)
 	if a.Recommended == a.Current {
 		a.Verdict = Keep

@@ -108,3 +108,31 @@ func TestBudgetCases(t *testing.T) {
 		})
 	}
 }
+
+// A pool sized by the closed model (8 callers in a tight loop on 2
+// connections, as in the e2e closed loop) and capped by the budget gets the
+// closed model's wait at the capped size: finite, since 8 callers cannot
+// queue without end, and longer the fewer connections it keeps.
+func TestBudgetCappedWaitFromTheSizingModel(t *testing.T) {
+	p := with(pool(2, steady(20, iv(2, 5.6, 0.0002))), func(p *Pool) { p.PeakDemand, p.WaitP99 = 8, 0.001 })
+	wait := map[int]float64{}
+	// maxclients 6: limit 5, growth capped at 5; maxclients 2: limit 1,
+	// below the budget of 2 without growth: kept at 2.
+	for maxClients, size := range map[int]int{6: 5, 2: 2} {
+		r, err := Advise([]Pool{p}, []Server{{Address: p.Server, MaxClients: maxClients}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := r.Pools[0]
+		if !a.CappedByServer || a.Recommended != size {
+			t.Fatalf("maxclients %d: %s %d capped %v, want capped at %d", maxClients, a.Verdict, a.Recommended, a.CappedByServer, size)
+		}
+		if !(a.ExpectedWaitP99 > 0 && a.ExpectedWaitP99 < 1) {
+			t.Errorf("maxclients %d: expected wait p99 %v at %d connections for 8 callers, want a finite figure", maxClients, a.ExpectedWaitP99, size)
+		}
+		wait[size] = a.ExpectedWaitP99
+	}
+	if !(wait[2] > wait[5]) {
+		t.Errorf("expected wait p99 %v at 2 connections, %v at 5: want it longer with fewer", wait[2], wait[5])
+	}
+}

@@ -67,6 +67,9 @@ type PoolAdvice struct {
 
 	openNow             float64 // open connections per process now (mean, else Max)
 	memoryPerConnection float64 // bytes, NaN when unknown
+	// waitAtSize is the sizing model's wait p99 at n connections, for a
+	// size the budget caps; nil where no model applies (a saturated server).
+	waitAtSize func(n int) float64
 }
 
 // ServerBudget is the fleet connection budget of one server: what every
