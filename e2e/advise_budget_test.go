@@ -163,6 +163,7 @@ func checkLowMaxClients(t *testing.T, ctx context.Context, s *loopStack, first a
 		if err := s.master.Admin().ConfigSet(ctx, "maxclients", strconv.Itoa(original)).Err(); err != nil {
 			t.Fatalf("restoring maxclients %d: %v", original, err)
 		}
+		t.Logf("maxclients restored to %d: the what-ifs end here", original)
 	}()
 	growth, noGrowth := first.growth(b)
 	if growth < 2 {
@@ -172,9 +173,15 @@ func checkLowMaxClients(t *testing.T, ctx context.Context, s *loopStack, first a
 
 	limit := noGrowth + growth/2
 	a, got := adviseAtLimit(t, ctx, s, limit)
+	logAdviceText(t, ctx, s, fmt.Sprintf("what-if: maxclients lowered to %d (limit %d), room for half the growth", got.MaxClients, got.Limit))
 	m := a.master()
 	t.Logf("maxclients %d (limit %d): budget %d -> %d fits %v; master %s %d -> %d capped %v",
 		got.MaxClients, got.Limit, got.Before, got.After, got.Fits, m.Verdict, m.Max, m.RecommendedMax, m.CappedByServer)
+	// The capped size's wait comes from the model that sized the pool:
+	// 8 callers never queue without end, whatever the size.
+	if m.ExpectedWaitP99 == nil {
+		t.Errorf("capped at %d: no expected wait p99 (the sizing model's wait at the capped size)", m.RecommendedMax)
+	}
 	if !got.Fits || got.After > limit || !m.CappedByServer || m.RecommendedMax >= firstSize || m.RecommendedMax <= m.Max {
 		t.Errorf("with room for %d of %d connections of growth: budget %+v, master %d -> %d capped %v; want it capped between %d and %d, within %d",
 			growth/2, growth, got, m.Max, m.RecommendedMax, m.CappedByServer, m.Max, firstSize, limit)
@@ -182,7 +189,7 @@ func checkLowMaxClients(t *testing.T, ctx context.Context, s *loopStack, first a
 
 	limit = noGrowth - 1
 	a, got = adviseAtLimit(t, ctx, s, limit)
-	logAdviceText(t, ctx, s)
+	logAdviceText(t, ctx, s, fmt.Sprintf("what-if: maxclients lowered to %d (limit %d), below the budget without growth", got.MaxClients, got.Limit))
 	if got.Fits || got.After != noGrowth || !strings.Contains(got.Note, "even without growth") {
 		t.Errorf("with a limit of %d below the budget without growth (%d): %+v; want it reported as not fitting, with no growth", limit, noGrowth, got)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,7 @@ type poolAdvice struct {
 	CappedByServer  bool     `json:"capped_by_server"`
 	WaitP99         *float64 `json:"wait_p99_seconds"`
 	ExpectedWaitP99 *float64 `json:"expected_wait_p99_seconds"`
+	DeltaConns      *float64 `json:"delta_connections_per_process"`
 }
 
 // loopStack is what the closed loop runs besides the workload.
@@ -85,27 +87,39 @@ func TestAdviseClosedLoop(t *testing.T) {
 	ctx := redistest.Context(t, 6*time.Minute)
 	s := startLoopStack(t, addGroup)
 
-	// 1. Undersized: callers wait.
+	// 1. Undersized: callers wait. The advice printed here (its
+	// ready-to-paste block) is what the workload restarts with.
 	first := startLoopWorkload(t, s, "run-1", []string{"REDIS_MASTER_POOL_SIZE=" + strconv.Itoa(loopUndersized)}, addGroup)
 	loadStart := time.Now()
-	advice := waitForGrowAdvice(t, ctx, s, loadStart)
+	advice, env := waitForGrowAdvice(t, ctx, s, loadStart)
 	master := advice.master()
-	env := advisedEnv(t, advice)
 	if master.WaitP99 == nil || *master.WaitP99 <= advice.Target {
 		t.Fatalf("the undersized master pool's wait p99 is %s, within the target %s: the loop would prove nothing",
 			fmtSeconds(master.WaitP99), fmtSeconds(&advice.Target))
 	}
-	logAdviceText(t, ctx, s)
+	if master.ExpectedWaitP99 == nil || *master.ExpectedWaitP99 > advice.Target {
+		t.Fatalf("the advice expects a wait p99 of %s at %d, not within the target %s: it promises nothing to check",
+			fmtSeconds(master.ExpectedWaitP99), master.RecommendedMax, fmtSeconds(&advice.Target))
+	}
+	// The server-side count checked last is the printed conns/proc change.
+	if master.DeltaConns == nil || master.Max+int(*master.DeltaConns) != master.RecommendedMax {
+		t.Fatalf("master %d -> %d, but %s connections per process", master.Max, master.RecommendedMax, fmtCount(master.DeltaConns))
+	}
 	t.Logf("advice for master after %s of load: %s %d -> %d (wait p99 %s, expected %s, target %s): %s; env %v",
 		time.Since(loadStart).Round(time.Second), master.Verdict, master.Max, master.RecommendedMax,
 		fmtSeconds(master.WaitP99), fmtSeconds(master.ExpectedWaitP99), fmtSeconds(&advice.Target), master.Reason, env)
 	budget := checkBudgetBefore(t, ctx, s, advice, "run-1")
+	// What-ifs on the same data, maxclients restored after them: they do
+	// not change what the workload restarts with.
 	checkLowMaxClients(t, ctx, s, advice, budget)
 	if err := first.Stop(); err != nil {
 		t.Fatal(err)
 	}
 
-	// 2. Restarted with the advice and the same callers.
+	// 2. Restarted with the printed block and the same callers: the wait
+	// p99 meets the target (the advice expected it within), and the
+	// recorded budget is the one the advice announced.
+	t.Logf("restarting with the block step 1 printed: %v", env)
 	second := startLoopWorkload(t, s, "run-2", env, addGroup)
 	checkWaitMeetsTarget(t, ctx, s, "run-2", master.RecommendedMax, advice.Target)
 	checkBudgetAfter(t, ctx, s, budget, "run-2")
@@ -184,10 +198,15 @@ func startLoopWorkload(t *testing.T, s *loopStack, instance string, sizes []stri
 
 // waitForGrowAdvice runs `poolscope advise` until it tells the master pool
 // to grow, after at least two thirds of the window under load (the first
-// runs see no data, then too few intervals).
-func waitForGrowAdvice(t *testing.T, ctx context.Context, s *loopStack, loadStart time.Time) adviceOutput {
+// runs see no data, then too few intervals), and its printed output's
+// ready-to-paste block agrees with the JSON advice taken just before (the
+// data may move between the two runs: then both are taken again). It logs
+// the printed output and returns the advice and the block's lines.
+func waitForGrowAdvice(t *testing.T, ctx context.Context, s *loopStack, loadStart time.Time) (adviceOutput, []string) {
 	t.Helper()
 	var advice adviceOutput
+	var text []byte
+	var env []string
 	redistest.Eventually(t, 2*time.Minute, func() error {
 		var err error
 		if advice, err = adviseJSON(ctx, s); err != nil {
@@ -204,24 +223,42 @@ func waitForGrowAdvice(t *testing.T, ctx context.Context, s *loopStack, loadStar
 		case time.Since(loadStart) < 2*loopWindow/3:
 			return fmt.Errorf("%s of load, want %s", time.Since(loadStart).Round(time.Second), 2*loopWindow/3)
 		}
+		if text, err = runAdvise(ctx, s); err != nil {
+			return err
+		}
+		env = printedEnv(text)
+		if want := jsonEnv(advice); !slices.Equal(env, want) {
+			return fmt.Errorf("the printed block %q differs from the JSON's %q taken just before", env, want)
+		}
 		return nil
 	})
-	if m := advice.master(); m.Max != loopUndersized || m.RecommendedMax < loopCallers {
+	logAdvice(t, "1. undersized (the advice the workload restarts with)", text)
+	m := advice.master()
+	if m.Max != loopUndersized || m.RecommendedMax < loopCallers {
 		t.Fatalf("master: max %d advised %d, want %d and at least the %d callers", m.Max, m.RecommendedMax, loopUndersized, loopCallers)
 	}
-	return advice
+	if want := fmt.Sprintf("REDIS_MASTER_POOL_SIZE=%d", m.RecommendedMax); !slices.Contains(env, want) {
+		t.Fatalf("printed lines %q lack %s", env, want)
+	}
+	return advice, env
 }
 
-// logAdviceText logs the table `poolscope advise` prints for the same
-// data: a real output for the docs.
-func logAdviceText(t *testing.T, ctx context.Context, s *loopStack) {
+// logAdvice logs the table `poolscope advise` printed at one step of the
+// loop: a real output for the docs.
+func logAdvice(t *testing.T, step string, text []byte) {
+	t.Helper()
+	t.Logf("%s: poolscope advise --prometheus URL --service %s --window %s --step %s --wait-p99 %s:\n%s",
+		step, loopService, loopWindow, loopStep, loopTarget, text)
+}
+
+// logAdviceText runs `poolscope advise` and logs what it prints (logAdvice).
+func logAdviceText(t *testing.T, ctx context.Context, s *loopStack, step string) {
 	t.Helper()
 	out, err := runAdvise(ctx, s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("poolscope advise --prometheus URL --service %s --window %s --step %s --wait-p99 %s:\n%s",
-		loopService, loopWindow, loopStep, loopTarget, out)
+	logAdvice(t, step, out)
 }
 
 // runAdvise runs the built `poolscope advise` with the loop's flags and
@@ -274,24 +311,35 @@ func (a *adviceOutput) master() *poolAdvice {
 	return nil
 }
 
-// advisedEnv is the service's ready-to-paste block without its comments;
-// its master size must be the advised one.
-func advisedEnv(t *testing.T, a adviceOutput) []string {
-	t.Helper()
+// printedEnv is the variable lines of the service's ready-to-paste block
+// in `poolscope advise`'s printed output: the lines after "# SERVICE" up
+// to the next blank line, without comments.
+func printedEnv(text []byte) []string {
+	var env []string
+	in := false
+	for _, line := range strings.Split(string(text), "\n") {
+		switch {
+		case line == "# "+loopService:
+			in = true
+		case !in || strings.HasPrefix(line, "#"):
+		case strings.TrimSpace(line) == "":
+			in = false
+		default:
+			env = append(env, line)
+		}
+	}
+	return env
+}
+
+// jsonEnv is the service's block in the JSON advice, without comments.
+func jsonEnv(a adviceOutput) []string {
 	var env []string
 	for _, line := range a.Env[loopService] {
 		if !strings.HasPrefix(line, "#") {
 			env = append(env, line)
 		}
 	}
-	want := fmt.Sprintf("REDIS_MASTER_POOL_SIZE=%d", a.master().RecommendedMax)
-	for _, kv := range env {
-		if kv == want {
-			return env
-		}
-	}
-	t.Fatalf("advised lines %q lack %s", a.Env[loopService], want)
-	return nil
+	return env
 }
 
 // checkWaitMeetsTarget waits until Prometheus holds loopRate of the
@@ -370,6 +418,14 @@ func checkServerConnections(t *testing.T, ctx context.Context, s *loopStack, w *
 }
 
 func ptr(f float64) *float64 { return &f }
+
+// fmtCount shows a count of the advice, "unknown" for null.
+func fmtCount(f *float64) string {
+	if f == nil {
+		return "unknown"
+	}
+	return fmt.Sprintf("%+g", *f)
+}
 
 // fmtSeconds shows a figure of the advice, "unknown" for null.
 func fmtSeconds(s *float64) string {
