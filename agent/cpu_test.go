@@ -41,13 +41,7 @@ func TestParseInfoCPU(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseInfo(tc.reply)
-			switch {
-			case tc.wantErr == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-				t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
-			}
+			got := parseInfoWant(t, tc.reply, tc.wantErr)
 			if got.cpu != tc.cpu || got.cpuHave != tc.have || got.connected != 1 {
 				t.Fatalf("parseInfo = %+v, want cpu %v have %06b", got, tc.cpu, tc.have)
 			}

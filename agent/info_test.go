@@ -79,21 +79,29 @@ func TestParseInfoMalformed(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseInfo(tc.reply)
-			switch {
-			case tc.wantErr == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-				t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
-			}
-			if err != nil && len(err.Error()) > 200 {
-				t.Errorf("error is %d bytes long", len(err.Error()))
-			}
+			got := parseInfoWant(t, tc.reply, tc.wantErr)
 			if got != tc.want {
 				t.Fatalf("parseInfo = %+v, want %+v", got, tc.want)
 			}
 		})
 	}
+}
+
+// parseInfoWant parses reply and fails unless its error contains wantErr
+// ("": no error) and stays short.
+func parseInfoWant(t *testing.T, reply, wantErr string) redisInfo {
+	t.Helper()
+	got, err := parseInfo(reply)
+	switch {
+	case wantErr == "" && err != nil:
+		t.Fatalf("unexpected error: %v", err)
+	case wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)):
+		t.Fatalf("error = %v, want one containing %q", err, wantErr)
+	}
+	if err != nil && len(err.Error()) > 200 {
+		t.Errorf("error is %d bytes long", len(err.Error()))
+	}
+	return got
 }
 
 // FuzzParseInfo checks that no reply makes parseInfo panic, and that what it
