@@ -1,0 +1,224 @@
+package instrument
+
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// maxUnnamed bounds the names followed before they are learnt. Clients
+// poolscope does not observe have names too, never learnt: their entries
+// stay until the table is full, then the idle ones are dropped, at most
+// once per unnamedSweepInterval. A name that finds the table full is not
+// followed (its callers are missed as before: see demand.collect). An
+// entry is about 600 bytes.
+const (
+	maxUnnamed           = 128
+	unnamedSweepInterval = time.Second
+	numDemandBuckets     = len(demandBounds) + 1
+	unnamedCallersMask   = 1<<32 - 1
+	unnamedBusyOne       = 1 << 32
+	unnamedBusyMask      = (1<<30 - 1) << 32
+	unnamedSealed        = 1 << 62
+)
+
+// demandLimits are the demand histogram's bucket limits.
+var demandLimits = limitsOf(demandBounds[:], false)
+
+// unnamedCallers counts the callers of one go-redis pool whose name
+// poolscope has not learnt yet (see poolsNamed): those still inside
+// (arrived, minus those that gave up or got a connection poolscope did not
+// dial), the most at once, and what each found as it arrived, in the
+// demand histogram's buckets. learnNames hands them to the pools.
+//
+// state packs the callers inside (low 32 bits), the arrivals still
+// recording (bits 32-61) and sealed (bit 62): once sealed (the name learnt,
+// or the entry dropped), the entry counts nothing more, and a caller that
+// finds it sealed looks the name up again (retry).
+type unnamedCallers struct {
+	state  atomic.Int64
+	_      [56]byte // apart from max: arrivals on many cores update both
+	max    atomic.Int64
+	counts [numDemandBuckets]atomic.Int64
+	sums   [numDemandBuckets]atomic.Int64
+}
+
+// arrive counts a caller; false when the entry is sealed.
+func (u *unnamedCallers) arrive() bool {
+	v := u.state.Load()
+	for {
+		if v&unnamedSealed != 0 {
+			return false
+		}
+		if u.state.CompareAndSwap(v, v+1+unnamedBusyOne) {
+			break
+		}
+		v = u.state.Load()
+	}
+	n := v&unnamedCallersMask + 1
+	for m := u.max.Load(); n > m && !u.max.CompareAndSwap(m, n); m = u.max.Load() {
+	}
+	b := bucketOf(demandLimits, n)
+	u.counts[b].Add(1)
+	u.sums[b].Add(n)
+	u.state.Add(-unnamedBusyOne) // seal waits for this
+	return true
+}
+
+// leave counts a caller that gave up or got a connection poolscope did not
+// dial; false when the entry is sealed.
+func (u *unnamedCallers) leave() bool {
+	for v := u.state.Load(); ; v = u.state.Load() {
+		switch {
+		case v&unnamedSealed != 0:
+			return false
+		case v&unnamedCallersMask == 0: // its +1 was not counted: see demand.collect
+			return true
+		case u.state.CompareAndSwap(v, v-1):
+			return true
+		}
+	}
+}
+
+// seal stops the counting and returns the callers inside, once every
+// arrival counted has recorded what it found. The caller holds
+// poolsNamed.mu.
+func (u *unnamedCallers) seal() int64 {
+	v := u.state.Or(unnamedSealed)
+	for v&unnamedBusyMask != 0 { // a few atomic operations away
+		runtime.Gosched()
+		v = u.state.Load()
+	}
+	return v & unnamedCallersMask
+}
+
+// sealIdle seals u if no caller is inside.
+func (u *unnamedCallers) sealIdle() bool { return u.state.CompareAndSwap(0, unnamedSealed) }
+
+// replay records in s what u's callers found as they arrived: the bucket
+// counts, the sum and the largest value exactly (a bucket up to 16 holds one
+// value; a wider one gets its count of values adding to its sum, as even as
+// integers allow, and the peak itself). Once per learnt name, after seal.
+func (u *unnamedCallers) replay(ctx context.Context, s *series) {
+	peak := u.max.Load()
+	top := bucketOf(demandLimits, peak)
+	record := func(v int64) { s.recordValue(ctx, v, uint32(v)) }
+	for b := range u.counts {
+		n, sum := u.counts[b].Load(), u.sums[b].Load()
+		if n > 0 && b == top {
+			record(peak)
+			n, sum = n-1, sum-peak
+		}
+		if n == 0 {
+			continue
+		}
+		q, r := sum/n, sum%n
+		for i := range n {
+			record(q + min(max(r-i, 0), 1))
+		}
+	}
+}
+
+// arriveUnnamed counts a caller of a pool whose name is not known (e, its
+// entry, nil when it has none yet).
+func arriveUnnamed(ctx context.Context, name string, e *namedPools) {
+	for {
+		if e == nil {
+			if e = addUnnamed(name); e == nil {
+				return // the table is full
+			}
+		}
+		if e.waiting == nil {
+			arrive(ctx, e.pools)
+			return
+		}
+		if e.waiting.arrive() {
+			return
+		}
+		e = retry(name)
+	}
+}
+
+// leaveUnnamed is arriveUnnamed's -1.
+func leaveUnnamed(name string, e *namedPools) {
+	for e != nil {
+		if e.waiting == nil {
+			leave(e.pools)
+			return
+		}
+		if e.waiting.leave() {
+			return
+		}
+		e = retry(name)
+	}
+}
+
+// retry looks name up again after its entry was found sealed: it waits
+// for poolsNamed.mu, held from the seal until the entry is replaced.
+func retry(name string) *namedPools {
+	poolsNamed.mu.Lock()
+	poolsNamed.mu.Unlock() // an empty critical section: it only waits for the holder
+	return byName(name)
+}
+
+// addUnnamed returns name's entry, adding an unnamed one; nil while the
+// table is full.
+func addUnnamed(name string) *namedPools {
+	if nanotime() < poolsNamed.fullUntil.Load() {
+		return nil
+	}
+	poolsNamed.mu.Lock()
+	defer poolsNamed.mu.Unlock()
+	if m := poolsNamed.m.Load(); m != nil && (*m)[name] != nil {
+		return (*m)[name]
+	}
+	if poolsNamed.unnamed >= maxUnnamed && !sweepUnnamed(func(u *unnamedCallers) bool { return u.sealIdle() }) {
+		return nil
+	}
+	e := &namedPools{name: name, waiting: &unnamedCallers{}}
+	updateNames(func(m map[string]*namedPools) { m[name] = e })
+	poolsNamed.unnamed++
+	return e
+}
+
+// sweepUnnamed drops the unnamed entries that drop seals, at most once per
+// unnamedSweepInterval, and reports whether the table has room. The caller
+// holds poolsNamed.mu.
+func sweepUnnamed(drop func(*unnamedCallers) bool) bool {
+	now := nanotime()
+	if now >= poolsNamed.nextSweep {
+		poolsNamed.nextSweep = now + int64(unnamedSweepInterval)
+		dropUnnamed(drop)
+	}
+	if poolsNamed.unnamed >= maxUnnamed {
+		poolsNamed.fullUntil.Store(poolsNamed.nextSweep)
+		return false
+	}
+	return true
+}
+
+// dropUnnamed removes the unnamed entries that drop seals. The caller
+// holds poolsNamed.mu.
+func dropUnnamed(drop func(*unnamedCallers) bool) {
+	updateNames(func(m map[string]*namedPools) {
+		for name, e := range m {
+			if e.waiting != nil && drop(e.waiting) {
+				delete(m, name)
+				poolsNamed.unnamed--
+			}
+		}
+	})
+}
+
+// forgetUnnamed drops every unnamed entry: when poolscope's recorder is
+// installed or removed, a caller's +1 or -1 may have gone to another
+// recorder, and a count carried over could never heal (it would count a
+// caller forever).
+func forgetUnnamed() {
+	poolsNamed.mu.Lock()
+	defer poolsNamed.mu.Unlock()
+	dropUnnamed(func(u *unnamedCallers) bool { u.seal(); return true })
+	poolsNamed.nextSweep = 0
+	poolsNamed.fullUntil.Store(0)
+}
