@@ -80,9 +80,7 @@ func (d *demand) leave() {
 // was learnt (see unnamedCallers): n still inside, peak the most of them at
 // once.
 func (d *demand) handOver(n, peak int64) {
-	peak = max(peak, d.now.Add(n))
-	for v := d.max.Load(); peak > v && !d.max.CompareAndSwap(v, peak); v = d.max.Load() {
-	}
+	raise(&d.max, max(peak, d.now.Add(n)))
 }
 
 // collect returns the most callers at once since the last collection and
@@ -184,6 +182,7 @@ func learnNames(ctx context.Context, name string, c *trackedConn) {
 			p.demand.handOver(n, w.max.Load())
 		}
 		poolsNamed.unnamed--
+		poolsNamed.fullUntil.Store(0) // room again
 	}
 	next := slices.DeleteFunc(slices.Clone(cur), func(q *observedPool) bool { return q.closed.Load() })
 	updateNames(func(m map[string]*namedPools) { m[name] = &namedPools{name: name, pools: append(next, added...)} })

@@ -202,6 +202,22 @@ func TestDemandReplaysWideBuckets(t *testing.T) {
 	}
 }
 
+// TestDemandReplayIsBounded: past maxReplay callers under one name, the
+// count and the peak take every caller, the histogram the first ones.
+func TestDemandReplayIsBounded(t *testing.T) {
+	e := newEventPool(t)
+	const callers = maxReplay + 5
+	for range callers {
+		e.ask()
+	}
+	e.got(e.conn(e.p))
+	e.step("every caller handed over", callers, callers)
+	h := demandHist(t, e.reader)
+	if v, _ := h.Max.Value(); h.Count != maxReplay || h.Sum != maxReplay*(maxReplay+1)/2 || v != maxReplay {
+		t.Errorf("demand histogram: %d callers summing %v (max %v), want the first %d", h.Count, h.Sum, v, maxReplay)
+	}
+}
+
 // TestDemandHandsOverToEveryWrapper: a client instrumented twice (two
 // wrappers on each connection) hands the callers to both pools.
 func TestDemandHandsOverToEveryWrapper(t *testing.T) {
@@ -294,7 +310,7 @@ func TestUnnamedTableIsBounded(t *testing.T) {
 	if n > maxUnnamed {
 		t.Errorf("%d unnamed entries, want at most %d", n, maxUnnamed)
 	}
-	if e := byName(busy.name); e == nil || e.waiting == nil || e.waiting.state.Load() != 1 {
+	if e := byName(busy.name); e == nil || e.waiting == nil || e.waiting.state.Load()&unnamedCallersMask != 1 {
 		t.Fatalf("the entry with a caller inside was dropped: %+v", e)
 	}
 	busy.got(busy.conn(busy.p))

@@ -32,8 +32,8 @@ func TestDemandMaxSeesHoldersAndWaiters(t *testing.T) {
 	r.instrumentT(t, p)
 	master := p.Master()
 
-	// A first round dials the connections, so that the pool's name is
-	// known before the measured interval (see demand in demand.go).
+	// A first round dials the connections, so that the measured interval
+	// has no dial in it.
 	for range 2 {
 		held := hold(t, ctx, master, size)
 		for _, c := range held {
@@ -95,7 +95,7 @@ func TestDemandHistogramCountsWhatEachCallerFinds(t *testing.T) {
 	r := newReader(t)
 	r.instrumentT(t, p)
 	master := p.Master()
-	for _, c := range hold(t, ctx, master, size) { // dials, and teaches the pool's name
+	for _, c := range hold(t, ctx, master, size) { // dials the connections
 		_ = c.Close()
 	}
 	before, _ := r.collect(t).hist(nameDemand, pool("master"))

@@ -13,13 +13,27 @@ import (
 // once per unnamedSweepInterval. A name that finds the table full is not
 // followed (its callers are missed as before: see demand.collect). An
 // entry is about 600 bytes.
+//
+// maxReplay bounds the callers of a name whose finding is kept for the
+// histogram (the first ones; the count and the peak take every caller):
+// replaying them costs one histogram record each, once, in the command of
+// the caller that teaches the name (about 0.7 ms for 1024 with the SDK's
+// histogram). A pool goes past it only when its callers get connections
+// poolscope did not dial for a long time (dialled before New).
 const (
 	maxUnnamed           = 128
 	unnamedSweepInterval = time.Second
+	maxReplay            = 1024
 	numDemandBuckets     = len(demandBounds) + 1
-	unnamedCallersMask   = 1<<32 - 1
-	unnamedBusyOne       = 1 << 32
-	unnamedBusyMask      = (1<<30 - 1) << 32
+)
+
+// The fields of unnamedCallers.state.
+const (
+	unnamedCallersMask   = 1<<32 - 1 // callers inside
+	unnamedBusyOne       = 1 << 32   // arrivals still recording what they found
+	unnamedBusyMask      = (1<<16 - 1) << 32
+	unnamedRecordedShift = 48 // arrivals whose finding is kept, up to maxReplay
+	unnamedRecordedOne   = 1 << unnamedRecordedShift
 	unnamedSealed        = 1 << 62
 )
 
@@ -32,38 +46,48 @@ var demandLimits = limitsOf(demandBounds[:], false)
 // dial), the most at once, and what each found as it arrived, in the
 // demand histogram's buckets. learnNames hands them to the pools.
 //
-// state packs the callers inside (low 32 bits), the arrivals still
-// recording (bits 32-61) and sealed (bit 62): once sealed (the name learnt,
-// or the entry dropped), the entry counts nothing more, and a caller that
-// finds it sealed looks the name up again (retry).
+// Once sealed (the name learnt, or the entry dropped), the entry counts
+// nothing more, and a caller that finds it sealed looks the name up again
+// (retry). A seal waits for the arrivals still recording what they found.
 type unnamedCallers struct {
-	state  atomic.Int64
-	_      [56]byte // apart from max: arrivals on many cores update both
-	max    atomic.Int64
-	counts [numDemandBuckets]atomic.Int64
-	sums   [numDemandBuckets]atomic.Int64
+	state   atomic.Int64 // see the constants above
+	max     atomic.Int64 // beside state: every arrival reads it
+	histMax atomic.Int64 // the most that an arrival kept in buckets found
+	buckets [numDemandBuckets]struct{ n, sum atomic.Int64 }
 }
 
 // arrive counts a caller; false when the entry is sealed.
 func (u *unnamedCallers) arrive() bool {
-	v := u.state.Load()
-	for {
+	var v, next int64
+	for v = u.state.Load(); ; v = u.state.Load() {
 		if v&unnamedSealed != 0 {
 			return false
 		}
-		if u.state.CompareAndSwap(v, v+1+unnamedBusyOne) {
+		next = v + 1
+		if v>>unnamedRecordedShift&(1<<12-1) < maxReplay {
+			next += unnamedBusyOne + unnamedRecordedOne
+		}
+		if u.state.CompareAndSwap(v, next) {
 			break
 		}
-		v = u.state.Load()
 	}
 	n := v&unnamedCallersMask + 1
-	for m := u.max.Load(); n > m && !u.max.CompareAndSwap(m, n); m = u.max.Load() {
+	raise(&u.max, n)
+	if next-v == 1 {
+		return true
 	}
-	b := bucketOf(demandLimits, n)
-	u.counts[b].Add(1)
-	u.sums[b].Add(n)
+	raise(&u.histMax, n)
+	b := &u.buckets[bucketOf(demandLimits, n)]
+	b.n.Add(1)
+	b.sum.Add(n)
 	u.state.Add(-unnamedBusyOne) // seal waits for this
 	return true
+}
+
+// raise makes a at least v.
+func raise(a *atomic.Int64, v int64) {
+	for m := a.Load(); v > m && !a.CompareAndSwap(m, v); m = a.Load() {
+	}
 }
 
 // leave counts a caller that gave up or got a connection poolscope did not
@@ -94,18 +118,26 @@ func (u *unnamedCallers) seal() int64 {
 }
 
 // sealIdle seals u if no caller is inside.
-func (u *unnamedCallers) sealIdle() bool { return u.state.CompareAndSwap(0, unnamedSealed) }
+func (u *unnamedCallers) sealIdle() bool {
+	for v := u.state.Load(); v&(unnamedCallersMask|unnamedBusyMask|unnamedSealed) == 0; v = u.state.Load() {
+		if u.state.CompareAndSwap(v, v|unnamedSealed) {
+			return true
+		}
+	}
+	return false
+}
 
 // replay records in s what u's callers found as they arrived: the bucket
 // counts, the sum and the largest value exactly (a bucket up to 16 holds one
 // value; a wider one gets its count of values adding to its sum, as even as
-// integers allow, and the peak itself). Once per learnt name, after seal.
+// integers allow, and the largest itself). Once per learnt name, after
+// seal.
 func (u *unnamedCallers) replay(ctx context.Context, s *series) {
-	peak := u.max.Load()
+	peak := u.histMax.Load()
 	top := bucketOf(demandLimits, peak)
 	record := func(v int64) { s.recordValue(ctx, v, uint32(v)) }
-	for b := range u.counts {
-		n, sum := u.counts[b].Load(), u.sums[b].Load()
+	for b := range u.buckets {
+		n, sum := u.buckets[b].n.Load(), u.buckets[b].sum.Load()
 		if n > 0 && b == top {
 			record(peak)
 			n, sum = n-1, sum-peak
