@@ -1,6 +1,7 @@
 package instrument
 
 import (
+	"context"
 	"maps"
 	"slices"
 	"sync"
@@ -20,7 +21,7 @@ const (
 
 // demandBounds are the demand histogram's buckets: one per size up to 16,
 // then about a quarter apart. Advice needs sizes, not a latency's range.
-var demandBounds = []float64{
+var demandBounds = [...]float64{
 	1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
 	20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 384, 512, 768, 1024,
 }
@@ -75,14 +76,21 @@ func (d *demand) leave() {
 	}
 }
 
+// handOver adds the callers counted under the pool's name before the name
+// was learnt (see unnamedCallers): n still inside, peak the most of them at
+// once.
+func (d *demand) handOver(n, peak int64) {
+	raise(&d.max, max(peak, d.now.Add(n)))
+}
+
 // collect returns the most callers at once since the last collection and
 // starts the next interval at the current demand.
 //
-// A pool's name is learnt from its first tracked connection (see
-// poolsNamed), so the +1 of callers already inside Get at that moment was
-// not counted: leave takes their -1 back when it would drive the count
-// below zero. The count heals itself: it undercounts only until it next
-// reaches zero.
+// A caller whose +1 poolscope never saw (it was inside Get when the
+// recorder was installed, or its pool's name found the table of unknown
+// names full: see unnamedCallers) would drive the count below zero as it
+// leaves: leave takes that -1 back. The count heals itself: it undercounts
+// only until it next reaches zero.
 func (d *demand) collect() int64 {
 	now := max(d.now.Load(), 0)
 	return max(d.max.Swap(now), now)
@@ -95,7 +103,9 @@ func (d *demand) collect() int64 {
 // the pool too, but only to a recorder installed before the client was
 // created, and clients usually come first (pools.New, then New): the name
 // is learnt instead from the first successful acquisition of each tracked
-// connection, which carries both.
+// connection, which carries both. Until then the name's callers are
+// counted in an entry of its own (unnamedCallers), handed to the pools
+// when the name is learnt.
 //
 // The map is copied on every change (once per tracked connection at most,
 // and at Close). Lookups go through a small cache indexed by the address
@@ -106,19 +116,27 @@ var poolsNamed struct {
 	m     atomic.Pointer[map[string]*namedPools] // never modified once stored
 	mu    sync.Mutex
 	cache [64]atomic.Pointer[namedPools]
+
+	// The names not learnt yet (see addUnnamed), guarded by mu.
+	unnamed   int   // entries with waiting set
+	nextSweep int64 // nanotime of the next sweep of idle entries
+	// fullUntil (nanotime) spares the lock while the table is full.
+	fullUntil atomic.Int64
 }
 
-// namedPools is one name's pools; never modified once stored.
+// namedPools is one name's pools, or, while the name is not learnt, its
+// callers (waiting set, pools nil); never modified once stored.
 type namedPools struct {
-	name  string
-	pools []*observedPool
+	name    string
+	pools   []*observedPool
+	waiting *unnamedCallers
 }
 
-// poolsByName returns the observed pools named name; nil when unknown.
-func poolsByName(name string) []*observedPool {
+// byName returns name's entry; nil when poolscope has none.
+func byName(name string) *namedPools {
 	slot := &poolsNamed.cache[uintptr(unsafe.Pointer(unsafe.StringData(name)))>>4%uintptr(len(poolsNamed.cache))]
 	if e := slot.Load(); e != nil && e.name == name {
-		return e.pools
+		return e
 	}
 	m := poolsNamed.m.Load()
 	if m == nil {
@@ -132,23 +150,50 @@ func poolsByName(name string) []*observedPool {
 	if poolsNamed.m.Load() != m { // changed meanwhile: do not keep e
 		slot.CompareAndSwap(e, nil)
 	}
-	return e.pools
+	return e
 }
 
-// learnName records that p's connections carry name. It runs once per
-// tracked connection.
-func learnName(name string, p *observedPool) {
+// learnNames records that the pools of c and of the wrappers inside it
+// carry name, and hands them the callers counted under the name until now
+// (the caller that teaches it included: it holds c and leaves at its
+// "used" -1). It runs once per tracked connection.
+func learnNames(ctx context.Context, name string, c *trackedConn) {
 	poolsNamed.mu.Lock()
-	defer poolsNamed.mu.Unlock()
 	var cur []*observedPool
+	var w *unnamedCallers
 	if m := poolsNamed.m.Load(); m != nil && (*m)[name] != nil {
-		cur = (*m)[name].pools
+		cur, w = (*m)[name].pools, (*m)[name].waiting
 	}
-	if slices.Contains(cur, p) {
+	var added []*observedPool
+	for ; c != nil; c = c.next() {
+		if c.named.CompareAndSwap(false, true) && !slices.Contains(cur, c.pool) && !slices.Contains(added, c.pool) {
+			added = append(added, c.pool)
+		}
+	}
+	if len(added) == 0 {
+		poolsNamed.mu.Unlock()
 		return
 	}
+	if w != nil {
+		// Sealed first: a caller that finds w sealed waits for mu, by
+		// which time the pools hold w's callers and the map names them.
+		n := w.seal()
+		for _, p := range added {
+			p.demand.handOver(n, w.max.Load())
+		}
+		poolsNamed.unnamed--
+		poolsNamed.fullUntil.Store(0) // room again
+	}
 	next := slices.DeleteFunc(slices.Clone(cur), func(q *observedPool) bool { return q.closed.Load() })
-	updateNames(func(m map[string]*namedPools) { m[name] = &namedPools{name: name, pools: append(next, p)} })
+	updateNames(func(m map[string]*namedPools) { m[name] = &namedPools{name: name, pools: append(next, added...)} })
+	poolsNamed.mu.Unlock()
+	if w != nil {
+		for _, p := range added {
+			if !p.closed.Load() {
+				w.replay(ctx, p.sets.demand)
+			}
+		}
+	}
 }
 
 // forgetPool drops a closed pool from the names (Instrumentation.Close).
@@ -157,6 +202,9 @@ func forgetPool(p *observedPool) {
 	defer poolsNamed.mu.Unlock()
 	updateNames(func(m map[string]*namedPools) {
 		for name, e := range m {
+			if e.waiting != nil {
+				continue
+			}
 			if list := slices.DeleteFunc(slices.Clone(e.pools), func(q *observedPool) bool { return q == p }); len(list) == 0 {
 				delete(m, name)
 			} else {

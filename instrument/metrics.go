@@ -126,12 +126,12 @@ func newInstruments(m metric.Meter, cfg config, health bool) (*instruments, erro
 		metric.WithDescription("Most callers holding or waiting for a connection at once since the last collection (connections in use plus callers waiting, at its peak)."))
 	check(err)
 	demand, err := m.Float64Histogram(nameDemand,
-		metric.WithExplicitBucketBoundaries(demandBounds...),
+		metric.WithExplicitBucketBoundaries(demandBounds[:]...),
 		metric.WithUnit("{connection}"),
 		metric.WithDescription(demandDescription))
 	check(err)
 	in.demand = &histogram{sdk: demand, name: nameDemand, unit: "{connection}", description: demandDescription,
-		fast: in.fast, bounds: demandBounds, limits: limitsOf(demandBounds, false)}
+		fast: in.fast, bounds: demandBounds[:], limits: demandLimits}
 
 	if !cfg.command.noLatency {
 		d, err := dbconv.NewClientOperationDuration(m, buckets)

@@ -163,41 +163,61 @@ func (recorder) RecordPipelineOperationDuration(ctx context.Context, d time.Dura
 // RecordPendingRequests is called by go-redis when a caller starts asking
 // its pool for a connection (+1, with the pool's name and no connection),
 // and when it stops: -1 with the connection it got, or without one when it
-// gave up. It keeps each pool's demand (see demand).
+// gave up. It keeps each pool's demand (see demand). Until the pool's name
+// is learnt, its callers are counted under the name (see unnamedCallers).
 func (recorder) RecordPendingRequests(ctx context.Context, delta int, cn redis.ConnInfo, poolName string) {
 	if delta > 0 {
-		for _, p := range poolsByName(poolName) {
-			if !p.closed.Load() {
-				// The count itself spreads the callers over the
-				// histogram's shards: the caller has no connection yet.
-				n := p.demand.arrive()
-				p.sets.demand.recordValue(ctx, max(n, 1), uint32(n))
-			}
+		e := byName(poolName)
+		if e == nil || e.waiting != nil {
+			arriveUnnamed(ctx, poolName, e)
+			return
 		}
+		arrive(ctx, e.pools)
 		return
 	}
 	c := trackedFrom(cn)
 	if c == nil { // gave up, or got a connection poolscope did not dial
-		for _, p := range poolsByName(poolName) {
-			if !p.closed.Load() {
-				p.demand.leave()
-			}
+		e := byName(poolName)
+		if e == nil || e.waiting != nil {
+			leaveUnnamed(poolName, e)
+			return
 		}
+		leave(e.pools)
 		return
+	}
+	if !c.named.Load() {
+		learnNames(ctx, poolName, c)
 	}
 	var now int64
 	for ; c != nil; c = c.next() {
-		if !c.named.Load() && c.named.CompareAndSwap(false, true) {
-			learnName(poolName, c.pool)
-		}
-		p := c.pool
-		if p.closed.Load() {
+		if c.pool.closed.Load() {
 			continue
 		}
 		if now == 0 {
 			now = nanotime()
 		}
 		c.borrowedAt.Store(now)
+	}
+}
+
+// arrive counts a caller in each of pools and records what it found.
+func arrive(ctx context.Context, pools []*observedPool) {
+	for _, p := range pools {
+		if !p.closed.Load() {
+			// The count itself spreads the callers over the
+			// histogram's shards: the caller has no connection yet.
+			n := p.demand.arrive()
+			p.sets.demand.recordValue(ctx, max(n, 1), uint32(n))
+		}
+	}
+}
+
+// leave counts a caller that gave up in each of pools.
+func leave(pools []*observedPool) {
+	for _, p := range pools {
+		if !p.closed.Load() {
+			p.demand.leave()
+		}
 	}
 }
 
@@ -228,6 +248,7 @@ func acquireRecorder() {
 	defer installed.mu.Unlock()
 	installed.refs++
 	if installed.refs == 1 || !probe() {
+		forgetUnnamed()
 		redis.SetOTelRecorder(recorder{})
 	}
 	installed.reported = false
@@ -243,6 +264,7 @@ func releaseRecorder() {
 	installed.refs--
 	if installed.refs == 0 && probe() {
 		redis.SetOTelRecorder(nil)
+		forgetUnnamed()
 	}
 }
 

@@ -23,14 +23,20 @@ import (
 // cpu-ns/op is the process's CPU time per command (getrusage), which a
 // busy machine's time slicing does not inflate as it does ns/op.
 // "poolscope-producer" records into WithProducer's lock-free histograms.
+// "unobserved" is a client poolscope does not observe: a connection it did
+// not dial, and a pool name it never learns.
 func BenchmarkRecorderCommand(b *testing.B) {
 	ctx := context.Background()
 	cmd := redis.NewStringCmd(ctx, "get", "k")
 	for _, rec := range []struct {
-		name     string
-		r        redis.OTelRecorder
-		producer *Producer
-	}{{"poolscope", recorder{}, nil}, {"poolscope-producer", recorder{}, NewProducer()}, {"nop", nopRecorder{}, nil}} {
+		name       string
+		r          redis.OTelRecorder
+		producer   *Producer
+		unobserved bool
+	}{
+		{"poolscope", recorder{}, nil, false}, {"poolscope-producer", recorder{}, NewProducer(), false},
+		{"nop", nopRecorder{}, nil, false}, {"unobserved", recorder{}, nil, true},
+	} {
 		p, _ := testPoolWith(b, rec.producer)
 		counter := rec.r.(redis.OTelConnectionCounter)
 		command := func(ci redis.ConnInfo) { // in go-redis's order
@@ -46,6 +52,9 @@ func BenchmarkRecorderCommand(b *testing.B) {
 		newConn := func() redis.ConnInfo {
 			raw, peer := net.Pipe()
 			b.Cleanup(func() { _ = raw.Close(); _ = peer.Close() })
+			if rec.unobserved {
+				return &fakeConnInfo{conn: raw, name: "10.9.9.9:6379_unobserved"}
+			}
 			tc := track(raw, p, 0)
 			asTracked(tc).ready.Store(true)
 			return &fakeConnInfo{conn: tc}

@@ -21,10 +21,16 @@ type fakeConnInfo struct {
 	conn    net.Conn
 	expires time.Time
 	usedAt  int64
+	name    string // the pool's name; "" for a fixed one
 }
 
-func (f *fakeConnInfo) RemoteAddr() net.Addr  { return nil }
-func (f *fakeConnInfo) PoolName() string      { return "127.0.0.1:6379_0a1b2c3d" }
+func (f *fakeConnInfo) RemoteAddr() net.Addr { return nil }
+func (f *fakeConnInfo) PoolName() string {
+	if f.name != "" {
+		return f.name
+	}
+	return "127.0.0.1:6379_0a1b2c3d"
+}
 func (f *fakeConnInfo) GetNetConn() net.Conn  { return f.conn }
 func (f *fakeConnInfo) ExpiresAt() time.Time  { return f.expires }
 func (f *fakeConnInfo) UsedAtNs() int64       { return f.usedAt }
