@@ -118,18 +118,20 @@ var poolsNamed struct {
 	cache [64]atomic.Pointer[namedPools]
 
 	// The names not learnt yet (see addUnnamed), guarded by mu.
-	unnamed   int   // entries with waiting set
+	unnamed   int   // entries with waiting or ignored set
 	nextSweep int64 // nanotime of the next sweep of idle entries
 	// fullUntil (nanotime) spares the lock while the table is full.
 	fullUntil atomic.Int64
 }
 
 // namedPools is one name's pools, or, while the name is not learnt, its
-// callers (waiting set, pools nil); never modified once stored.
+// callers (waiting set, pools nil), or nothing for a name no longer
+// followed (ignored set: see ignoreUnnamed); never modified once stored.
 type namedPools struct {
 	name    string
 	pools   []*observedPool
 	waiting *unnamedCallers
+	ignored bool
 }
 
 // byName returns name's entry; nil when poolscope has none.
@@ -161,8 +163,9 @@ func learnNames(ctx context.Context, name string, c *trackedConn) {
 	poolsNamed.mu.Lock()
 	var cur []*observedPool
 	var w *unnamedCallers
+	ignored := false
 	if m := poolsNamed.m.Load(); m != nil && (*m)[name] != nil {
-		cur, w = (*m)[name].pools, (*m)[name].waiting
+		cur, w, ignored = (*m)[name].pools, (*m)[name].waiting, (*m)[name].ignored
 	}
 	var added []*observedPool
 	for ; c != nil; c = c.next() {
@@ -181,6 +184,8 @@ func learnNames(ctx context.Context, name string, c *trackedConn) {
 		for _, p := range added {
 			p.demand.handOver(n, w.max.Load())
 		}
+	}
+	if w != nil || ignored {
 		poolsNamed.unnamed--
 		poolsNamed.fullUntil.Store(0) // room again
 	}
@@ -202,7 +207,7 @@ func forgetPool(p *observedPool) {
 	defer poolsNamed.mu.Unlock()
 	updateNames(func(m map[string]*namedPools) {
 		for name, e := range m {
-			if e.waiting != nil {
+			if e.waiting != nil || e.ignored {
 				continue
 			}
 			if list := slices.DeleteFunc(slices.Clone(e.pools), func(q *observedPool) bool { return q == p }); len(list) == 0 {

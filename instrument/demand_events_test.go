@@ -316,3 +316,34 @@ func TestUnnamedTableIsBounded(t *testing.T) {
 	busy.got(busy.conn(busy.p))
 	busy.step("the kept caller handed over", 1, 1)
 }
+
+// TestUnobservedNameIsIgnored: a name with maxUnlearnt callers and none
+// learnt (a client poolscope does not observe) is no longer followed: its
+// entry holds nothing, its callers cost a lookup; should one of
+// poolscope's pools learn it after all, it counts from then on.
+func TestUnobservedNameIsIgnored(t *testing.T) {
+	forgetUnnamed()
+	t.Cleanup(forgetUnnamed)
+	e := newEventPool(t)
+	for range maxUnlearnt {
+		e.ask()
+		e.giveUp()
+	}
+	got := byName(e.name)
+	if got == nil || !got.ignored || got.waiting != nil || got.pools != nil {
+		t.Fatalf("entry after %d callers = %+v, want an ignored one", maxUnlearnt, got)
+	}
+	e.ask() // costs a lookup, counts nowhere
+	e.giveUp()
+	e.ask()
+	e.got(e.conn(e.p)) // learnt after all
+	e.step("learnt after being ignored: the teaching caller is missed", 0, 0)
+	e.ask()
+	e.step("a caller after", 1, 1)
+	poolsNamed.mu.Lock()
+	n := poolsNamed.unnamed
+	poolsNamed.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d unnamed entries once the name is learnt, want 0", n)
+	}
+}

@@ -57,7 +57,10 @@ func BenchmarkRecorderCommand(b *testing.B) {
 			}
 			tc := track(raw, p, 0)
 			asTracked(tc).ready.Store(true)
-			return &fakeConnInfo{conn: tc}
+			// A name of the case's own, as every go-redis pool has: a
+			// name shared with an earlier case's pool would update that
+			// pool's demand too (the SDK histogram of "poolscope").
+			return &fakeConnInfo{conn: tc, name: "127.0.0.1:6379_bench-" + rec.name}
 		}
 		b.Run(rec.name+"/sequential", func(b *testing.B) {
 			ci := newConn()

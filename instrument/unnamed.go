@@ -20,10 +20,17 @@ import (
 // the caller that teaches the name (about 0.7 ms for 1024 with the SDK's
 // histogram). A pool goes past it only when its callers get connections
 // poolscope did not dial for a long time (dialled before New).
+//
+// maxUnlearnt is how many callers a name may have before poolscope stops
+// following it: one of its own pools learns its name at its first
+// acquisition on a connection poolscope dialled, so a name with that many
+// callers and none is almost surely a client poolscope does not observe,
+// whose commands then cost a lookup and nothing more (see ignoreUnnamed).
 const (
 	maxUnnamed           = 128
 	unnamedSweepInterval = time.Second
 	maxReplay            = 1024
+	maxUnlearnt          = 1 << 16
 	numDemandBuckets     = len(demandBounds) + 1
 )
 
@@ -50,10 +57,11 @@ var demandLimits = limitsOf(demandBounds[:], false)
 // nothing more, and a caller that finds it sealed looks the name up again
 // (retry). A seal waits for the arrivals still recording what they found.
 type unnamedCallers struct {
-	state   atomic.Int64 // see the constants above
-	max     atomic.Int64 // beside state: every arrival reads it
-	histMax atomic.Int64 // the most that an arrival kept in buckets found
-	buckets [numDemandBuckets]struct{ n, sum atomic.Int64 }
+	state    atomic.Int64 // see the constants above
+	arrivals atomic.Int64 // every caller counted, for maxUnlearnt
+	max      atomic.Int64 // beside state: every arrival reads it
+	histMax  atomic.Int64 // the most that an arrival kept in buckets found
+	buckets  [numDemandBuckets]struct{ n, sum atomic.Int64 }
 }
 
 // arrive counts a caller; false when the entry is sealed.
@@ -166,10 +174,30 @@ func arriveUnnamed(ctx context.Context, name string, e *namedPools) {
 			return
 		}
 		if e.waiting.arrive() {
+			if e.waiting.arrivals.Add(1) == maxUnlearnt {
+				ignoreUnnamed(name, e)
+			}
 			return
 		}
 		e = retry(name)
 	}
+}
+
+// ignoreUnnamed stops following name, whose entry e has had maxUnlearnt
+// callers and no name learnt: e is sealed (its callers dropped) and
+// replaced by an entry without pools, so that the name's later callers
+// cost a lookup. The entry still counts against maxUnnamed and is swept as
+// an idle one; should one of poolscope's pools learn the name after all,
+// learnNames replaces it (the callers before are missed, as without this
+// table: see demand.collect).
+func ignoreUnnamed(name string, e *namedPools) {
+	poolsNamed.mu.Lock()
+	defer poolsNamed.mu.Unlock()
+	if m := poolsNamed.m.Load(); m == nil || (*m)[name] != e {
+		return // learnt or dropped meanwhile
+	}
+	e.waiting.seal()
+	updateNames(func(m map[string]*namedPools) { m[name] = &namedPools{name: name, ignored: true} })
 }
 
 // leaveUnnamed is arriveUnnamed's -1.
@@ -230,12 +258,12 @@ func sweepUnnamed(drop func(*unnamedCallers) bool) bool {
 	return true
 }
 
-// dropUnnamed removes the unnamed entries that drop seals. The caller
-// holds poolsNamed.mu.
+// dropUnnamed removes the ignored entries and the unnamed ones that drop
+// seals. The caller holds poolsNamed.mu.
 func dropUnnamed(drop func(*unnamedCallers) bool) {
 	updateNames(func(m map[string]*namedPools) {
 		for name, e := range m {
-			if e.waiting != nil && drop(e.waiting) {
+			if e.ignored || e.waiting != nil && drop(e.waiting) {
 				delete(m, name)
 				poolsNamed.unnamed--
 			}
