@@ -52,13 +52,13 @@
 // random times do not capture.
 //
 // Callers in step. Where the pool was rarely full (at most 1% of the
-// acquisitions found it so), the demand each acquisition saw
+// callers found it so), the demand each caller found as it asked
 // (Pool.Demand, redis.client.connection.demand) checks the model: at the
-// model's size, the share of acquisitions that saw more demand than that
+// model's size, the share of callers that found more demand than that
 // must stay within 4 times (+5%) the share the model itself expects to
 // find the pool full. Callers that wake together (a burst of 16 whose
 // mean load is 3.4) break it by tens of times; the size is then the demand
-// the acquisitions saw at the quantile the model allows, plus 10%, at most
+// the callers found at the quantile the model allows, plus 10%, at most
 // the peak. In a pool often full, waiting callers inflate that demand, and
 // the model alone decides. Without the histogram (an older poolscope) the
 // reason says so.

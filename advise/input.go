@@ -40,7 +40,7 @@ type Pool struct {
 	// MemoryPerConnection is the resident memory one connection costs a
 	// process, bytes; NaN or 0 when unknown.
 	MemoryPerConnection float64
-	// Demand is the demand each acquisition saw over the window, summed
+	// Demand is the demand each caller found as it asked over the window, summed
 	// over the processes: redis.client.connection.demand, the callers
 	// holding or waiting for a connection at that instant, the acquiring
 	// caller included. Empty when not recorded (an older poolscope).

@@ -18,7 +18,7 @@ type Sample struct {
 	WaitSum float64
 	Wait    Histogram
 	// Demand is redis.client.connection.demand's buckets: the demand each
-	// acquisition saw.
+	// caller found.
 	Demand Histogram
 	// ServerCPU is the seconds of CPU the server's main thread has used
 	// (INFO cpu used_cpu_sys_main_thread + used_cpu_user_main_thread).

@@ -5,18 +5,18 @@ import (
 	"math"
 )
 
-// The demand each acquisition saw (redis.client.connection.demand): its q
-// quantile says that at a pool of that size about 1-q of the acquisitions
+// The demand each caller found as it asked (redis.client.connection.demand): its q
+// quantile says that at a pool of that size about 1-q of the callers
 // found every connection taken. Where nobody waits this is exact, whatever
 // the timing of the callers: a burst of 16 callers that wake together shows
-// up as acquisitions that saw 10 to 16, which the intervals' mean load
+// up as callers that found 10 to 16, which the intervals' mean load
 // (3.4) and the peak (16, the same as 16 callers at random) cannot tell
 // from independent callers. In a pool too small, waiting callers stay in
 // the demand instead of thinking, which inflates it: there the closed
 // model, which reads each caller's own load, stays the better judge.
 
 // inStepFactor and inStepSlack: the callers are taken to come in step when
-// the share of acquisitions that saw more demand than the model's size is
+// the share of callers that found more demand than the model's size is
 // above inStepFactor times what the model expects plus inStepSlack. Random
 // callers stay within a few times the model's share: the rate-derived load
 // carries a few percent of error, and fixed think times or a network that
@@ -29,22 +29,22 @@ const (
 	inStepSlack  = 0.05
 )
 
-// seenDemand checks the model's size against the demand the acquisitions
+// seenDemand checks the model's size against the demand the callers
 // saw, and raises it when the callers come in step.
 func (c config) seenDemand(model int, p Pool, d demand) (int, string) {
 	h := p.Demand
 	if !(h.Total() > 0) {
-		return model, "; no per-acquisition demand recorded (redis.client.connection.demand: an older poolscope), so bursts within an interval are judged from the peak alone"
+		return model, "; no per-caller demand recorded (redis.client.connection.demand: an older poolscope), so bursts within an interval are judged from the peak alone"
 	}
 	q := h.Quantile(c.quantile)
 	if full := h.Above(float64(p.Max)); full > 1-c.quantile {
-		return model, fmt.Sprintf("; the demand acquisitions saw (q%g %.1f) is not used: %.1f%% of them found the pool full, and waiting inflates it",
+		return model, fmt.Sprintf("; the demand callers found (q%g %.1f) is not used: %.1f%% of them found the pool full, and waiting inflates it",
 			c.quantile, q, 100*full)
 	}
 	expected := c.fullShare(model, p, d)
 	seen := h.Above(float64(model))
 	if !(seen > inStepFactor*expected+inStepSlack) {
-		return model, fmt.Sprintf("; acquisitions saw a demand above %d %.1f%% of the time, as the model expects (%.1f%%)",
+		return model, fmt.Sprintf("; callers found a demand above %d %.1f%% of the time, as the model expects (%.1f%%)",
 			model, 100*seen, 100*expected)
 	}
 	allowed := math.Max(expected, 1-c.quantile)
@@ -55,7 +55,7 @@ func (c config) seenDemand(model int, p Pool, d demand) (int, string) {
 		// ever wanted at once.
 		size = min(size, max(sizeOf(p.PeakDemand), 1))
 	}
-	return max(size, model), fmt.Sprintf("; but %.1f%% of acquisitions saw a demand above %d where the model expects %.1f%%: the callers come in step (bursts), and the demand acquisitions saw at q%.3g, %.1f, +%.0f%% gives %d, at most %s",
+	return max(size, model), fmt.Sprintf("; but %.1f%% of callers found a demand above %d where the model expects %.1f%%: the callers come in step (bursts), and the demand callers found at q%.3g, %.1f, +%.0f%% gives %d, at most %s",
 		100*seen, model, 100*expected, 1-allowed, need, c.headroom*100, size, capText(p))
 }
 
@@ -67,7 +67,7 @@ func capText(p Pool) string {
 	return "the size cap"
 }
 
-// fullShare is the share of acquisitions the model expects to find every
+// fullShare is the share of callers the model expects to find every
 // connection of a pool of n taken (to wait at all).
 func (c config) fullShare(n int, p Pool, d demand) float64 {
 	if cl, ok := c.closed(p, d); ok {

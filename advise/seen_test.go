@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// demandHist is a histogram of the demand acquisitions saw, bounds 1..16
+// demandHist is a histogram of the demand callers found, bounds 1..16
 // as poolscope records them, from counts per demand (index 0 unused).
 func demandHist(perDemand []float64) Histogram {
 	var h Histogram
@@ -55,7 +55,7 @@ func TestAdviseSeenDemand(t *testing.T) {
 		t.Errorf("random callers: advised %d (%s), without the histogram %d; want the model's size, at most 8",
 			random.Recommended, random.Reason, noHistogram.Recommended)
 	}
-	if !strings.Contains(noHistogram.Reason, "no per-acquisition demand recorded") {
+	if !strings.Contains(noHistogram.Reason, "no per-caller demand recorded") {
 		t.Errorf("without the histogram the reason must say so: %s", noHistogram.Reason)
 	}
 	if !strings.Contains(random.Reason, "as the model expects") {
@@ -65,7 +65,7 @@ func TestAdviseSeenDemand(t *testing.T) {
 		t.Errorf("bursts: %s %d (%s), want shrink to the 16 callers of the burst", bursts.Verdict, bursts.Recommended, bursts.Reason)
 	}
 
-	// From a pool of 8 that the burst fills, the demand acquisitions saw
+	// From a pool of 8 that the burst fills, the demand callers found
 	// is inflated by the waiting and is not used; callers wait although
 	// the load fits, and the peak sizes the burst.
 	small := adviseOne(t, with(base, func(p *Pool) {

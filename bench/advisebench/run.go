@@ -53,10 +53,9 @@ func runShape(ctx context.Context, url string, server *redis.Client, sh Shape, s
 	}
 	defer inst.Close()
 	// One command before the callers start, as a service's pool has served
-	// before it is under load: instrument learns a pool's name from its
-	// first connection, so callers already waiting at that moment would
-	// not be counted in its demand until the pool next falls idle, which a
-	// pool too small for callers that start together never does.
+	// before it is under load. (instrument now counts the callers that
+	// arrive before it learns the pool's go-redis name; before, this PING
+	// kept them in the demand. Kept so that runs compare with earlier ones.)
 	if err := p.Master().Ping(ctx).Err(); err != nil {
 		return Run{}, fmt.Errorf("advisebench: %s: PING: %w", sh.Name, err)
 	}
@@ -182,7 +181,7 @@ func p99(lat []time.Duration) time.Duration {
 
 // observation is the run's scrapes as `poolscope advise` reads them from
 // Prometheus (advise.Pool.WithSamples: one interval per step, the wait p99
-// and the demand acquisitions saw over the window, the server's busy share
+// and the demand callers found over the window, the server's busy share
 // per step), with the peak demand from the recorded per-interval
 // high-water mark (redis.client.connection.demand.max, as the CLI's
 // max_over_time reads it), or the gauges sampled at the scrapes where it is

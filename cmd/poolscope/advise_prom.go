@@ -158,7 +158,7 @@ type instantFigures struct {
 	// at each scrape, is the fall-back for processes that do not record it.
 	peakMark map[adviseKey]float64
 	// demand is redis.client.connection.demand over the window: the
-	// demand each acquisition saw, summed over the processes.
+	// demand each caller found as it asked, summed over the processes.
 	demand  map[adviseKey]advise.Histogram
 	servers []advise.Server
 }
@@ -194,7 +194,7 @@ func (s *promSource) instants(ctx context.Context, w, st string) (instantFigures
 		}
 		*q.into = byPool(v)
 	}
-	v, err := s.instant(ctx, "demand seen by acquisitions", fmt.Sprintf(
+	v, err := s.instant(ctx, "demand seen by callers", fmt.Sprintf(
 		"sum by (%s, le) (increase(redis_client_connection_demand_bucket%s[%s]))", poolLabels, s.selector(), w))
 	if err != nil {
 		return f, err
