@@ -51,6 +51,7 @@ var contractMetrics = func() map[string]bool {
 		"poolscope_server_connection_idle_max_seconds",
 		"poolscope_redis_up",
 		"poolscope_agent_client_list_skipped_total",
+		"redis_cpu_time_seconds_total",
 	}
 	histograms := []string{
 		"db_client_connection_create_time_seconds",
@@ -58,6 +59,7 @@ var contractMetrics = func() map[string]bool {
 		"db_client_connection_use_time_seconds",
 		"redis_client_connection_lifetime_seconds",
 		"redis_client_health_duration_seconds",
+		"redis_client_connection_demand",
 	}
 	for _, h := range histograms {
 		names = append(names, h+"_bucket", h+"_sum", h+"_count")

@@ -152,7 +152,8 @@ func poolsDashboard() *dashboard.DashboardBuilder {
 func adviceRow(b *dashboard.DashboardBuilder) *dashboard.DashboardBuilder {
 	return b.WithRow(dashboard.NewRowBuilder("Advice")).
 		WithPanel(timeseriesPanel("Advised vs configured pool size",
-			"Configured: the pool's max per process. Advised: the busiest process's 99th percentile of one-minute demand (connections in use + callers waiting) over a day, plus 10%. "+
+			"Configured: the pool's max per process. Advised: the busiest process's 99th percentile of one-minute demand (connections in use + callers waiting) over a day, plus 10%, "+
+				"or, where larger, the 99th percentile over a day of the demand each caller found as it asked for a connection (which sees bursts shorter than a minute). "+
 				"Advised above configured: callers wait for connections; far below: idle connections cost memory in every process and slots on the server. "+
 				"`poolscope advise` gives the full advice (wait model, peak, server bottleneck, fleet budget).",
 			units.Short, 12,
@@ -163,5 +164,11 @@ func adviceRow(b *dashboard.DashboardBuilder) *dashboard.DashboardBuilder {
 			"Mean over each minute, from the use and wait time histograms (Little's law: seconds of use and of waiting per second), for the busiest process of the service. Above the configured size, callers queue.",
 			units.Short, 12,
 			target{`max by (job, db_client_connection_pool_name) (poolscope:pool_demand:rate1m` + poolSelector + `)`, poolLegend},
+		)).
+		WithPanel(timeseriesPanel("Demand each caller found: p50, p99",
+			"The callers holding or waiting for a connection (itself included) that each caller found as it asked for one (redis.client.connection.demand). "+
+				"Where nobody waits, a pool of size N makes about the share of callers above N wait: p99 is the size at which 1% would. Callers that wake together show here, not in the one-minute demand.",
+			units.Short, 12,
+			quantiles("redis_client_connection_demand", poolSelector, byPool, poolLegend, 0.5, 0.99)...,
 		))
 }

@@ -68,6 +68,12 @@ func serversDashboard() *dashboard.DashboardBuilder {
 			target{`max by (server_address, server_port) (rate(redis_connections_received_total` + serverSelector + `[$__rate_interval]))`, serverLegend + " received"},
 			target{`max by (server_address, server_port) (rate(redis_connections_rejected_total` + serverSelector + `[$__rate_interval]))`, serverLegend + " rejected"},
 		)).
+		WithPanel(timeseriesPanel("Server main thread busy",
+			"CPU time of each server's main thread per second (INFO cpu: used_cpu_sys_main_thread + used_cpu_user_main_thread). "+
+				"Near 100% the single-threaded server is the bottleneck: a larger pool only moves the queue into the server (poolscope advise says server-bound). Redis before 6.2 does not report it.",
+			units.PercentUnit, 12,
+			target{`max by (server_address, server_port) (sum without (state) (rate(redis_cpu_time_seconds_total{server_address=~"$server", state=~"sys_main_thread|user_main_thread"}[$__rate_interval])))`, serverLegend},
+		)).
 		WithPanel(timeseriesPanel("CLIENT LIST skipped per second",
 			"The agent skips CLIENT LIST on servers with too many clients; the per-client-name panels are then stale for that server.",
 			units.Short, 12,
