@@ -26,6 +26,9 @@ var demandBounds = [...]float64{
 	20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 384, 512, 768, 1024,
 }
 
+// demandLimits are the demand histogram's bucket limits.
+var demandLimits = limitsOf(demandBounds[:], false)
+
 // demand follows how many callers hold or wait for a pool's connections,
 // and the most at once since the last collection: what the sampled gauges
 // (count, pending_requests) miss between two collections. Every update is
@@ -63,9 +66,14 @@ type demand struct {
 // how many callers hold or wait for one now, itself included.
 func (d *demand) arrive() int64 {
 	now := d.now.Add(1)
-	for v := d.max.Load(); now > v && !d.max.CompareAndSwap(v, now); v = d.max.Load() {
-	}
+	raise(&d.max, now)
 	return now
+}
+
+// raise makes a at least v.
+func raise(a *atomic.Int64, v int64) {
+	for m := a.Load(); v > m && !a.CompareAndSwap(m, v); m = a.Load() {
+	}
 }
 
 // leave counts a caller that gave up (pool timeout, dial error, canceled)

@@ -111,8 +111,7 @@ func (h *atomicHistogram) record(v int64, shard uint32) {
 	s.sum.Add(v)
 	for m := s.min.Load(); v < m && !s.min.CompareAndSwap(m, v); m = s.min.Load() {
 	}
-	for m := s.max.Load(); v > m && !s.max.CompareAndSwap(m, v); m = s.max.Load() {
-	}
+	raise(&s.max, v)
 }
 
 // bucketOf is the index of the bucket that holds v. Redis latencies and

@@ -3,6 +3,7 @@ package instrument
 import (
 	"context"
 	"net"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -103,4 +104,33 @@ func ProcessCPU(b *testing.B) time.Duration {
 		b.Fatalf("getrusage: %v", err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkRecorderPrimitives measures what the recorder path is made of
+// (docs/hot-path.md): the monotonic clock read use_time takes twice per
+// command (nanotime), time.Now (which reads the wall and the monotonic
+// clock, so go-redis's wall-clock usage stamps cannot replace one of
+// those), and one locked atomic add, about twelve of which a command costs.
+func BenchmarkRecorderPrimitives(b *testing.B) {
+	var sink int64
+	b.Run("nanotime", func(b *testing.B) {
+		for b.Loop() {
+			sink += nanotime()
+		}
+	})
+	b.Run("time.Now", func(b *testing.B) {
+		for b.Loop() {
+			sink += time.Now().UnixNano()
+		}
+	})
+	b.Run("atomic-add", func(b *testing.B) {
+		var a atomic.Int64
+		for b.Loop() {
+			a.Add(1)
+		}
+		sink += a.Load()
+	})
+	if sink == 1 {
+		b.Log(sink) // keeps sink alive
+	}
 }

@@ -44,9 +44,6 @@ const (
 	unnamedSealed        = 1 << 62
 )
 
-// demandLimits are the demand histogram's bucket limits.
-var demandLimits = limitsOf(demandBounds[:], false)
-
 // unnamedCallers counts the callers of one go-redis pool whose name
 // poolscope has not learnt yet (see poolsNamed): those still inside
 // (arrived, minus those that gave up or got a connection poolscope did not
@@ -90,12 +87,6 @@ func (u *unnamedCallers) arrive() bool {
 	b.sum.Add(n)
 	u.state.Add(-unnamedBusyOne) // seal waits for this
 	return true
-}
-
-// raise makes a at least v.
-func raise(a *atomic.Int64, v int64) {
-	for m := a.Load(); v > m && !a.CompareAndSwap(m, v); m = a.Load() {
-	}
 }
 
 // leave counts a caller that gave up or got a connection poolscope did not
