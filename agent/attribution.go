@@ -50,8 +50,8 @@ func (a *Agent) atDiscoveryRate(ctx context.Context, pass func() (again bool)) {
 //     at debug level), or the agent may not ask (NOAUTH, WRONGPASS,
 //     NOPERM: said once, at info level); either way its connections are
 //     still counted by address, and s is not asked again;
-//   - a cluster node refuses (LOADING after a restart, an ACL): said once,
-//     ask again; the watched nodes stay as they are.
+//   - any other refusal (LOADING after a restart, BUSY, a cluster node's
+//     ACL): said once, ask again; the watched nodes stay as they are.
 func (a *Agent) askTopology(ctx context.Context, s *server) bool {
 	timeout := passTimeout(a.cfg.interval)
 	cctx, cancel := context.WithTimeout(ctx, timeout)
@@ -60,36 +60,27 @@ func (a *Agent) askTopology(ctx context.Context, s *server) bool {
 		s.client = s.newClient(timeout)
 	}
 	var err error
-	a.topologyPass(s.display, func() {
-		var nodes []clusterNode
-		if nodes, err = clusterNodes(cctx, s.client, s.tls != nil); err == nil {
-			a.applyTopology(s, nodes)
-		}
-	})
-	key := "redis " + s.display + " cluster-topology"
+	a.topologyPass(s.display, func() { err = a.followCluster(cctx, s) })
 	switch {
 	case err == nil:
 		s.clusterNode = true
-		a.problems.resolve(key, "agent: cluster nodes readable again", "server", s.display)
 		return true
 	case ctx.Err() != nil:
 		return false // shutting down
 	case !isRedisError(err):
 		s.closeClient()
-		a.problems.warn(key, "agent: Redis server not answering; its cluster topology is asked again at the next discovery pass",
+		a.problems.warn(topologyKey(s), "agent: Redis server not answering; its cluster topology is asked again at the next discovery pass",
 			"server", s.display, "error", err)
 		return true
-	case !s.clusterNode && !s.discovered:
-		if notClusterNode(err) {
-			a.logger.Debug("agent: not a cluster node; its connections are counted by address, nothing more is asked", "server", s.display)
-		} else {
-			a.logger.Info("agent: the server refuses to say whether it is a cluster node; its connections are counted by address, no cluster behind it is followed (give the URL the credentials for CLUSTER SHARDS to follow one)",
-				"server", s.display, "error", err)
-		}
+	case !s.clusterNode && !s.discovered && notClusterNode(err):
+		a.logger.Debug("agent: not a cluster node; its connections are counted by address, nothing more is asked", "server", s.display)
+		return false
+	case !s.clusterNode && !s.discovered && refusesToSay(err):
+		a.logger.Info("agent: the server refuses to say whether it is a cluster node; its connections are counted by address, no cluster behind it is followed (give the URL the credentials for CLUSTER SHARDS to follow one)",
+			"server", s.display, "error", err)
 		return false
 	default:
-		a.problems.warn(key, "agent: cannot read the cluster's nodes from this node; the watched nodes stay as they are",
-			"server", s.display, "error", err)
+		a.topologyFailed(s, err)
 		return true
 	}
 }

@@ -250,8 +250,8 @@ func WithClientListEvery(n int) Option {
 // processes' connection counts per server (discovery matches sockets by
 // the server's address, so it needs no credentials), without sampling the
 // servers: no INFO, no CLIENT LIST, none of the server metrics
-// (redis.clients.*, redis.connections.*, poolscope.server.*,
-// poolscope.redis.up, poolscope.agent.client_list.*). Topology is still
+// (redis.clients.*, redis.connections.*, redis.cpu.time,
+// poolscope.server.*, poolscope.redis.up, poolscope.agent.client_list.*). Topology is still
 // followed: a configured server is asked once whether it is a Redis
 // Cluster node (CLUSTER SHARDS; a refusal, "cluster support disabled" or
 // an authentication error, ends the asking and its connection), and a

@@ -90,7 +90,11 @@ func (a *Agent) sampleServer(ctx context.Context, s *server, pass int) bool {
 		a.maxClients(cctx, s, &info)
 	}
 	if info.cluster && pass%a.cfg.discoverEvery == 0 {
-		a.topologyPass(s.display, func() { a.followCluster(cctx, s) })
+		a.topologyPass(s.display, func() {
+			if err := a.followCluster(cctx, s); err != nil {
+				a.topologyFailed(s, err)
+			}
+		})
 	}
 	attrs, measure, changed := s.labels(info.role)
 	if changed {

@@ -39,17 +39,37 @@ func (a *Agent) topologyPass(source string, pass func()) {
 	pass()
 }
 
-// followCluster asks s for the cluster's nodes and applies them.
-func (a *Agent) followCluster(ctx context.Context, s *server) {
+// followCluster asks s for the cluster's nodes and applies them. On an
+// error the watched nodes stay as they are; the caller says it (see
+// topologyFailed).
+func (a *Agent) followCluster(ctx context.Context, s *server) error {
 	nodes, err := clusterNodes(ctx, s.client, s.tls != nil)
-	key := "redis " + s.display + " cluster-topology"
 	if err != nil {
-		a.problems.warn(key, "agent: cannot read the cluster's nodes from this node; the watched nodes stay as they are",
-			"server", s.display, "error", err)
-		return
+		return err
 	}
-	a.problems.resolve(key, "agent: cluster nodes readable again", "server", s.display)
+	a.problems.resolve(topologyKey(s), "agent: cluster nodes readable again", "server", s.display)
 	a.applyTopology(s, nodes)
+	return nil
+}
+
+// topologyFailed says, once until it is readable again, that s's cluster
+// nodes could not be read.
+func (a *Agent) topologyFailed(s *server, err error) {
+	a.problems.warn(topologyKey(s), "agent: cannot read the cluster's nodes from this node; the watched nodes stay as they are",
+		"server", s.display, "error", err)
+}
+
+func topologyKey(s *server) string { return "redis " + s.display + " cluster-topology" }
+
+// refusesToSay reports whether err is a server's refusal to let the agent
+// ask for its cluster nodes (authentication or ACL), as opposed to a
+// passing state (LOADING, BUSY, MASTERDOWN, ...).
+func refusesToSay(err error) bool {
+	switch errorKind(err) {
+	case "NOAUTH", "WRONGPASS", "NOPERM":
+		return true
+	}
+	return false
 }
 
 // clusterNodes reads the topology: CLUSTER SHARDS, or CLUSTER NODES when

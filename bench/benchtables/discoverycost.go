@@ -130,7 +130,10 @@ func discoveryCostIn(ctx context.Context, cfg DiscoveryCostConfig, bin string, s
 	if err != nil {
 		return nil, err
 	}
-	rows := measureReads(pids, cfg.Passes)
+	rows, err := measureReads(pids, cfg.Passes)
+	if err != nil {
+		return nil, err
+	}
 	agent, err := measureAgent(ctx, cfg, l.srv.URL())
 	if err != nil {
 		return rows, err
@@ -276,12 +279,12 @@ func (l *layout) startHolders(ctx context.Context, bin string, n int) ([]int, er
 		if pids, err = processesNamed(HolderName); err != nil {
 			return err
 		}
-		clients, err := connectedClients(ctx, l.srv)
+		st, err := readStats(ctx, l.srv)
 		if err != nil {
 			return err
 		}
-		if len(pids) != n || clients < n {
-			return fmt.Errorf("%d of %d holders started, the server has %d clients", len(pids), n, clients)
+		if len(pids) != n || st.clients < int64(n) {
+			return fmt.Errorf("%d of %d holders started, the server has %d clients", len(pids), n, st.clients)
 		}
 		return nil
 	})
@@ -323,19 +326,6 @@ func processesNamed(name string) ([]int, error) {
 	return pids, nil
 }
 
-func connectedClients(ctx context.Context, srv *redisserver.Server) (int, error) {
-	info, err := srv.Admin().Info(ctx, "clients").Result()
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(info) {
-		if v, ok := strings.CutPrefix(line, "connected_clients:"); ok {
-			return strconv.Atoi(strings.TrimSpace(v))
-		}
-	}
-	return 0, errors.New("benchtables: INFO clients has no connected_clients")
-}
-
 // readWay is one way of reading the socket tables that count pids'
 // connections: it returns the tables and rows it read.
 // Reading every process's tables costs a second or more a pass at a
@@ -349,8 +339,10 @@ type readWay struct {
 var readWays = []readWay{{ReadGlobal, readGlobal, false}, {ReadPerNamespace, readPerNamespace, false}, {ReadPerProcess, readPerProcess, true}}
 
 // measureReads runs each way of reading passes times over pids, in this
-// process, and reports its CPU and wall time per pass.
-func measureReads(pids []int, passes int) []DiscoveryCostRow {
+// process, and reports its CPU and wall time per pass. A failed pass (a
+// holder gone mid-read) fails the table: its time would be a partial
+// pass's.
+func measureReads(pids []int, passes int) ([]DiscoveryCostRow, error) {
 	rows := make([]DiscoveryCostRow, 0, len(readWays)+1)
 	for _, w := range readWays {
 		passes := passes
@@ -362,15 +354,16 @@ func measureReads(pids []int, passes int) []DiscoveryCostRow {
 		tables, n := 0, 0
 		for range passes {
 			t, r, err := w.pass(pids)
-			if err == nil {
-				tables, n = t, r
+			if err != nil {
+				return nil, fmt.Errorf("benchtables: %s: %w", w.name, err)
 			}
+			tables, n = t, r
 		}
 		wall, cpu := time.Since(wall0), processCPU()-cpu0
 		rows = append(rows, DiscoveryCostRow{Read: w.name, Tables: tables, Rows: n, Passes: float64(passes),
 			CPU: cpu / time.Duration(passes), Wall: wall / time.Duration(passes), Seen: -1, Load: loadavg()})
 	}
-	return rows
+	return rows, nil
 }
 
 // readGlobal reads the reader's own namespace's tables only.

@@ -57,8 +57,9 @@ to --client-list-max-clients, and is skipped (and counted) above.
 
 --server-metrics=false (or POOLSCOPE_AGENT_SERVER_METRICS=false) keeps the
 servers for attribution only: the processes' connection counts per server,
-no INFO, no CLIENT LIST, no server series, no password needed. A cluster
-seed is still asked for its nodes; servers found through Sentinel are not
+no INFO, no CLIENT LIST, no server series, no password needed for a
+standalone server. A cluster seed is still asked for its nodes (its URL
+needs the credentials for that); servers found through Sentinel are not
 contacted. For a DaemonSet: one agent elsewhere samples the servers.
 
 Runs Go's garbage collector at GOGC=50 unless GOGC is set (a smaller RSS
