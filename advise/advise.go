@@ -254,7 +254,9 @@ func (c config) bursts(a PoolAdvice, p Pool, d demand) PoolAdvice {
 		return notEnough(a, observed+", and no peak shows how large",
 			"a per-interval high-water mark of demand (connections in use + callers waiting)")
 	}
-	a.ModelSize, a.ExpectedWaitP99 = peakSize, 0
+	// The model said the load fits the pool: its wait at a size below the
+	// burst (a capped one) would be 0, which the waits seen disprove.
+	a.ModelSize, a.ExpectedWaitP99, a.waitAtSize = peakSize, 0, nil
 	return c.judge(a, p, d, fmt.Sprintf("%s; a burst of %.0f callers at once was seen: %d (+%.0f%%)", observed, p.PeakDemand, peakSize, c.headroom*100))
 }
 

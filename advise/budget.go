@@ -114,7 +114,8 @@ func capped(a PoolAdvice) PoolAdvice {
 	// The wait at the capped size comes from the model that sized the
 	// pool (the closed M/M/c//N one for a known number of callers), not
 	// the open queue on the demand quantile, which calls any size below
-	// that demand unbounded.
+	// that demand unbounded; unknown (NaN) where no model sized it (a
+	// size raised for bursts).
 	a.ExpectedWaitP99 = math.NaN()
 	if a.waitAtSize != nil {
 		a.ExpectedWaitP99 = a.waitAtSize(a.Recommended)

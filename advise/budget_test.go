@@ -136,3 +136,21 @@ func TestBudgetCappedWaitFromTheSizingModel(t *testing.T) {
 		t.Errorf("expected wait p99 %v at 2 connections, %v at 5: want it longer with fewer", wait[2], wait[5])
 	}
 }
+
+// TestBudgetCappedBurstsWaitUnknown: a pool grown for bursts (the model
+// said the load fits it) and capped by the budget gets no expected wait:
+// the model's would be 0, which the waits seen disprove.
+func TestBudgetCappedBurstsWaitUnknown(t *testing.T) {
+	bursty := with(pool(10, steady(20, iv(0.5, 0.01, 0.0001))), func(p *Pool) { p.WaitP99, p.PeakDemand = 0.02, 30 })
+	r, err := Advise([]Pool{bursty}, []Server{{Address: bursty.Server, MaxClients: 25}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := r.Pools[0]
+	if !a.CappedByServer || a.Recommended <= 10 || a.Recommended >= 33 {
+		t.Fatalf("%s %d capped %v, want grown from 10 and capped below 33", a.Verdict, a.Recommended, a.CappedByServer)
+	}
+	if !math.IsNaN(a.ExpectedWaitP99) {
+		t.Errorf("expected wait p99 %v at the capped size, want unknown (NaN)", a.ExpectedWaitP99)
+	}
+}

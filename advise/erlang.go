@@ -71,9 +71,14 @@ func sizeForWait(a, hold, q, target float64, limit int) (size int, wait float64,
 
 // waitAt returns the q wait quantile at pool size c.
 func waitAt(c int, a, hold, q float64) float64 {
+	return erlangAt(c, a).waitQuantile(q, hold)
+}
+
+// erlangAt is the M/M/c queue of offered load a at pool size c.
+func erlangAt(c int, a float64) *erlang {
 	e := newErlang(a)
 	for e.c < c {
 		e.next()
 	}
-	return e.waitQuantile(q, hold)
+	return e
 }

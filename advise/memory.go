@@ -39,7 +39,7 @@ const (
 	// says nothing about what one costs.
 	MinConnectionSpread = 1.0
 	// MinBytesPerConnection and MaxBytesPerConnection bound a sane slope:
-	// a go-redis connection holds two buffers and a net.Conn, 17 to 20 KiB
+	// a go-redis connection holds two buffers and a net.Conn, 15 to 17 KiB
 	// by `make memtable`, more with TLS; a slope outside this range is
 	// something else moving the RSS (the heap of the work itself).
 	MinBytesPerConnection = 1 << 10

@@ -73,9 +73,5 @@ func (c config) fullShare(n int, p Pool, d demand) float64 {
 	if cl, ok := c.closed(p, d); ok {
 		return closedTail(n, cl.callers, cl.beta, d.hold, 0)
 	}
-	e := newErlang(d.high)
-	for e.c < n {
-		e.next()
-	}
-	return e.probWait()
+	return erlangAt(n, d.high).probWait()
 }

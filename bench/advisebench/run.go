@@ -22,7 +22,8 @@ import (
 )
 
 // memoryPerConnection is what `poolscope advise` assumes (make memtable's
-// 17 to 20 KiB per plain connection); it only feeds the cost columns.
+// 15 to 17 KiB per plain connection, rounded up); it only feeds the cost
+// columns.
 const memoryPerConnection = 20 << 10
 
 // Run is one shape run at one master pool size.
@@ -53,9 +54,7 @@ func runShape(ctx context.Context, url string, server *redis.Client, sh Shape, s
 	}
 	defer inst.Close()
 	// One command before the callers start, as a service's pool has served
-	// before it is under load. (instrument now counts the callers that
-	// arrive before it learns the pool's go-redis name; before, this PING
-	// kept them in the demand. Kept so that runs compare with earlier ones.)
+	// before it is under load (and as the runs in docs/advise.md did).
 	if err := p.Master().Ping(ctx).Err(); err != nil {
 		return Run{}, fmt.Errorf("advisebench: %s: PING: %w", sh.Name, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 
@@ -45,9 +46,9 @@ func (s *promSource) memoryPerConnection(ctx context.Context, pools []advise.Poo
 	f, err := s.memoryFigures(ctx)
 	estimates := make([]advise.MemoryEstimate, 0, len(services))
 	for _, svc := range services {
-		if err != nil {
-			estimates = append(estimates, advise.EstimateMemoryPerConnection(svc, nil, memoryPerConnection,
-				memtableName+"; "+err.Error()))
+		if err != nil { // the data was never seen: the reason is the query's failure alone
+			estimates = append(estimates, advise.MemoryEstimate{Service: svc, BytesPerConnection: memoryPerConnection,
+				Reason: memtableName + ": " + err.Error(), Slope: math.NaN(), StdErr: math.NaN(), Spread: math.NaN()})
 			continue
 		}
 		procs, note := f.processes(svc, s)

@@ -15,8 +15,8 @@ import (
 )
 
 // memoryPerConnection is the resident memory a plain connection costs a Go
-// process, measured by `make memtable` (BENCHMARKS.md: 17 to 20 KiB; a TLS
-// connection costs more).
+// process, measured by `make memtable` (BENCHMARKS.md: 15 to 17 KiB, rounded
+// up; a TLS connection costs 19 to 22 KiB more, a busy one more again).
 const memoryPerConnection = 20 << 10
 
 // poolLabels group the client-side series into pools: the collector's
