@@ -29,21 +29,29 @@ const (
 // make a busy server of an idle one. Otherwise the hold times decide
 // (holdRises).
 func serverBound(loaded []Interval) (bound bool, why string, saturated bool) {
+	if median, n := MedianServerBusy(loaded); n > 0 && 2*n >= len(loaded) {
+		if median < serverBusyLimit {
+			return false, "", false
+		}
+		return true, fmt.Sprintf("the server's main thread was busy %.0f%% of the time (median of %d intervals)", 100*median, n), true
+	}
+	bound, why = holdRises(loaded)
+	return bound, why, false
+}
+
+// MedianServerBusy is the median server busy share of the intervals that
+// have one (above 0), and how many do; NaN and 0 for none.
+func MedianServerBusy(ivs []Interval) (median float64, n int) {
 	var busy []float64
-	for _, iv := range loaded {
+	for _, iv := range ivs {
 		if nonNegative(iv.ServerBusy) && iv.ServerBusy > 0 {
 			busy = append(busy, iv.ServerBusy)
 		}
 	}
-	if len(busy) > 0 && 2*len(busy) >= len(loaded) {
-		median := quantile(busy, 0.5)
-		if median < serverBusyLimit {
-			return false, "", false
-		}
-		return true, fmt.Sprintf("the server's main thread was busy %.0f%% of the time (median of %d intervals)", 100*median, len(busy)), true
+	if len(busy) == 0 {
+		return math.NaN(), 0
 	}
-	bound, why = holdRises(loaded)
-	return bound, why, false
+	return quantile(busy, 0.5), len(busy)
 }
 
 // holdRises compares the quietest and busiest thirds of the loaded

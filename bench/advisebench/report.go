@@ -5,7 +5,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -30,9 +29,10 @@ func Report(w io.Writer, results []ShapeResult, s Settings) {
 	fmt.Fprintln(tw, "shape\trun at\tp99\twait p99\tpeak\tseen q99\tserver busy\tverdict\tadvised\toracle..max\trerun p99\tok")
 	for _, r := range results {
 		for _, a := range r.Advice {
+			busy, _ := advise.MedianServerBusy(a.From.Pool.Intervals)
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%.0f\t%.1f\t%.0f%%\t%s\t%d\t%d..%d\t%s\t%s\n", r.Shape.Name, a.From.Size, ms(a.From.P99),
 				advise.FormatSeconds(a.From.Pool.WaitP99), a.From.Pool.PeakDemand, a.From.Pool.Demand.Quantile(0.99),
-				100*medianBusy(a.From.Pool.Intervals), a.Verdict, a.Size, r.Oracle, limitAbove(r.Oracle),
+				100*busy, a.Verdict, a.Size, r.Oracle, limitAbove(r.Oracle),
 				ms(a.Rerun.P99), okText(r, a))
 		}
 	}
@@ -63,22 +63,6 @@ func Summary(results []ShapeResult) string {
 		over = math.Max(over, r.Over())
 	}
 	return fmt.Sprintf("advise: shapes=%d within=%d under=%d max_over=%.0f%%", len(results), within, under, over)
-}
-
-// medianBusy is the median of the intervals' server busy share (NaN for
-// none), for the table.
-func medianBusy(ivs []advise.Interval) float64 {
-	var busy []float64
-	for _, iv := range ivs {
-		if !math.IsNaN(iv.ServerBusy) {
-			busy = append(busy, iv.ServerBusy)
-		}
-	}
-	if len(busy) == 0 {
-		return math.NaN()
-	}
-	slices.Sort(busy)
-	return busy[len(busy)/2]
 }
 
 func okText(r ShapeResult, a Advice) string {

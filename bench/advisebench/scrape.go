@@ -120,7 +120,8 @@ func cumulative(bounds []float64, counts []uint64) advise.Histogram {
 
 // serverCPU is the seconds of CPU the server's main thread has used (INFO
 // cpu used_cpu_sys_main_thread + used_cpu_user_main_thread, Redis 6.2 and
-// later; the whole process's before that).
+// later): the figures `poolscope advise` reads from the agent, and no
+// other (the whole process's CPU would count its background threads).
 func serverCPU(ctx context.Context, server *redis.Client) (float64, error) {
 	info, err := server.Info(ctx, "cpu").Result()
 	if err != nil {
@@ -136,11 +137,7 @@ func serverCPU(ctx context.Context, server *redis.Client) (float64, error) {
 	sys, okSys := fields["used_cpu_sys_main_thread"]
 	user, okUser := fields["used_cpu_user_main_thread"]
 	if !okSys || !okUser {
-		sys, okSys = fields["used_cpu_sys"]
-		user, okUser = fields["used_cpu_user"]
-	}
-	if !okSys || !okUser {
-		return math.NaN(), fmt.Errorf("advisebench: INFO cpu has no used_cpu_sys/used_cpu_user: %q", info)
+		return math.NaN(), fmt.Errorf("advisebench: INFO cpu has no used_cpu_sys_main_thread/used_cpu_user_main_thread (Redis 6.2 or newer needed): %q", info)
 	}
 	return sys + user, nil
 }
