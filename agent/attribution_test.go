@@ -149,6 +149,12 @@ func TestServerMetricsOffAttributesOnly(t *testing.T) {
 				t.Fatalf("since the reset the server ran INFO %d times (the test: 0) and CLIENT LIST %d times (the test: %d): %v",
 					calls["info"], calls["client|list"], lists.calls, calls)
 			}
+			// Asked once whether it is a cluster node, at start, over the
+			// several discovery passes since (without credentials the
+			// refusal is not a call the server counts).
+			if tc.credentials && calls["cluster|shards"] != 1 {
+				t.Fatalf("CLUSTER SHARDS ran %d times since the reset, want once: %v", calls["cluster|shards"], calls)
+			}
 			logs := ta.logs.String()
 			said := strings.Contains(logs, "refuses to say whether it is a cluster node")
 			if said == tc.credentials || strings.Count(logs, "refuses to say") > 1 {
