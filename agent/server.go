@@ -35,9 +35,11 @@ type server struct {
 	attrs   []attribute.KeyValue // server.address, server.port
 	measure metric.MeasurementOption
 
-	// shard is the node's cluster shard (its slot ranges), set by the
-	// topology of any cluster node's reply; "" outside a cluster.
-	shard atomic.Pointer[string]
+	// shard is the node's cluster shard (its slot ranges): from the node's
+	// own topology reply once it has answered one (shardFromSelf, guarded by
+	// Agent.topoMu), until then from another node's; "" outside a cluster.
+	shard         atomic.Pointer[string]
+	shardFromSelf bool
 	// discovered is set for a node found through a cluster's topology (not
 	// configured), which leaves when the topology no longer lists it.
 	discovered bool

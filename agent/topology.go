@@ -18,8 +18,15 @@ import (
 // every node from then on, so one seed finds the whole cluster. A node that
 // joins is added, a node the cluster forgets is dropped (only nodes found
 // this way, never a configured one), and each node's metrics carry its
-// shard (slot ranges) from the topology and its role from its own INFO, so
-// a failover shows at the next pass.
+// shard (slot ranges) and its role, both by the node's own word (its own
+// topology reply, its own INFO), so a failover shows at the next pass.
+//
+// Why the node's own word for its shard: during a failover the nodes'
+// views disagree for a few gossip rounds. The new master may still list
+// the old one as a master without slots, while the old one already lists
+// itself as the new master's replica. Taking whichever view came last
+// would flap the shard label (a new series each time); a node's view of
+// itself changes once, with its role.
 
 // clusterNode is one node as the cluster lists it.
 type clusterNode struct {
@@ -181,9 +188,9 @@ func parseClusterNodes(text string) ([]clusterNode, error) {
 
 // applyTopology makes the watched servers follow a cluster's node list,
 // as node from saw it: nodes not yet watched are added (with from's URL,
-// user, password and TLS settings), each node's shard is updated, and the
-// nodes found earlier through the same cluster that it no longer lists are
-// dropped.
+// user, password and TLS settings), from's own shard is set, another
+// node's only until that node has given its own, and the nodes found
+// earlier through the same cluster that from no longer lists are dropped.
 func (a *Agent) applyTopology(from *server, nodes []clusterNode) {
 	a.topoMu.Lock()
 	defer a.topoMu.Unlock()
@@ -218,6 +225,11 @@ func (a *Agent) applyTopology(from *server, nodes []clusterNode) {
 			next = append(next, s)
 			added = append(added, s)
 		}
+		self := s == from
+		if !self && s.shardFromSelf {
+			continue // its own view wins (see the package comment above)
+		}
+		s.shardFromSelf = s.shardFromSelf || self
 		if old := s.shard.Load(); old == nil || *old != n.shard {
 			s.shard.Store(&n.shard)
 		}

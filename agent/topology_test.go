@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
@@ -81,7 +82,9 @@ func sameView(agent map[string]nodeView, cluster map[string]string) error {
 
 // settledRoles waits until the cluster agrees with itself, and returns its
 // roles ("host:port" -> "master" or "replica"): the seed's CLUSTER NODES
-// lists exactly c's nodes, and each node's own ROLE says the same.
+// lists exactly c's nodes, each node's own ROLE says the same, and so does
+// every node's CLUSTER NODES (a node whose gossip lags can still list a
+// failed-over master as a master without slots).
 func settledRoles(t *testing.T, c *redisserver.Cluster) map[string]string {
 	t.Helper()
 	var roles map[string]string
@@ -96,6 +99,13 @@ func settledRoles(t *testing.T, c *redisserver.Cluster) map[string]string {
 		for _, n := range c.Nodes {
 			if own := ownRole(t, n); r[n.Addr()] != own {
 				return fmt.Errorf("node %s: the seed says %q, its ROLE %q", n.Addr(), r[n.Addr()], own)
+			}
+			view, err := clusterRoles(t, n)
+			if err != nil {
+				return err
+			}
+			if !maps.Equal(view, r) {
+				return fmt.Errorf("node %s lists %v, the seed %v", n.Addr(), view, r)
 			}
 		}
 		roles = r
@@ -304,5 +314,39 @@ func TestClusterTopologyRefused(t *testing.T) {
 	})
 	if n := strings.Count(ta.logs.String(), "cannot read the cluster's nodes"); n != 1 {
 		t.Fatalf("the refusal was logged %d times, want once:\n%s", n, ta.logs.String())
+	}
+}
+
+// During a failover the nodes' views disagree: the new master can still
+// list the old one as a master without slots after the old one lists
+// itself as the new master's replica. A node's shard follows its own view
+// once it has given one, whatever order the views are applied in.
+func TestShardByTheNodesOwnView(t *testing.T) {
+	oldMaster, err := newServer("redis://127.0.0.1:30001", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newMaster, err := newServer("redis://127.0.0.1:30002", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Agent{logger: slog.New(slog.DiscardHandler), problems: newProblems(slog.New(slog.DiscardHandler)), runCtx: t.Context()}
+	a.setServers([]*server{oldMaster, newMaster})
+	shards := func() [2]string { return [2]string{*oldMaster.shard.Load(), *newMaster.shard.Load()} }
+	node := func(s *server, shard string) clusterNode {
+		return clusterNode{host: s.host, port: s.port, shard: shard}
+	}
+
+	// Before either has answered for itself, another node's view is taken.
+	a.applyTopology(newMaster, []clusterNode{node(oldMaster, ""), node(newMaster, "0-5460")})
+	if got := shards(); got != [2]string{"", "0-5460"} {
+		t.Fatalf("from the new master's lagging view: shards %q", got)
+	}
+	// The old master's own view: it is the new master's replica.
+	a.applyTopology(oldMaster, []clusterNode{node(oldMaster, "0-5460"), node(newMaster, "0-5460")})
+	// The new master's view, still lagging, comes last.
+	a.applyTopology(newMaster, []clusterNode{node(oldMaster, ""), node(newMaster, "0-5460")})
+	if got := shards(); got != [2]string{"0-5460", "0-5460"} {
+		t.Fatalf("after each node's own view: shards %q, want both 0-5460", got)
 	}
 }
