@@ -98,9 +98,10 @@
 // own INFO at every pass, so the series follow a failover at the next pass.
 // A seed that is not a cluster node is watched alone; a node that refuses
 // CLUSTER SHARDS and NODES (an ACL without +cluster|shards, +cluster|nodes)
-// is watched alone, said once. Give the seed by the address the cluster
-// announces (its IP, unless cluster-announce-hostname is set): under
-// another name it would be watched twice.
+// is watched alone, said once. The seed may be given by any name: nodes
+// are told apart by their cluster ID (CLUSTER MYID), so the seed is watched
+// once, under the name given (by address only when CLUSTER MYID is
+// refused).
 //
 // # Sentinel
 //

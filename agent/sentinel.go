@@ -78,7 +78,7 @@ func (a *Agent) followSentinel(ctx context.Context, w sentinelWatch, tmpl *serve
 		nodes, err := askSentinel(ctx, addr, w, passTimeout(a.cfg.interval))
 		if err == nil {
 			a.problems.resolve(key, "agent: Sentinel answers again", "master", w.masterName, "sentinel", addr)
-			a.applyTopology(tmpl, nodes)
+			a.applyTopology(tmpl, "", nodes)
 			return
 		}
 		if ctx.Err() != nil {

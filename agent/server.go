@@ -40,6 +40,9 @@ type server struct {
 	// Agent.topoMu), until then from another node's; "" outside a cluster.
 	shard         atomic.Pointer[string]
 	shardFromSelf bool
+	// nodeID is the node's cluster ID by its own CLUSTER MYID, "" until
+	// known; guarded by Agent.topoMu (see topology.go).
+	nodeID string
 	// discovered is set for a node found through a cluster's topology (not
 	// configured), which leaves when the topology no longer lists it.
 	discovered bool

@@ -27,9 +27,19 @@ import (
 // itself as the new master's replica. Taking whichever view came last
 // would flap the shard label (a new series each time); a node's view of
 // itself changes once, with its role.
+//
+// Nodes are told apart by their cluster ID, not by address: the seed is
+// often given by a name (a Kubernetes Service, a DNS name) while the
+// cluster lists its nodes by the address they announce. Each node is asked
+// its own ID (CLUSTER MYID, after the topology), so the
+// seed's own entry is the seed, and other nodes' views of it find it too,
+// instead of a second watch of the same server under its announced address.
+// A node that refuses CLUSTER MYID (an ACL user without +cluster|myid) is
+// matched by address only.
 
 // clusterNode is one node as the cluster lists it.
 type clusterNode struct {
+	id    string // the node's cluster ID; "" when unknown (a Sentinel's list)
 	host  string
 	port  int
 	shard string // the shard's slot ranges, "0-5460"; "" without slots
@@ -50,12 +60,12 @@ func (a *Agent) topologyPass(source string, pass func()) {
 // error the watched nodes stay as they are; the caller says it (see
 // topologyFailed).
 func (a *Agent) followCluster(ctx context.Context, s *server) error {
-	nodes, err := clusterNodes(ctx, s.client, s.tls != nil)
+	self, nodes, err := clusterNodes(ctx, s.client, s.tls != nil)
 	if err != nil {
 		return err
 	}
 	a.problems.resolve(topologyKey(s), "agent: cluster nodes readable again", "server", s.display)
-	a.applyTopology(s, nodes)
+	a.applyTopology(s, self, nodes)
 	return nil
 }
 
@@ -80,20 +90,28 @@ func refusesToSay(err error) bool {
 }
 
 // clusterNodes reads the topology: CLUSTER SHARDS, or CLUSTER NODES when
-// the server refuses it (before 7.0).
-func clusterNodes(ctx context.Context, c *redis.Client, useTLS bool) ([]clusterNode, error) {
+// the server refuses it (before 7.0); then the answering node's own ID
+// (CLUSTER MYID; "" when refused). Two round trips rather than one
+// pipeline: go-redis leaves a pipeline's replies without an error when the
+// connection's set-up fails (a missing password), which would read as an
+// empty cluster.
+func clusterNodes(ctx context.Context, c *redis.Client, useTLS bool) (self string, nodes []clusterNode, err error) {
 	shards, err := c.ClusterShards(ctx).Result()
-	if err == nil {
-		return nodesFromShards(shards, useTLS), nil
+	switch {
+	case err == nil:
+		nodes = nodesFromShards(shards, useTLS)
+	case !isRedisError(err) || notClusterNode(err): // CLUSTER NODES would fail too
+		return "", nil, err
+	default:
+		text, err := c.ClusterNodes(ctx).Result()
+		if err != nil {
+			return "", nil, err
+		}
+		if nodes, err = parseClusterNodes(text); err != nil {
+			return "", nil, err
+		}
 	}
-	if !isRedisError(err) || notClusterNode(err) { // CLUSTER NODES would fail too
-		return nil, err
-	}
-	text, err := c.ClusterNodes(ctx).Result()
-	if err != nil {
-		return nil, err
-	}
-	return parseClusterNodes(text)
+	return c.ClusterMyID(ctx).Val(), nodes, nil
 }
 
 // notClusterNode reports whether err is a server's answer that it is not
@@ -125,7 +143,7 @@ func nodesFromShards(shards []redis.ClusterShard, useTLS bool) []clusterNode {
 			if host == "" || port <= 0 || port > 65535 {
 				continue
 			}
-			out = append(out, clusterNode{host: host, port: int(port), shard: shard})
+			out = append(out, clusterNode{id: n.ID, host: host, port: int(port), shard: shard})
 		}
 	}
 	return out
@@ -169,7 +187,7 @@ func parseClusterNodes(text string) ([]clusterNode, error) {
 			}
 		}
 		slots[f[0]] = strings.Join(ranges, ",")
-		e := entry{node: clusterNode{host: host, port: port}, id: f[0], masterID: f[0]}
+		e := entry{node: clusterNode{id: f[0], host: host, port: port}, id: f[0], masterID: f[0]}
 		if f[3] != "-" {
 			e.masterID = f[3]
 		}
@@ -187,11 +205,13 @@ func parseClusterNodes(text string) ([]clusterNode, error) {
 }
 
 // applyTopology makes the watched servers follow a cluster's node list,
-// as node from saw it: nodes not yet watched are added (with from's URL,
-// user, password and TLS settings), from's own shard is set, another
-// node's only until that node has given its own, and the nodes found
-// earlier through the same cluster that from no longer lists are dropped.
-func (a *Agent) applyTopology(from *server, nodes []clusterNode) {
+// as node from (whose own cluster ID is self, "" when unknown) saw it:
+// nodes not yet watched are added (with from's URL, user, password and TLS
+// settings), from's own shard is set, another node's only until that node
+// has given its own, and the nodes found earlier through the same cluster
+// that from no longer lists are dropped. A listed node is the watched
+// server with its ID, else the one at its address.
+func (a *Agent) applyTopology(from *server, self string, nodes []clusterNode) {
 	a.topoMu.Lock()
 	defer a.topoMu.Unlock()
 	if a.runCtx == nil || a.runCtx.Err() != nil {
@@ -201,21 +221,34 @@ func (a *Agent) applyTopology(from *server, nodes []clusterNode) {
 	if cluster == "" {
 		cluster = from.key()
 	}
+	if self != "" {
+		from.nodeID = self
+	}
 	list := a.serverList()
 	byKey := make(map[string]*server, len(list))
+	byID := map[string]*server{}
 	for _, s := range list {
 		byKey[s.key()] = s
+		if s.nodeID != "" {
+			byID[s.nodeID] = s
+		}
 	}
 	listed := map[string]bool{}
 	next := slices.Clone(list)
 	var added []*server
 	for _, n := range nodes {
+		s := byID[n.id]
+		if n.id == "" || s == nil {
+			s = byKey[n.key()]
+		}
 		k := n.key()
+		if s != nil {
+			k = s.key()
+		}
 		if listed[k] {
 			continue
 		}
 		listed[k] = true
-		s := byKey[k]
 		if s == nil {
 			var err error
 			if s, err = a.clusterServer(from, n, cluster); err != nil {

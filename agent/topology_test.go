@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -338,15 +340,67 @@ func TestShardByTheNodesOwnView(t *testing.T) {
 	}
 
 	// Before either has answered for itself, another node's view is taken.
-	a.applyTopology(newMaster, []clusterNode{node(oldMaster, ""), node(newMaster, "0-5460")})
+	a.applyTopology(newMaster, "", []clusterNode{node(oldMaster, ""), node(newMaster, "0-5460")})
 	if got := shards(); got != [2]string{"", "0-5460"} {
 		t.Fatalf("from the new master's lagging view: shards %q", got)
 	}
 	// The old master's own view: it is the new master's replica.
-	a.applyTopology(oldMaster, []clusterNode{node(oldMaster, "0-5460"), node(newMaster, "0-5460")})
+	a.applyTopology(oldMaster, "", []clusterNode{node(oldMaster, "0-5460"), node(newMaster, "0-5460")})
 	// The new master's view, still lagging, comes last.
-	a.applyTopology(newMaster, []clusterNode{node(oldMaster, ""), node(newMaster, "0-5460")})
+	a.applyTopology(newMaster, "", []clusterNode{node(oldMaster, ""), node(newMaster, "0-5460")})
 	if got := shards(); got != [2]string{"0-5460", "0-5460"} {
 		t.Fatalf("after each node's own view: shards %q, want both 0-5460", got)
+	}
+}
+
+// A seed given by a name (as a Kubernetes Service or a DNS name would be)
+// is one server, not two: the cluster lists it by its announced address,
+// and the agent tells it apart by its cluster ID (CLUSTER MYID), in its
+// own view and in every other node's.
+func TestClusterSeedByName(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 0)
+	ctx := redistest.Context(t, time.Minute)
+	seedURL := strings.Replace(c.Nodes[0].URL(), "127.0.0.1", "localhost", 1)
+	passes := newPassCounter(redisurl.Redact(seedURL))
+	ta := startAgent(t, WithRedis(seedURL), WithDiscoverEvery(2), passes.option())
+
+	want := []string{net.JoinHostPort("localhost", strconv.Itoa(c.Nodes[0].Port))}
+	for _, n := range c.Nodes[1:] {
+		want = append(want, n.Addr())
+	}
+	slices.Sort(want)
+	watched := func() error {
+		m, err := ta.points()
+		if err != nil {
+			return err
+		}
+		views := nodeViews(m[metricUp])
+		if got := slices.Sorted(maps.Keys(views)); !slices.Equal(got, want) {
+			return fmt.Errorf("the agent watches %v, want %v", got, want)
+		}
+		for addr, v := range views {
+			if v.up != 1 || v.shard == "" {
+				return fmt.Errorf("node %s: up %d shard %q", addr, v.up, v.shard)
+			}
+		}
+		return nil
+	}
+	passes.within(t, 2, "from the seed by name", watched)
+	// Every other node has answered twice, so its view of the seed (by
+	// its announced address) has been applied at least once.
+	redistest.Eventually(t, waitFor, func() error {
+		for _, n := range c.Nodes[1:] {
+			calls, err := commandCalls(ctx, n)
+			if err != nil {
+				return err
+			}
+			if calls["cluster|shards"] < 2 {
+				return fmt.Errorf("node %s answered CLUSTER SHARDS %d times", n.Addr(), calls["cluster|shards"])
+			}
+		}
+		return nil
+	})
+	if err := watched(); err != nil {
+		t.Fatalf("after every node's view: %v", err)
 	}
 }
