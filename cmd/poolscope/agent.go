@@ -85,7 +85,13 @@ type agentFlags struct {
 	cfg       agent.Config
 	logFormat string
 	level     slog.Level
+	// fromEnv holds the agent.Config fields that a variable set rather
+	// than a flag, so that a problem with one names what the user set.
+	fromEnv map[string]envSetting
 }
+
+// envSetting is a variable and its value as the user typed it.
+type envSetting struct{ name, value string }
 
 // agentFlagNames maps the agent.Config fields that agent.FieldError names
 // to the flags that set them: the library speaks of its own fields, the
@@ -105,7 +111,7 @@ func runAgent(ctx context.Context, e env) int {
 	if !ok {
 		return code
 	}
-	opts, pc, more := agentOptions(e, f.cfg, len(problems) == 0)
+	opts, pc, more := agentOptions(e, f, len(problems) == 0)
 	if problems = append(problems, more...); len(problems) > 0 {
 		for _, p := range problems {
 			fmt.Fprintln(e.stderr, p)
@@ -151,7 +157,7 @@ func parseAgentFlags(e env) (f agentFlags, problems []string, code int, ok bool)
 	if fs.NArg() > 0 {
 		problems = append(problems, fmt.Sprintf("agent: unexpected argument %q", redactArg(fs.Arg(0))))
 	}
-	problems = append(problems, serverMetricsFromEnv(e, fs, &f.cfg)...)
+	problems = append(problems, serverMetricsFromEnv(e, fs, &f)...)
 	if f.cfg.ClientListEvery > 0 && f.cfg.ClientListMaxClients == 0 {
 		bad("client-list-every", strconv.Itoa(f.cfg.ClientListEvery), "CLIENT LIST is off (--client-list-max-clients=0); drop one of the two")
 	}
@@ -169,16 +175,20 @@ func parseAgentFlags(e env) (f agentFlags, problems []string, code int, ok bool)
 // without changing the command line.
 const serverMetricsEnv = "POOLSCOPE_AGENT_SERVER_METRICS"
 
-// serverMetricsFromEnv reads serverMetricsEnv into cfg unless the command
-// line gave --server-metrics (the flag wins).
-func serverMetricsFromEnv(e env, fs *flag.FlagSet, cfg *agent.Config) []string {
+// serverMetricsFromEnv reads serverMetricsEnv into f.cfg unless the
+// command line gave --server-metrics (the flag wins), and records in
+// f.fromEnv that the variable set it.
+func serverMetricsFromEnv(e env, fs *flag.FlagSet, f *agentFlags) []string {
 	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "server-metrics" })
+	fs.Visit(func(fl *flag.Flag) { given = given || fl.Name == "server-metrics" })
 	if given {
 		return nil
 	}
 	r := envvar.New("agent", e.lookup)
-	r.Flag(&cfg.ServerMetrics, serverMetricsEnv)
+	if name := r.Flag(&f.cfg.ServerMetrics, serverMetricsEnv); name != "" {
+		value, _ := r.Lookup(name)
+		f.fromEnv = map[string]envSetting{"ServerMetrics": {name, value}}
+	}
 	if err := r.Err(); err != nil {
 		return []string{err.Error()}
 	}
@@ -283,15 +293,16 @@ func agentFlagSet(cfg *agent.Config, bad func(name, value, why string)) *flag.Fl
 	return fs
 }
 
-// agentOptions validates cfg (its problems named by flag) and, when no
-// --redis is given and the flags are fine (withPools), adds the servers of
-// the REDIS_* variables. pc is that pools configuration, nil without it.
-func agentOptions(e env, cfg agent.Config, withPools bool) (opts []agent.Option, pc *pools.Config, problems []string) {
-	opts, err := cfg.Options()
+// agentOptions validates f.cfg (its problems named by flag, or by the
+// variable that set the field) and, when no --redis is given and the flags
+// are fine (withPools), adds the servers of the REDIS_* variables. pc is
+// that pools configuration, nil without it.
+func agentOptions(e env, f agentFlags, withPools bool) (opts []agent.Option, pc *pools.Config, problems []string) {
+	opts, err := f.cfg.Options()
 	if err != nil {
-		problems = append(problems, flagProblems(err)...)
+		problems = append(problems, flagProblems(err, f.fromEnv)...)
 	}
-	if len(cfg.RedisURLs) > 0 || len(cfg.Sentinels) > 0 || !withPools || len(problems) > 0 {
+	if len(f.cfg.RedisURLs) > 0 || len(f.cfg.Sentinels) > 0 || !withPools || len(problems) > 0 {
 		return opts, nil, problems
 	}
 	c, err := pools.LoadConfig(e.lookup)
@@ -302,16 +313,21 @@ func agentOptions(e env, cfg agent.Config, withPools bool) (opts []agent.Option,
 }
 
 // flagProblems turns agent.Config's field errors into lines naming the
-// flags.
-func flagProblems(err error) []string {
+// flags, or the variable and its value for a field fromEnv says a variable
+// set.
+func flagProblems(err error, fromEnv map[string]envSetting) []string {
 	var lines []string
 	for _, e := range unjoin(err) {
 		var fe *agent.FieldError
-		if errors.As(e, &fe) {
-			lines = append(lines, fmt.Sprintf("agent: --%s=%q: %s", agentFlagNames[fe.Field], redactArg(fe.Value), fe.Problem))
+		if !errors.As(e, &fe) {
+			lines = append(lines, e.Error())
 			continue
 		}
-		lines = append(lines, e.Error())
+		if v, ok := fromEnv[fe.Field]; ok {
+			lines = append(lines, (&envvar.Error{Pkg: "agent", Name: v.name, Value: v.value, Problem: fe.Problem}).Error())
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("agent: --%s=%q: %s", agentFlagNames[fe.Field], redactArg(fe.Value), fe.Problem))
 	}
 	return lines
 }
