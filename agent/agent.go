@@ -78,10 +78,10 @@ func Start(ctx context.Context, opts ...Option) (*Agent, error) {
 		return nil, err
 	}
 	if len(a.serverList()) == 0 && len(watches) == 0 && !cfg.samplesProcesses() {
-		return nil, errors.New("agent: nothing to sample: add servers (WithRedis, WithPoolsConfig) or processes (WithSelf, WithPIDs, WithPIDFile, WithMatch, WithDiscover)")
+		return nil, fmt.Errorf("agent: nothing to sample: add servers (WithRedis, WithPoolsConfig) or processes (%s)", processSelectorNames())
 	}
 	if !cfg.serverMetrics && !cfg.samplesProcesses() {
-		return nil, errors.New("agent: nothing to report: the server metrics are off (WithServerMetrics(false)) and no process is selected (WithSelf, WithPIDs, WithPIDFile, WithMatch, WithDiscover)")
+		return nil, fmt.Errorf("agent: nothing to report: the server metrics are off (WithServerMetrics(false)) and no process is selected (%s)", processSelectorNames())
 	}
 	if cfg.samplesProcesses() {
 		fs, err := procfs.NewFS(a.procRoot)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -128,7 +129,7 @@ func (c Config) Validate() error {
 
 // selectsProcesses reports whether any field selects processes.
 func (c Config) selectsProcesses() bool {
-	return c.Self || c.Discover || c.Match != "" || c.PIDFile != "" || len(c.PIDs) > 0
+	return slices.ContainsFunc(processSelectors, func(s processSelector) bool { return s.inField(c) })
 }
 
 // Options validates c and returns the matching Start options (without the

@@ -82,6 +82,40 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// Each field that selects processes, set alone with the server metrics
+// off, makes a valid Config whose options select processes: the Config's
+// and the options' readings of processSelectors agree, and no selector is
+// missing from the list.
+func TestEachProcessSelectorSelects(t *testing.T) {
+	sets := map[string]func(*Config){
+		"WithSelf":     func(c *Config) { c.Self = true },
+		"WithPIDs":     func(c *Config) { c.PIDs = []int{42} },
+		"WithPIDFile":  func(c *Config) { c.PIDFile = "/run/app.pid" },
+		"WithMatch":    func(c *Config) { c.Match = "^app$" },
+		"WithDiscover": func(c *Config) { c.Discover = true },
+	}
+	if len(sets) != len(processSelectors) {
+		t.Fatalf("the test sets %d selectors, processSelectors lists %d (%s)", len(sets), len(processSelectors), processSelectorNames())
+	}
+	for _, s := range processSelectors {
+		t.Run(s.option, func(t *testing.T) {
+			c := DefaultConfig()
+			c.ServerMetrics = false
+			sets[s.option](&c)
+			opts, err := c.Options()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg := newConfig(opts); !s.inOpts(cfg) || !cfg.samplesProcesses() {
+				t.Fatalf("%s: the options do not select processes", s.option)
+			}
+		})
+	}
+	if newConfig(nil).samplesProcesses() || DefaultConfig().selectsProcesses() {
+		t.Fatal("no option given, processes selected")
+	}
+}
+
 func TestNewConfigFixesBadValues(t *testing.T) {
 	c := newConfig([]Option{WithInterval(-time.Second), WithDiscoverEvery(0), WithTopNames(-1),
 		WithClientListMaxClients(-5), WithClientListEvery(-1), WithMaxBackoff(time.Millisecond)})

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/procfs"
@@ -124,9 +126,37 @@ func newConfig(opts []Option) *config {
 	return c
 }
 
+// processSelector is an option that selects processes, with how Start's
+// options (config) and a Config say it is given.
+type processSelector struct {
+	option  string
+	inOpts  func(*config) bool
+	inField func(Config) bool
+}
+
+// processSelectors is the one list of the options that select processes:
+// samplesProcesses, Config.Validate and Start's errors all read it.
+var processSelectors = []processSelector{
+	{"WithSelf", func(c *config) bool { return c.self }, func(c Config) bool { return c.Self }},
+	{"WithPIDs", func(c *config) bool { return len(c.pids) > 0 }, func(c Config) bool { return len(c.PIDs) > 0 }},
+	{"WithPIDFile", func(c *config) bool { return c.pidFile != "" }, func(c Config) bool { return c.PIDFile != "" }},
+	{"WithMatch", func(c *config) bool { return c.match != nil }, func(c Config) bool { return c.Match != "" }},
+	{"WithDiscover", func(c *config) bool { return c.discover }, func(c Config) bool { return c.Discover }},
+}
+
+// processSelectorNames lists the selecting options for messages:
+// "WithSelf, WithPIDs, ...".
+func processSelectorNames() string {
+	names := make([]string, len(processSelectors))
+	for i, s := range processSelectors {
+		names[i] = s.option
+	}
+	return strings.Join(names, ", ")
+}
+
 // samplesProcesses reports whether any process is selected.
 func (c *config) samplesProcesses() bool {
-	return c.self || c.discover || c.match != nil || c.pidFile != "" || len(c.pids) > 0
+	return slices.ContainsFunc(processSelectors, func(s processSelector) bool { return s.inOpts(c) })
 }
 
 // WithMeterProvider sets the MeterProvider the metrics are created from
