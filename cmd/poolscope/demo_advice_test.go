@@ -1,6 +1,7 @@
 package main
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -89,5 +90,36 @@ func TestDemoAdviceUnpooled(t *testing.T) {
 	}
 	if out := d.render(); !strings.Contains(out, "demo-unpooled replica: enable the pool at 2 instead of 300 default client connections") {
 		t.Errorf("advice:\n%s", out)
+	}
+}
+
+// The live table's wait p99 (over the last second) and the advice line's
+// (over its window) are one computation printed one way: with the same
+// waits every second, both say 49.51ms, interpolated inside the (1ms,
+// 50ms] bucket; a second without waits shows "-".
+func TestDemoTableWaitP99MatchesAdvice(t *testing.T) {
+	table, d := newDemoTable(nil, nil), newDemoAdvisor()
+	start := time.Unix(1_700_000_000, 0)
+	var rows map[poolKey]*poolRow
+	for at := 0; at <= 12; at++ {
+		snap := demoSnapshot(start, at, "demo-pooled", "master", 10, 30, 0.0002, 10)
+		d.observe(snap)
+		rows = table.poolRows(snap)
+	}
+	var b strings.Builder
+	writePools(&b, rows)
+	if !regexp.MustCompile(`(?m)^\s*demo-pooled\s+master\s.*\s49\.51ms\s*$`).MatchString(b.String()) {
+		t.Errorf("table's wait p99 is not 49.51ms:\n%s", b.String())
+	}
+	if out := d.render(); !strings.Contains(out, "(wait p99 49.51ms now,") {
+		t.Errorf("advice's wait p99 is not 49.51ms:\n%s", out)
+	}
+
+	again := demoSnapshot(start, 12, "demo-pooled", "master", 10, 30, 0.0002, 10) // nothing new since
+	again.at = start.Add(13 * time.Second)
+	b.Reset()
+	writePools(&b, table.poolRows(again))
+	if !regexp.MustCompile(`(?m)^\s*demo-pooled\s+master\s.*\s-\s*$`).MatchString(b.String()) {
+		t.Errorf("a second without waits:\n%s", b.String())
 	}
 }

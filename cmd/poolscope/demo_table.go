@@ -18,7 +18,9 @@ import (
 
 // demoTable draws the demo's live table from merged scrapes. It keeps the
 // previous snapshot's wait-time histograms so that "wait p99" is over the
-// last second, not since start.
+// last second, not since start: computed as the advice line computes its
+// own over its longer window (advise.Histogram.Quantile, Prometheus's
+// histogram_quantile), and printed as the advice prints it.
 type demoTable struct {
 	server  *redisserver.Server
 	workers []*demoWorker
@@ -35,7 +37,7 @@ type poolKey struct{ job, instance, pool string }
 type poolRow struct {
 	used, idle, max               float64
 	waits, timeouts, hits, misses float64
-	waitP99                       float64 // seconds; NaN when no wait in the window
+	waitP99                       float64 // seconds, interpolated in its bucket; NaN when no wait in the window
 }
 
 // render draws one second's table: the pools of each worker, the workers'
@@ -98,7 +100,7 @@ func (t *demoTable) poolRows(snap *snapshot) map[poolKey]*poolRow {
 			k := poolKeyOf(m)
 			h := toHistogram(m.GetHistogram())
 			next[k] = h
-			row(m).waitP99 = h.Since(t.prev[k]).BucketOf(0.99)
+			row(m).waitP99 = h.Since(t.prev[k]).Quantile(0.99)
 		}
 	}
 	t.prev = next
@@ -118,11 +120,11 @@ func writePools(b *strings.Builder, rows map[poolKey]*poolRow) {
 		return roleOrder(keys[i].pool) < roleOrder(keys[j].pool)
 	})
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "process\tpool\tused\tidle\tmax\twaits\ttimeouts\thits\tmisses\twait p99\t")
+	fmt.Fprintln(tw, "process\tpool\tused\tidle\tmax\twaits\ttimeouts\thits\tmisses\twait p99 (1s)\t")
 	for _, k := range keys {
 		r := rows[k]
 		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%s\t\n", k.job, k.pool, r.used, r.idle,
-			r.max, r.waits, r.timeouts, r.hits, r.misses, seconds(r.waitP99))
+			r.max, r.waits, r.timeouts, r.hits, r.misses, waitP99Text(r.waitP99))
 	}
 	_ = tw.Flush()
 }
@@ -206,18 +208,13 @@ func toHistogram(h *dto.Histogram) advise.Histogram {
 	return out
 }
 
-func seconds(s float64) string {
-	switch {
-	case math.IsNaN(s):
+// waitP99Text is a pool's wait p99 as the advice line prints one; "-"
+// when nobody waited in the second.
+func waitP99Text(s float64) string {
+	if math.IsNaN(s) {
 		return "-"
-	case math.IsInf(s, 1):
-		return ">10s"
-	case s < 1e-3:
-		return fmt.Sprintf("≤%.0fµs", s*1e6)
-	case s < 1:
-		return fmt.Sprintf("≤%.0fms", s*1e3)
 	}
-	return fmt.Sprintf("≤%.0fs", s)
+	return fmtLatency(s)
 }
 
 func mib(bytes float64) string { return fmt.Sprintf("%.1f MiB", bytes/(1<<20)) }
