@@ -60,7 +60,7 @@ func (a *Agent) askTopology(ctx context.Context, s *server) bool {
 		s.client = s.newClient(timeout)
 	}
 	var err error
-	a.topologyPass(s.display, func() { err = a.followCluster(cctx, s) })
+	a.hookedPass(s.display, func() { err = a.followCluster(cctx, s) })
 	switch {
 	case err == nil:
 		s.clusterNode = true

@@ -70,11 +70,12 @@ type config struct {
 	// sampled (WithServerMetrics).
 	serverMetrics bool
 
-	// passHook, set by tests only, is told when a topology discovery pass
-	// (a cluster node's, a Sentinel watch's) starts, with the pass's source
-	// (the server's or the watch's display name), and the function it
-	// returns when the pass ends: tests count passes with it instead of
-	// timing them.
+	// passHook, set by tests only, is told when a pass starts, with the
+	// pass's source, and the function it returns when the pass ends: a
+	// topology discovery pass (a cluster node's, a Sentinel watch's) has
+	// the server's or the watch's display name, a server's sampling pass
+	// samplingSource of the server's. Tests count passes with it instead
+	// of timing them.
 	passHook func(source string) (done func())
 }
 

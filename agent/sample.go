@@ -30,7 +30,9 @@ func (a *Agent) runServer(ctx context.Context, s *server) {
 			return
 		case <-timer.C:
 		}
-		if a.sampleServer(ctx, s, pass) {
+		answered := false
+		a.hookedPass(samplingSource(s.display), func() { answered = a.sampleServer(ctx, s, pass) })
+		if answered {
 			failures = 0
 			timer.Reset(a.cfg.interval)
 			continue
@@ -39,6 +41,10 @@ func (a *Agent) runServer(ctx context.Context, s *server) {
 		timer.Reset(backoff(a.cfg.interval, a.cfg.maxBackoff, failures))
 	}
 }
+
+// samplingSource names a server's sampling passes to the tests' pass hook
+// (config.passHook).
+func samplingSource(display string) string { return "sampling " + display }
 
 // backoff is the wait after the n-th failure in a row: interval, then
 // doubling, capped at ceiling, with +-10% jitter so that agents restarted
@@ -90,7 +96,7 @@ func (a *Agent) sampleServer(ctx context.Context, s *server, pass int) bool {
 		a.maxClients(cctx, s, &info)
 	}
 	if info.cluster && pass%a.cfg.discoverEvery == 0 {
-		a.topologyPass(s.display, func() {
+		a.hookedPass(s.display, func() {
 			if err := a.followCluster(cctx, s); err != nil {
 				a.topologyFailed(s, err)
 			}

@@ -63,7 +63,7 @@ func (a *Agent) sentinelTemplate(w sentinelWatch) (*server, error) {
 // runSentinel follows one master until ctx ends, at the discovery rate.
 func (a *Agent) runSentinel(ctx context.Context, w sentinelWatch, tmpl *server) {
 	a.atDiscoveryRate(ctx, func() bool {
-		a.topologyPass(tmpl.display, func() { a.followSentinel(ctx, w, tmpl) })
+		a.hookedPass(tmpl.display, func() { a.followSentinel(ctx, w, tmpl) })
 		return true
 	})
 }

@@ -14,8 +14,9 @@ import (
 
 // Through Sentinel, the agent watches the master and its replica with
 // their roles, and follows a failover (SENTINEL FAILOVER): within two of
-// the watch's discovery passes once the servers and the Sentinel agree on
-// the new roles (passCounter counts them).
+// the watch's discovery passes and two sampling passes of each server once
+// the servers and the Sentinel agree on the new roles (passCounter counts
+// them).
 func TestSentinelFollowsFailover(t *testing.T) {
 	master := redistest.Start(t, redisserver.Options{})
 	replica := redistest.Start(t, redisserver.Options{ReplicaOf: master})
@@ -26,7 +27,7 @@ func TestSentinelFollowsFailover(t *testing.T) {
 		t.Helper()
 		settledSentinel(t, sentinel, newMaster, newReplica)
 		want := map[string]string{newMaster.Addr(): "master", newReplica.Addr(): "replica"}
-		passes.within(t, 2, what, func() error {
+		passes.within(t, ta, 2, what, func() error {
 			m, err := ta.points()
 			if err != nil {
 				return err

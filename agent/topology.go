@@ -47,9 +47,10 @@ type clusterNode struct {
 
 func (n clusterNode) key() string { return "tcp:" + net.JoinHostPort(n.host, strconv.Itoa(n.port)) }
 
-// topologyPass runs one topology discovery pass from source, telling the
-// tests' hook (config.passHook) when it starts and ends.
-func (a *Agent) topologyPass(source string, pass func()) {
+// hookedPass runs one pass from source (a topology discovery pass, a
+// server's sampling pass), telling the tests' hook (config.passHook) when
+// it starts and ends.
+func (a *Agent) hookedPass(source string, pass func()) {
 	if h := a.cfg.passHook; h != nil {
 		defer h(source)()
 	}

@@ -133,7 +133,8 @@ func ownRole(t *testing.T, s *redisserver.Server) string {
 // failover (CLUSTER FAILOVER on a replica) swaps the roles in the agent's
 // series; a node that joins is watched, one that leaves is dropped. Each
 // change shows in the agent's series within two of the seed's discovery
-// passes once the cluster has settled (passCounter counts them).
+// passes and two sampling passes of each node once the cluster has settled
+// (passCounter counts them).
 func TestClusterFromOneSeed(t *testing.T) {
 	c := redistest.StartCluster(t, 3, 1)
 	seed := c.Nodes[0]
@@ -143,7 +144,7 @@ func TestClusterFromOneSeed(t *testing.T) {
 	expect := func(what string) {
 		t.Helper()
 		want := settledRoles(t, c)
-		passes.within(t, 2, what, func() error {
+		passes.within(t, ta, 2, what, func() error {
 			m, err := ta.points()
 			if err != nil {
 				return err
@@ -385,7 +386,7 @@ func TestClusterSeedByName(t *testing.T) {
 		}
 		return nil
 	}
-	passes.within(t, 2, "from the seed by name", watched)
+	passes.within(t, ta, 2, "from the seed by name", watched)
 	// Every other node has answered twice, so its view of the seed (by
 	// its announced address) has been applied at least once.
 	redistest.Eventually(t, waitFor, func() error {
