@@ -13,6 +13,13 @@ import (
 // port is the data port + 10000, and must be a valid port too.
 const maxClusterPort = 65535 - 10000
 
+// clusterStableTimeout bounds how long StartCluster waits for a new
+// cluster to settle (gossip, replicas attaching with a full sync). A few
+// seconds usually; more than startTimeout (15 s) was seen with four -race
+// test binaries sharing one core, and a slow start costs nothing when the
+// cluster settles sooner.
+const clusterStableTimeout = time.Minute
+
 // Cluster is a Redis Cluster of local servers: masters with replicas,
 // every slot assigned.
 type Cluster struct {
@@ -46,7 +53,7 @@ func StartCluster(masters, replicasPerMaster int) (*Cluster, error) {
 		_ = c.Close()
 		return nil, fmt.Errorf("redisserver: redis-cli --cluster create: %v: %s", err, lastLines(string(out), 5))
 	}
-	if err := c.WaitStable(startTimeout); err != nil {
+	if err := c.WaitStable(clusterStableTimeout); err != nil {
 		_ = c.Close()
 		return nil, err
 	}
