@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -81,37 +82,59 @@ const numShards = 4
 // any number of goroutines update with atomic adds, without a lock:
 // explicit buckets with the SDK's semantics (a bucket holds values up to
 // and including its upper bound), the sum, min and max.
+//
+// Its shards live in one allocation, each on cache lines of its own: the
+// sum, min and max first, then the bucket counts, so that a measurement
+// (which lands in one of the first buckets: Redis is fast) touches one
+// line, two at most, reached through one pointer.
 type atomicHistogram struct {
 	limits []int64 // shared with the histogram: see limitsOf
-	shards [numShards]histShard
+	base   int     // the first shard's first word, at the start of a cache line
+	stride int     // words per shard, a whole number of cache lines
+	words  []atomic.Int64
 }
 
-type histShard struct {
-	counts []atomic.Uint64 // len(limits)+1
-	sum    atomic.Int64
-	min    atomic.Int64 // math.MaxInt64 while empty
-	max    atomic.Int64
-	_      [80]byte // 128 bytes a shard: two cache lines, none shared with the next shard
-}
+// The words of a shard: sum, min (math.MaxInt64 while empty), max, then
+// the counts (as int64: a count cannot reach 2^63).
+const (
+	wordSum = iota
+	wordMin
+	wordMax
+	wordCounts
+)
+
+// lineWords is a cache line's worth of words.
+const lineWords = 8
 
 func newAtomicHistogram(limits []int64) *atomicHistogram {
-	h := &atomicHistogram{limits: limits}
-	for i := range h.shards {
-		h.shards[i].counts = make([]atomic.Uint64, len(limits)+1)
-		h.shards[i].min.Store(math.MaxInt64)
-		h.shards[i].max.Store(math.MinInt64)
+	stride := (wordCounts + len(limits) + 1 + lineWords - 1) / lineWords * lineWords
+	// The shards start on a line boundary, with a line of padding on
+	// either side: the allocation's neighbours may be written by other
+	// cores. (Go's heap objects never move.)
+	h := &atomicHistogram{limits: limits, stride: stride, words: make([]atomic.Int64, 3*lineWords+numShards*stride)}
+	misaligned := int(uintptr(unsafe.Pointer(&h.words[0])) % (lineWords * 8) / 8)
+	h.base = (lineWords-misaligned)%lineWords + lineWords
+	for i := range numShards {
+		h.shard(uint32(i))[wordMin].Store(math.MaxInt64)
+		h.shard(uint32(i))[wordMax].Store(math.MinInt64)
 	}
 	return h
 }
 
+// shard returns the words of shard n % numShards.
+func (h *atomicHistogram) shard(n uint32) []atomic.Int64 {
+	at := h.base + int(n%numShards)*h.stride
+	return h.words[at : at+h.stride]
+}
+
 func (h *atomicHistogram) record(v int64, shard uint32) {
 	v = max(v, 0)
-	s := &h.shards[shard%numShards]
-	s.counts[bucketOf(h.limits, v)].Add(1)
-	s.sum.Add(v)
-	for m := s.min.Load(); v < m && !s.min.CompareAndSwap(m, v); m = s.min.Load() {
+	s := h.shard(shard)
+	s[wordCounts+bucketOf(h.limits, v)].Add(1)
+	s[wordSum].Add(v)
+	for m := s[wordMin].Load(); v < m && !s[wordMin].CompareAndSwap(m, v); m = s[wordMin].Load() {
 	}
-	raise(&s.max, v)
+	raise(&s[wordMax], v)
 }
 
 // bucketOf is the index of the bucket that holds v. Redis latencies and
@@ -167,16 +190,16 @@ type histSnapshot struct {
 
 func (h *atomicHistogram) snapshot() histSnapshot {
 	out := histSnapshot{counts: make([]uint64, len(h.limits)+1), min: math.MaxInt64, max: math.MinInt64}
-	for i := range h.shards {
-		s := &h.shards[i]
-		for b := range s.counts {
-			n := s.counts[b].Load()
+	for i := range numShards {
+		s := h.shard(uint32(i))
+		for b := range out.counts {
+			n := uint64(s[wordCounts+b].Load())
 			out.counts[b] += n
 			out.count += n
 		}
-		out.sum += s.sum.Load()
-		out.min = min(out.min, s.min.Load())
-		out.max = max(out.max, s.max.Load())
+		out.sum += s[wordSum].Load()
+		out.min = min(out.min, s[wordMin].Load())
+		out.max = max(out.max, s[wordMax].Load())
 	}
 	return out
 }

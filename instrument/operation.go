@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
@@ -97,6 +98,34 @@ func commandOf(name string) int {
 	return numCommands - 1
 }
 
+// commandCache maps a command name's string to its index without hashing
+// it: go-redis passes the same string constant ("get", "set", ...) on every
+// call, so a slot indexed by the address of the name's bytes is hit with a
+// load and a pointer comparison (string equality compares the pointers
+// first). An entry keeps its string alive, so no other string's bytes can
+// take that address while it is cached. A slot is filled once, by the
+// first name that lands in it: a program whose names are built at run time
+// allocates nothing more per command, those names take commandOf's map.
+var commandCache [64]atomic.Pointer[cachedCommand]
+
+type cachedCommand struct {
+	name  string
+	index int
+}
+
+// cachedCommandOf is commandOf through commandCache.
+func cachedCommandOf(name string) int {
+	slot := &commandCache[uintptr(unsafe.Pointer(unsafe.StringData(name)))>>3%uintptr(len(commandCache))]
+	if e := slot.Load(); e != nil && e.name == name {
+		return e.index
+	}
+	i := commandOf(name)
+	if slot.Load() == nil { // filled once: at most len(commandCache) allocations per process
+		slot.CompareAndSwap(nil, &cachedCommand{name: name, index: i})
+	}
+	return i
+}
+
 // commandOfCmd reads the command name from its first argument, which
 // Cmder.Name would lower-case into a new string.
 func commandOfCmd(cmd redis.Cmder) int {
@@ -111,7 +140,7 @@ func commandOfCmd(cmd redis.Cmder) int {
 	if !ok {
 		return numCommands - 1
 	}
-	return commandOf(name)
+	return cachedCommandOf(name)
 }
 
 // errorTypes are the error.type values of a failed operation: the first
