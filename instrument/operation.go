@@ -214,17 +214,35 @@ func errorClass(err error) string {
 // the first time the command is seen (a few hundred bytes for each command
 // a program uses), so that recording allocates nothing after that.
 type operationSets struct {
-	hist     *histogram // nil when WithCommandLatency(false)
-	base     []attribute.KeyValue
-	commands []atomic.Pointer[[]atomic.Pointer[series]] // by command; each table by error type
+	hist *histogram // nil when WithCommandLatency(false)
+	base []attribute.KeyValue
+	// succeeded holds each command's series without error.type, the one
+	// nearly every command records into: one load away.
+	succeeded []atomic.Pointer[series]
+	commands  []atomic.Pointer[[]atomic.Pointer[series]] // by command; each table by error type
 }
 
 func newOperationSets(base []attribute.KeyValue, hist *histogram) *operationSets {
-	return &operationSets{hist: hist, base: base, commands: make([]atomic.Pointer[[]atomic.Pointer[series]], numCommands)}
+	return &operationSets{hist: hist, base: base, succeeded: make([]atomic.Pointer[series], numCommands),
+		commands: make([]atomic.Pointer[[]atomic.Pointer[series]], numCommands)}
 }
 
 // series returns the series of a command and error type.
 func (s *operationSets) series(command, errType int) *series {
+	if errType == 0 {
+		if ser := s.succeeded[command].Load(); ser != nil {
+			return ser
+		}
+		ser := s.build(command, 0)
+		s.succeeded[command].Store(ser)
+		return ser
+	}
+	return s.build(command, errType)
+}
+
+// build returns the series of a command and error type from the tables,
+// building it the first time.
+func (s *operationSets) build(command, errType int) *series {
 	table := s.commands[command].Load()
 	if table == nil {
 		t := make([]atomic.Pointer[series], numErrorTypes)
@@ -259,9 +277,11 @@ func recordOperation(ctx context.Context, d time.Duration, cmd redis.Cmder, name
 	if c == nil {
 		return // a client poolscope does not observe: no lookup at all
 	}
-	command := commandOf(name)
+	var command int
 	if cmd != nil {
 		command = commandOfCmd(cmd)
+	} else {
+		command = cachedCommandOf(name)
 	}
 	errType := errorTypeOf(err)
 	for ; c != nil; c = c.next() {
