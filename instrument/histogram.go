@@ -42,21 +42,34 @@ func (h *histogram) value(v int64) float64 {
 
 // series is one attribute set of a durationHistogram, built once.
 type series struct {
-	hist *histogram
-	set  attribute.Set
-	opts []metric.RecordOption
-	fast *atomicHistogram // nil without a Producer
+	// The fields a measurement reads first, together.
+	fast   *atomicHistogram // nil without a Producer
+	active *atomic.Bool     // the Instrumentation's fastPath.active; nil without a Producer
+	hist   *histogram
+	set    attribute.Set
+	opts   []metric.RecordOption
+}
+
+// fastSeries is a series and its lock-free histogram in one allocation:
+// a measurement reads the series and the histogram's header on
+// neighbouring lines.
+type fastSeries struct {
+	series
+	h atomicHistogram
 }
 
 // newSeries makes the series of h with set, registered for production
 // when the Instrumentation has a Producer.
 func (h *histogram) newSeries(set attribute.Set) *series {
-	s := &series{hist: h, set: set, opts: []metric.RecordOption{metric.WithAttributeSet(set)}}
-	if h.fast != nil {
-		s.fast = newAtomicHistogram(h.limits)
-		h.fast.add(s)
+	opts := []metric.RecordOption{metric.WithAttributeSet(set)}
+	if h.fast == nil {
+		return &series{hist: h, set: set, opts: opts}
 	}
-	return s
+	fs := &fastSeries{series: series{hist: h, set: set, opts: opts, active: &h.fast.active}}
+	fs.h.init(h.limits)
+	fs.fast = &fs.h
+	h.fast.add(&fs.series)
+	return &fs.series
 }
 
 // record records one duration. shard spreads concurrent recordings over
@@ -67,7 +80,7 @@ func (s *series) record(ctx context.Context, d time.Duration, shard uint32) {
 
 // recordValue records one measurement in the histogram's integer unit.
 func (s *series) recordValue(ctx context.Context, v int64, shard uint32) {
-	if s.fast != nil && s.hist.fast.active.Load() {
+	if s.active != nil && s.active.Load() {
 		s.fast.record(v, shard)
 		return
 	}
@@ -84,9 +97,12 @@ const numShards = 4
 // and including its upper bound), the sum, min and max.
 //
 // Its shards live in one allocation, each on cache lines of its own: the
-// sum, min and max first, then the bucket counts, so that a measurement
-// (which lands in one of the first buckets: Redis is fast) touches one
-// line, two at most, reached through one pointer.
+// sum, min and max first, then the bucket counts. A measurement lands in
+// one of the first buckets (Redis is fast), so it updates one line of its
+// shard, two at most, and reads the limits, which every duration
+// histogram of an Instrumentation shares (one line for the first eight).
+// A command's recorder calls run between go-redis's syscalls, which evict
+// the core's caches: every line a command touches is a likely cache miss.
 type atomicHistogram struct {
 	limits []int64 // shared with the histogram: see limitsOf
 	base   int     // the first shard's first word, at the start of a cache line
@@ -107,18 +123,23 @@ const (
 const lineWords = 8
 
 func newAtomicHistogram(limits []int64) *atomicHistogram {
-	stride := (wordCounts + len(limits) + 1 + lineWords - 1) / lineWords * lineWords
-	// The shards start on a line boundary, with a line of padding on
-	// either side: the allocation's neighbours may be written by other
-	// cores. (Go's heap objects never move.)
-	h := &atomicHistogram{limits: limits, stride: stride, words: make([]atomic.Int64, 3*lineWords+numShards*stride)}
+	h := &atomicHistogram{}
+	h.init(limits)
+	return h
+}
+
+// init lays out h: the shards start on a line boundary (Go's heap
+// objects never move), with a line of padding on either side: the
+// allocation's neighbours may be written by other cores.
+func (h *atomicHistogram) init(limits []int64) {
+	h.limits, h.stride = limits, (wordCounts+len(limits)+1+lineWords-1)/lineWords*lineWords
+	h.words = make([]atomic.Int64, 3*lineWords+numShards*h.stride)
 	misaligned := int(uintptr(unsafe.Pointer(&h.words[0])) % (lineWords * 8) / 8)
 	h.base = (lineWords-misaligned)%lineWords + lineWords
 	for i := range numShards {
 		h.shard(uint32(i))[wordMin].Store(math.MaxInt64)
 		h.shard(uint32(i))[wordMax].Store(math.MinInt64)
 	}
-	return h
 }
 
 // shard returns the words of shard n % numShards.

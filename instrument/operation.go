@@ -286,9 +286,10 @@ func recordOperation(ctx context.Context, d time.Duration, cmd redis.Cmder, name
 	errType := errorTypeOf(err)
 	for ; c != nil; c = c.next() {
 		p := c.pool
-		if p.closed.Load() || p.in.opDuration == nil || !c.ready.Load() {
+		ops := p.sets.operations
+		if p.closed.Load() || ops.hist == nil || !c.ready.Load() {
 			continue
 		}
-		p.sets.operations.series(command, errType).record(ctx, d, c.shard)
+		ops.series(command, errType).record(ctx, d, c.shard)
 	}
 }
