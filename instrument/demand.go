@@ -124,7 +124,7 @@ func (d *demand) collect() int64 {
 var poolsNamed struct {
 	m     atomic.Pointer[map[string]*namedPools] // never modified once stored
 	mu    sync.Mutex
-	cache [64]atomic.Pointer[namedPools]
+	cache [256]atomic.Pointer[namedPools]
 
 	// The names not learnt yet (see addUnnamed), guarded by mu.
 	unnamed   int   // entries with waiting or ignored set
