@@ -42,34 +42,29 @@ func (h *histogram) value(v int64) float64 {
 
 // series is one attribute set of a durationHistogram, built once.
 type series struct {
-	// The fields a measurement reads first, together.
-	fast   *atomicHistogram // nil without a Producer
-	active *atomic.Bool     // the Instrumentation's fastPath.active; nil without a Producer
-	hist   *histogram
-	set    attribute.Set
-	opts   []metric.RecordOption
-}
+	// What a measurement reads, on the series' first cache line (a
+	// series is 128 bytes, which Go's allocator places on a 128-byte
+	// boundary): the Producer's switch and the lock-free histogram's
+	// header.
+	active *atomic.Bool    // the Instrumentation's fastPath.active; nil without a Producer
+	h      atomicHistogram // used with a Producer only
 
-// fastSeries is a series and its lock-free histogram in one allocation:
-// a measurement reads the series and the histogram's header on
-// neighbouring lines.
-type fastSeries struct {
-	series
-	h atomicHistogram
+	fast *atomicHistogram // &h with a Producer, else nil
+	hist *histogram
+	set  attribute.Set
+	opts []metric.RecordOption
 }
 
 // newSeries makes the series of h with set, registered for production
 // when the Instrumentation has a Producer.
 func (h *histogram) newSeries(set attribute.Set) *series {
-	opts := []metric.RecordOption{metric.WithAttributeSet(set)}
-	if h.fast == nil {
-		return &series{hist: h, set: set, opts: opts}
+	s := &series{hist: h, set: set, opts: []metric.RecordOption{metric.WithAttributeSet(set)}}
+	if h.fast != nil {
+		s.h.init(h.limits)
+		s.fast, s.active = &s.h, &h.fast.active
+		h.fast.add(s)
 	}
-	fs := &fastSeries{series: series{hist: h, set: set, opts: opts, active: &h.fast.active}}
-	fs.h.init(h.limits)
-	fs.fast = &fs.h
-	h.fast.add(&fs.series)
-	return &fs.series
+	return s
 }
 
 // record records one duration. shard spreads concurrent recordings over
@@ -81,7 +76,7 @@ func (s *series) record(ctx context.Context, d time.Duration, shard uint32) {
 // recordValue records one measurement in the histogram's integer unit.
 func (s *series) recordValue(ctx context.Context, v int64, shard uint32) {
 	if s.active != nil && s.active.Load() {
-		s.fast.record(v, shard)
+		s.h.record(v, shard)
 		return
 	}
 	s.hist.sdk.Record(ctx, s.hist.value(v), s.opts...)
@@ -106,7 +101,6 @@ const numShards = 4
 type atomicHistogram struct {
 	limits []int64 // shared with the histogram: see limitsOf
 	base   int     // the first shard's first word, at the start of a cache line
-	stride int     // words per shard, a whole number of cache lines
 	words  []atomic.Int64
 }
 
@@ -132,8 +126,8 @@ func newAtomicHistogram(limits []int64) *atomicHistogram {
 // objects never move), with a line of padding on either side: the
 // allocation's neighbours may be written by other cores.
 func (h *atomicHistogram) init(limits []int64) {
-	h.limits, h.stride = limits, (wordCounts+len(limits)+1+lineWords-1)/lineWords*lineWords
-	h.words = make([]atomic.Int64, 3*lineWords+numShards*h.stride)
+	h.limits = limits
+	h.words = make([]atomic.Int64, 3*lineWords+numShards*h.stride())
 	misaligned := int(uintptr(unsafe.Pointer(&h.words[0])) % (lineWords * 8) / 8)
 	h.base = (lineWords-misaligned)%lineWords + lineWords
 	for i := range numShards {
@@ -144,8 +138,14 @@ func (h *atomicHistogram) init(limits []int64) {
 
 // shard returns the words of shard n % numShards.
 func (h *atomicHistogram) shard(n uint32) []atomic.Int64 {
-	at := h.base + int(n%numShards)*h.stride
-	return h.words[at : at+h.stride]
+	stride := h.stride()
+	at := h.base + int(n%numShards)*stride
+	return h.words[at : at+stride]
+}
+
+// stride is the words of a shard: a whole number of cache lines.
+func (h *atomicHistogram) stride() int {
+	return (wordCounts + len(h.limits) + 1 + lineWords - 1) / lineWords * lineWords
 }
 
 func (h *atomicHistogram) record(v int64, shard uint32) {
