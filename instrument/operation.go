@@ -106,7 +106,9 @@ func commandOf(name string) int {
 // take that address while it is cached. A slot is filled once, by the
 // first name that lands in it: a program whose names are built at run time
 // allocates nothing more per command, those names take commandOf's map.
-var commandCache [64]atomic.Pointer[cachedCommand]
+var commandCache [1 << commandCacheBits]atomic.Pointer[cachedCommand]
+
+const commandCacheBits = 6
 
 type cachedCommand struct {
 	name  string
@@ -115,7 +117,9 @@ type cachedCommand struct {
 
 // cachedCommandOf is commandOf through commandCache.
 func cachedCommandOf(name string) int {
-	slot := &commandCache[uintptr(unsafe.Pointer(unsafe.StringData(name)))>>3%uintptr(len(commandCache))]
+	// A multiplicative hash of the address: constants are packed at any
+	// byte, heap strings on 8 or 16 bytes.
+	slot := &commandCache[uint64(uintptr(unsafe.Pointer(unsafe.StringData(name))))*0x9e3779b97f4a7c15>>(64-commandCacheBits)]
 	if e := slot.Load(); e != nil && e.name == name {
 		return e.index
 	}
