@@ -92,10 +92,14 @@ const failoverAddr = "FailoverClient"
 // is first seen, together with the measurement options that carry them: the
 // hot paths pass these prebuilt options and allocate nothing.
 type poolSets struct {
-	observe []metric.ObserveOption
+	// What a command reads, first, on the cache line it shares with the
+	// pool's closed flag (see observedPool).
+	waitTime, useTime, demand *series
+	// operations are db.client.operation.duration's, built lazily.
+	operations *operationSets
 
-	createTime, waitTime, useTime *series
-	demand                        *series
+	observe    []metric.ObserveOption
+	createTime *series
 
 	regularIdle, regularUsed   []metric.ObserveOption
 	pipelineIdle, pipelineUsed []metric.ObserveOption
@@ -106,9 +110,6 @@ type poolSets struct {
 
 	healthChecks   [numOutcomes][]metric.AddOption
 	healthDuration [numOutcomes]*series // nil without health checks
-
-	// operations are db.client.operation.duration's, built lazily.
-	operations *operationSets
 }
 
 // newPoolSets builds the sets of the pool called name, and the series of

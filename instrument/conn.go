@@ -31,10 +31,7 @@ type trackedConn struct {
 	pool      *observedPool
 	idleLimit time.Duration // the client's ConnMaxIdleTime, 0 when off
 	dialedAt  int64         // nanotime
-	// borrowedAt is when a caller got the connection (nanotime), 0 while
-	// no caller holds it (see demand).
-	borrowedAt atomic.Int64
-	closeDone  atomic.Bool // the close has been recorded
+	closeDone atomic.Bool   // the close has been recorded
 	// named: its pool's name has been learnt.
 	named atomic.Bool
 	// ready is set when go-redis reports the connection's create time,
@@ -44,6 +41,16 @@ type trackedConn struct {
 	ready atomic.Bool
 	// shard spreads the pool's histogram updates (see atomicHistogram).
 	shard uint32
+
+	// borrowedAt is when a caller got the connection (nanotime), 0 while
+	// no caller holds it (see demand). Written twice per command, it has
+	// a cache line of its own: go-redis dials a pool's connections one
+	// after the other, so their wrappers are neighbours in memory, and
+	// without the padding a core writing one connection's borrowedAt
+	// would evict the fields of the connection another core is using.
+	_          [64]byte
+	borrowedAt atomic.Int64
+	_          [64]byte
 }
 
 // trackedSyscallConn is a trackedConn around a connection that is a

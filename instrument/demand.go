@@ -51,15 +51,16 @@ var demandLimits = limitsOf(demandBounds[:], false)
 // its borrow time (trackedConn.borrowedAt) from its successful pending -1
 // to its "used" -1: one counter, at most one add per event.
 //
-// Each counter has a cache line of its own, apart from the pool's fields
-// that every event reads (closed, the histograms): without the padding,
-// every update on one core would evict them from the other cores.
+// The two counters share a cache line of their own, apart from the pool's
+// fields that every event reads (closed, the histograms): without the
+// padding, every update on one core would evict them from the other
+// cores. Together, a caller's arrival (an add to now, a read of max)
+// touches one line.
 type demand struct {
 	_   [64]byte
 	now atomic.Int64 // callers waiting for or holding a connection
-	_   [56]byte
 	max atomic.Int64 // most of now since the last collection
-	_   [56]byte
+	_   [48]byte
 }
 
 // arrive counts a caller that starts asking for a connection, and returns
@@ -123,7 +124,7 @@ func (d *demand) collect() int64 {
 var poolsNamed struct {
 	m     atomic.Pointer[map[string]*namedPools] // never modified once stored
 	mu    sync.Mutex
-	cache [64]atomic.Pointer[namedPools]
+	cache [256]atomic.Pointer[namedPools]
 
 	// The names not learnt yet (see addUnnamed), guarded by mu.
 	unnamed   int   // entries with waiting or ignored set
@@ -140,6 +141,19 @@ type namedPools struct {
 	pools   []*observedPool
 	waiting *unnamedCallers
 	ignored bool
+	// one holds pools when there is one (nearly always): a caller's
+	// arrival reads the entry and its pools from one allocation.
+	one [1]*observedPool
+}
+
+// newNamedPools is name's entry for pools.
+func newNamedPools(name string, pools []*observedPool) *namedPools {
+	e := &namedPools{name: name, pools: pools}
+	if len(pools) == 1 {
+		e.one[0] = pools[0]
+		e.pools = e.one[:]
+	}
+	return e
 }
 
 // byName returns name's entry; nil when poolscope has none.
@@ -198,7 +212,7 @@ func learnNames(ctx context.Context, name string, c *trackedConn) {
 		poolsNamed.fullUntil.Store(0) // room again
 	}
 	next := slices.DeleteFunc(slices.Clone(cur), func(q *observedPool) bool { return q.closed.Load() })
-	updateNames(func(m map[string]*namedPools) { m[name] = &namedPools{name: name, pools: append(next, added...)} })
+	updateNames(func(m map[string]*namedPools) { m[name] = newNamedPools(name, append(next, added...)) })
 	poolsNamed.mu.Unlock()
 	if w != nil {
 		for _, p := range added {
@@ -221,7 +235,7 @@ func forgetPool(p *observedPool) {
 			if list := slices.DeleteFunc(slices.Clone(e.pools), func(q *observedPool) bool { return q == p }); len(list) == 0 {
 				delete(m, name)
 			} else {
-				m[name] = &namedPools{name: name, pools: list}
+				m[name] = newNamedPools(name, list)
 			}
 		}
 	})

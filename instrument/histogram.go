@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -41,10 +42,17 @@ func (h *histogram) value(v int64) float64 {
 
 // series is one attribute set of a durationHistogram, built once.
 type series struct {
+	// What a measurement reads, on the series' first cache line (a
+	// series is 128 bytes, which Go's allocator places on a 128-byte
+	// boundary): the Producer's switch and the lock-free histogram's
+	// header.
+	active *atomic.Bool    // the Instrumentation's fastPath.active; nil without a Producer
+	h      atomicHistogram // used with a Producer only
+
+	fast *atomicHistogram // &h with a Producer, else nil
 	hist *histogram
 	set  attribute.Set
 	opts []metric.RecordOption
-	fast *atomicHistogram // nil without a Producer
 }
 
 // newSeries makes the series of h with set, registered for production
@@ -52,7 +60,8 @@ type series struct {
 func (h *histogram) newSeries(set attribute.Set) *series {
 	s := &series{hist: h, set: set, opts: []metric.RecordOption{metric.WithAttributeSet(set)}}
 	if h.fast != nil {
-		s.fast = newAtomicHistogram(h.limits)
+		s.h.init(h.limits)
+		s.fast, s.active = &s.h, &h.fast.active
 		h.fast.add(s)
 	}
 	return s
@@ -66,8 +75,8 @@ func (s *series) record(ctx context.Context, d time.Duration, shard uint32) {
 
 // recordValue records one measurement in the histogram's integer unit.
 func (s *series) recordValue(ctx context.Context, v int64, shard uint32) {
-	if s.fast != nil && s.hist.fast.active.Load() {
-		s.fast.record(v, shard)
+	if s.active != nil && s.active.Load() {
+		s.h.record(v, shard)
 		return
 	}
 	s.hist.sdk.Record(ctx, s.hist.value(v), s.opts...)
@@ -81,37 +90,72 @@ const numShards = 4
 // any number of goroutines update with atomic adds, without a lock:
 // explicit buckets with the SDK's semantics (a bucket holds values up to
 // and including its upper bound), the sum, min and max.
+//
+// Its shards live in one allocation, each on cache lines of its own: the
+// sum, min and max first, then the bucket counts. A measurement lands in
+// one of the first buckets (Redis is fast), so it updates one line of its
+// shard, two at most, and reads the limits, which every duration
+// histogram of an Instrumentation shares (one line for the first eight).
+// A command's recorder calls run between go-redis's syscalls, which evict
+// the core's caches: every line a command touches is a likely cache miss.
 type atomicHistogram struct {
 	limits []int64 // shared with the histogram: see limitsOf
-	shards [numShards]histShard
+	base   int     // the first shard's first word, at the start of a cache line
+	words  []atomic.Int64
 }
 
-type histShard struct {
-	counts []atomic.Uint64 // len(limits)+1
-	sum    atomic.Int64
-	min    atomic.Int64 // math.MaxInt64 while empty
-	max    atomic.Int64
-	_      [80]byte // 128 bytes a shard: two cache lines, none shared with the next shard
-}
+// The words of a shard: sum, min (math.MaxInt64 while empty), max, then
+// the counts (as int64: a count cannot reach 2^63).
+const (
+	wordSum = iota
+	wordMin
+	wordMax
+	wordCounts
+)
+
+// lineWords is a cache line's worth of words.
+const lineWords = 8
 
 func newAtomicHistogram(limits []int64) *atomicHistogram {
-	h := &atomicHistogram{limits: limits}
-	for i := range h.shards {
-		h.shards[i].counts = make([]atomic.Uint64, len(limits)+1)
-		h.shards[i].min.Store(math.MaxInt64)
-		h.shards[i].max.Store(math.MinInt64)
-	}
+	h := &atomicHistogram{}
+	h.init(limits)
 	return h
+}
+
+// init lays out h: the shards start on a line boundary (Go's heap
+// objects never move), with a line of padding on either side: the
+// allocation's neighbours may be written by other cores.
+func (h *atomicHistogram) init(limits []int64) {
+	h.limits = limits
+	h.words = make([]atomic.Int64, 3*lineWords+numShards*h.stride())
+	misaligned := int(uintptr(unsafe.Pointer(&h.words[0])) % (lineWords * 8) / 8)
+	h.base = (lineWords-misaligned)%lineWords + lineWords
+	for i := range numShards {
+		h.shard(uint32(i))[wordMin].Store(math.MaxInt64)
+		h.shard(uint32(i))[wordMax].Store(math.MinInt64)
+	}
+}
+
+// shard returns the words of shard n % numShards.
+func (h *atomicHistogram) shard(n uint32) []atomic.Int64 {
+	stride := h.stride()
+	at := h.base + int(n%numShards)*stride
+	return h.words[at : at+stride]
+}
+
+// stride is the words of a shard: a whole number of cache lines.
+func (h *atomicHistogram) stride() int {
+	return (wordCounts + len(h.limits) + 1 + lineWords - 1) / lineWords * lineWords
 }
 
 func (h *atomicHistogram) record(v int64, shard uint32) {
 	v = max(v, 0)
-	s := &h.shards[shard%numShards]
-	s.counts[bucketOf(h.limits, v)].Add(1)
-	s.sum.Add(v)
-	for m := s.min.Load(); v < m && !s.min.CompareAndSwap(m, v); m = s.min.Load() {
+	s := h.shard(shard)
+	s[wordCounts+bucketOf(h.limits, v)].Add(1)
+	s[wordSum].Add(v)
+	for m := s[wordMin].Load(); v < m && !s[wordMin].CompareAndSwap(m, v); m = s[wordMin].Load() {
 	}
-	raise(&s.max, v)
+	raise(&s[wordMax], v)
 }
 
 // bucketOf is the index of the bucket that holds v. Redis latencies and
@@ -167,16 +211,16 @@ type histSnapshot struct {
 
 func (h *atomicHistogram) snapshot() histSnapshot {
 	out := histSnapshot{counts: make([]uint64, len(h.limits)+1), min: math.MaxInt64, max: math.MinInt64}
-	for i := range h.shards {
-		s := &h.shards[i]
-		for b := range s.counts {
-			n := s.counts[b].Load()
+	for i := range numShards {
+		s := h.shard(uint32(i))
+		for b := range out.counts {
+			n := uint64(s[wordCounts+b].Load())
 			out.counts[b] += n
 			out.count += n
 		}
-		out.sum += s.sum.Load()
-		out.min = min(out.min, s.min.Load())
-		out.max = max(out.max, s.max.Load())
+		out.sum += s[wordSum].Load()
+		out.min = min(out.min, s[wordMin].Load())
+		out.max = max(out.max, s[wordMax].Load())
 	}
 	return out
 }

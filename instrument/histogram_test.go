@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
@@ -96,5 +97,34 @@ func TestFallBackCopiesEverything(t *testing.T) {
 	}
 	if got, exact := dp.Sum, (sum + time.Millisecond).Seconds(); math.Abs(got-exact) > 0.01*exact {
 		t.Errorf("sum %v, want about %v", got, exact)
+	}
+}
+
+// TestAtomicHistogramLayout: every shard starts on a cache line of its own
+// and no shard shares a line with another or with the allocation's
+// neighbours (the padding lines).
+func TestAtomicHistogramLayout(t *testing.T) {
+	for _, n := range []int{0, 1, 4, 5, 19, 32} {
+		limits := make([]int64, n)
+		for i := range limits {
+			limits[i] = int64(i + 1)
+		}
+		h := newAtomicHistogram(limits)
+		first := uintptr(unsafe.Pointer(&h.words[0]))
+		end := first + uintptr(len(h.words))*8
+		for i := range numShards {
+			s := h.shard(uint32(i))
+			lo := uintptr(unsafe.Pointer(&s[0]))
+			hi := lo + uintptr(len(s))*8
+			if lo%64 != 0 || hi%64 != 0 {
+				t.Errorf("%d limits, shard %d: [%#x, %#x) not on line boundaries", n, i, lo, hi)
+			}
+			if lo-first < 64 && i == 0 || end-hi < 64 && i == numShards-1 {
+				t.Errorf("%d limits, shard %d: no padding line between it and the allocation's ends", n, i)
+			}
+			if len(s) < wordCounts+n+1 {
+				t.Errorf("%d limits, shard %d: %d words, want at least %d", n, i, len(s), wordCounts+n+1)
+			}
+		}
 	}
 }

@@ -43,6 +43,10 @@ type instruments struct {
 	tracing *tracing
 	// fast is WithProducer's lock-free path; nil without it.
 	fast *fastPath
+	// durationBounds are the duration histograms' buckets, durationLimits
+	// their limits (see limitsOf), built once.
+	durationBounds []float64
+	durationLimits []int64
 }
 
 // Metric names without a semantic convention. go-redis's own native
@@ -155,9 +159,15 @@ func newInstruments(m metric.Meter, cfg config, health bool) (*instruments, erro
 
 // duration wraps an SDK duration histogram (seconds) of the
 // Instrumentation, whose buckets are bounds.
+// Its limits are the ones every duration histogram of the Instrumentation
+// shares (they all have the same buckets): a command reads them for three
+// histograms, from one cache line.
 func (in *instruments) duration(h metric.Float64Histogram, name, unit, description string, bounds []float64) *histogram {
+	if in.durationLimits == nil || !slices.Equal(in.durationBounds, bounds) {
+		in.durationBounds, in.durationLimits = bounds, limitsOf(bounds, true)
+	}
 	return &histogram{sdk: h, name: name, unit: unit, description: description, fast: in.fast,
-		bounds: bounds, limits: limitsOf(bounds, true), seconds: true}
+		bounds: bounds, limits: in.durationLimits, seconds: true}
 }
 
 // histogram creates a duration histogram in seconds without a semantic

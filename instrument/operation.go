@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
@@ -97,6 +98,38 @@ func commandOf(name string) int {
 	return numCommands - 1
 }
 
+// commandCache maps a command name's string to its index without hashing
+// it: go-redis passes the same string constant ("get", "set", ...) on every
+// call, so a slot indexed by the address of the name's bytes is hit with a
+// load and a pointer comparison (string equality compares the pointers
+// first). An entry keeps its string alive, so no other string's bytes can
+// take that address while it is cached. A slot is filled once, by the
+// first name that lands in it: a program whose names are built at run time
+// allocates nothing more per command, those names take commandOf's map.
+var commandCache [1 << commandCacheBits]atomic.Pointer[cachedCommand]
+
+const commandCacheBits = 6
+
+type cachedCommand struct {
+	name  string
+	index int
+}
+
+// cachedCommandOf is commandOf through commandCache.
+func cachedCommandOf(name string) int {
+	// A multiplicative hash of the address: constants are packed at any
+	// byte, heap strings on 8 or 16 bytes.
+	slot := &commandCache[uint64(uintptr(unsafe.Pointer(unsafe.StringData(name))))*0x9e3779b97f4a7c15>>(64-commandCacheBits)]
+	if e := slot.Load(); e != nil && e.name == name {
+		return e.index
+	}
+	i := commandOf(name)
+	if slot.Load() == nil { // filled once: at most len(commandCache) allocations per process
+		slot.CompareAndSwap(nil, &cachedCommand{name: name, index: i})
+	}
+	return i
+}
+
 // commandOfCmd reads the command name from its first argument, which
 // Cmder.Name would lower-case into a new string.
 func commandOfCmd(cmd redis.Cmder) int {
@@ -111,7 +144,7 @@ func commandOfCmd(cmd redis.Cmder) int {
 	if !ok {
 		return numCommands - 1
 	}
-	return commandOf(name)
+	return cachedCommandOf(name)
 }
 
 // errorTypes are the error.type values of a failed operation: the first
@@ -185,17 +218,35 @@ func errorClass(err error) string {
 // the first time the command is seen (a few hundred bytes for each command
 // a program uses), so that recording allocates nothing after that.
 type operationSets struct {
-	hist     *histogram // nil when WithCommandLatency(false)
-	base     []attribute.KeyValue
-	commands []atomic.Pointer[[]atomic.Pointer[series]] // by command; each table by error type
+	hist *histogram // nil when WithCommandLatency(false)
+	base []attribute.KeyValue
+	// succeeded holds each command's series without error.type, the one
+	// nearly every command records into: one load away.
+	succeeded []atomic.Pointer[series]
+	commands  []atomic.Pointer[[]atomic.Pointer[series]] // by command; each table by error type
 }
 
 func newOperationSets(base []attribute.KeyValue, hist *histogram) *operationSets {
-	return &operationSets{hist: hist, base: base, commands: make([]atomic.Pointer[[]atomic.Pointer[series]], numCommands)}
+	return &operationSets{hist: hist, base: base, succeeded: make([]atomic.Pointer[series], numCommands),
+		commands: make([]atomic.Pointer[[]atomic.Pointer[series]], numCommands)}
 }
 
 // series returns the series of a command and error type.
 func (s *operationSets) series(command, errType int) *series {
+	if errType == 0 {
+		if ser := s.succeeded[command].Load(); ser != nil {
+			return ser
+		}
+		ser := s.build(command, 0)
+		s.succeeded[command].Store(ser)
+		return ser
+	}
+	return s.build(command, errType)
+}
+
+// build returns the series of a command and error type from the tables,
+// building it the first time.
+func (s *operationSets) build(command, errType int) *series {
 	table := s.commands[command].Load()
 	if table == nil {
 		t := make([]atomic.Pointer[series], numErrorTypes)
@@ -230,16 +281,19 @@ func recordOperation(ctx context.Context, d time.Duration, cmd redis.Cmder, name
 	if c == nil {
 		return // a client poolscope does not observe: no lookup at all
 	}
-	command := commandOf(name)
+	var command int
 	if cmd != nil {
 		command = commandOfCmd(cmd)
+	} else {
+		command = cachedCommandOf(name)
 	}
 	errType := errorTypeOf(err)
 	for ; c != nil; c = c.next() {
 		p := c.pool
-		if p.closed.Load() || p.in.opDuration == nil || !c.ready.Load() {
+		ops := p.sets.operations
+		if p.closed.Load() || ops.hist == nil || !c.ready.Load() {
 			continue
 		}
-		p.sets.operations.series(command, errType).record(ctx, d, c.shard)
+		ops.series(command, errType).record(ctx, d, c.shard)
 	}
 }

@@ -19,13 +19,14 @@ import (
 // Its attribute sets are built once; the recorder and the dial hook reach it
 // through the connections they see.
 type observedPool struct {
-	name string
-	in   *instruments
-	sets poolSets
-
 	// closed turns every hook and recorder path of the pool into a no-op
 	// once its Instrumentation is closed (go-redis cannot remove a hook).
+	// It and the start of sets are what every recorder event reads: one
+	// cache line.
 	closed atomic.Bool
+	sets   poolSets
+	name   string
+	in     *instruments
 
 	// demand is the high-water mark of callers holding or waiting for a
 	// connection, kept by the recorder.

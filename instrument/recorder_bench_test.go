@@ -2,6 +2,7 @@ package instrument
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync/atomic"
 	"syscall"
@@ -26,7 +27,17 @@ import (
 // "poolscope-producer" records into WithProducer's lock-free histograms.
 // "unobserved" is a client poolscope does not observe: a connection it did
 // not dial, and a pool name it never learns.
+//
+// "cold" is the sequential case with the recorder's data out of the core's
+// caches, as between a real command's callbacks (go-redis's syscalls, the
+// scheduler and the network stack run in between and evict them): each
+// command goes to the next of coldPools pools, each with its own
+// connection and name, so that a command finds the lines it touched last
+// time in the shared L3 cache at best. Its difference to "sequential" is
+// what the recorder's cache misses cost; end to end, a command pays
+// between the two.
 func BenchmarkRecorderCommand(b *testing.B) {
+	const coldPools = 512
 	ctx := context.Background()
 	cmd := redis.NewStringCmd(ctx, "get", "k")
 	for _, rec := range []struct {
@@ -50,7 +61,7 @@ func BenchmarkRecorderCommand(b *testing.B) {
 			counter.RecordConnectionCount(ctx, 1, ci, "idle", false)
 			rec.r.RecordOperationDuration(ctx, 150*time.Microsecond, cmd, 1, nil, ci, 0)
 		}
-		newConn := func() redis.ConnInfo {
+		newConnOf := func(p *observedPool, name string) redis.ConnInfo {
 			raw, peer := net.Pipe()
 			b.Cleanup(func() { _ = raw.Close(); _ = peer.Close() })
 			if rec.unobserved {
@@ -58,17 +69,35 @@ func BenchmarkRecorderCommand(b *testing.B) {
 			}
 			tc := track(raw, p, 0)
 			asTracked(tc).ready.Store(true)
-			// A name of the case's own, as every go-redis pool has: a
-			// name shared with an earlier case's pool would update that
-			// pool's demand too (the SDK histogram of "poolscope").
-			return &fakeConnInfo{conn: tc, name: "127.0.0.1:6379_bench-" + rec.name}
+			return &fakeConnInfo{conn: tc, name: name}
 		}
+		// A name of the case's own, as every go-redis pool has: a name
+		// shared with an earlier case's pool would update that pool's
+		// demand too (the SDK histogram of "poolscope").
+		newConn := func() redis.ConnInfo { return newConnOf(p, "127.0.0.1:6379_bench-"+rec.name) }
 		b.Run(rec.name+"/sequential", func(b *testing.B) {
 			ci := newConn()
 			b.ReportAllocs()
 			cpu := ProcessCPU(b)
 			for b.Loop() {
 				command(ci)
+			}
+			b.ReportMetric(float64(ProcessCPU(b)-cpu)/float64(b.N), "cpu-ns/op")
+		})
+		b.Run(rec.name+"/cold", func(b *testing.B) {
+			if rec.unobserved || rec.name == "poolscope" {
+				b.Skip("measured hot only")
+			}
+			conns := make([]redis.ConnInfo, coldPools)
+			for i := range conns {
+				p, _ := testPoolWith(b, rec.producer)
+				conns[i] = newConnOf(p, fmt.Sprintf("127.0.0.1:6379_cold-%s-%d", rec.name, i))
+				command(conns[i]) // learns the pool's name (see learnNames)
+			}
+			b.ReportAllocs()
+			cpu := ProcessCPU(b)
+			for n := 0; b.Loop(); n++ {
+				command(conns[n%coldPools])
 			}
 			b.ReportMetric(float64(ProcessCPU(b)-cpu)/float64(b.N), "cpu-ns/op")
 		})

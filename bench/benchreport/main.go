@@ -20,7 +20,8 @@
 //
 // It also runs BenchmarkRecorderCommand (go-redis's recorder calls for one
 // command, without I/O) and prints the CPU ns per command poolscope's
-// recorder adds over a do-nothing one, with and without its Producer.
+// recorder adds over a do-nothing one, with and without its Producer, hot
+// and with its data out of the core's caches ("cold").
 //
 // With -latency-bin (the compiled bench/benchtables tests), it also runs
 // BenchmarkLatency and prints, before the summary, a second table: p50 and
@@ -402,9 +403,11 @@ func reportRecorder(w io.Writer, res results) {
 	if len(res.recorder) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\nrecorder path alone: go-redis's recorder calls for one command, no I/O (BenchmarkRecorderCommand, median CPU ns per command; parallel: 1 goroutine per core)\n")
+	fmt.Fprintf(w, "\nrecorder path alone: go-redis's recorder calls for one command, no I/O (BenchmarkRecorderCommand, median CPU ns per command; parallel: 1 goroutine per core;\n"+
+		"cold: sequential, each command on the next of 512 pools, so that its data comes from beyond the core's caches, as between a real command's syscalls)\n")
 	fmt.Fprintf(w, "%-36s %10s %16s\n", "case", "cpu ns/op", "added over nop")
-	for _, kind := range kinds {
+	for _, kind := range append(slices.Clone(kinds), "cold") {
+		nop[kind] = median(res.recorder["nop/"+kind])
 		for _, mode := range []string{"poolscope-producer", "poolscope", "nop"} {
 			v := res.recorder[mode+"/"+kind]
 			if len(v) == 0 {
