@@ -193,23 +193,27 @@ func (c config) size(a PoolAdvice, p Pool, d demand) PoolAdvice {
 		model = capAt
 		basis = fmt.Sprintf("at most %.0f callers wanted a connection at once, so %d (+%.0f%%) makes none wait", peak, capAt, c.headroom*100)
 	}
-	model, basis = c.atLeast(model, basis, d.high)
+	model, basis = atLeast(model, basis, d.high, c.headroom)
 	return c.decide(a, p, d, model, fmt.Sprintf("busy-interval demand %.1f connections (in use + waiting, q%g), hold %s: %s",
 		d.high, c.quantile, FormatSeconds(d.hold), basis))
 }
 
 // atLeast raises the model's size to load plus headroom, saying so.
-func (c config) atLeast(model int, basis string, load float64) (int, string) {
-	if floor := sizeOf(load * (1 + c.headroom)); floor > model {
-		return floor, fmt.Sprintf("%s; %d with %.0f%% headroom", basis, floor, c.headroom*100)
+func atLeast(model int, basis string, load, headroom float64) (int, string) {
+	floor := sizeOf(load * (1 + headroom))
+	switch {
+	case floor <= model:
+		return model, basis
+	case headroom == 0:
+		return floor, fmt.Sprintf("%s; %d for the offered load", basis, floor)
 	}
-	return model, basis
+	return floor, fmt.Sprintf("%s; %d with %.0f%% headroom", basis, floor, headroom*100)
 }
 
 // decide takes the model's size, sends callers that wait too long
 // although it fits the pool to the bursts check, and judges the rest.
 func (c config) decide(a PoolAdvice, p Pool, d demand, model int, why string) PoolAdvice {
-	model, seen := c.seenDemand(max(model, 1), p, d)
+	model, seen := c.seenDemand(max(model, 1), c.inStepCheckSize(max(model, 1), p, d), p, d)
 	a.ModelSize, why = model, why+seen
 	a.ExpectedWaitP99 = c.expectedWait(a.ModelSize, p, d)
 	a.waitAtSize = func(n int) float64 { return c.expectedWait(n, p, d) }
@@ -226,7 +230,7 @@ func (c config) decide(a PoolAdvice, p Pool, d demand, model int, why string) Po
 // caller seen at once.
 func (c config) expectedWait(n int, p Pool, d demand) float64 {
 	if cl, ok := c.closed(p, d); ok {
-		return closedWait(n, cl.callers, cl.beta, d.hold, 0.99)
+		return closedWait(n, cl.callers, cl.beta, cl.waitHold, 0.99)
 	}
 	if nonNegative(p.PeakDemand) && float64(n) >= math.Max(p.PeakDemand, d.high) {
 		return 0

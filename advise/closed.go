@@ -30,13 +30,30 @@ import "math"
 // beta, mean hold hold seconds, and c connections. 0 when c >= n (nobody
 // ever waits); 1 when beta is not finite (callers never think).
 func closedTail(c, n int, beta, hold, t float64) float64 {
+	return newClosedQueue(c, n, beta, hold).tail(t)
+}
+
+// closedQueue is what an arriving caller finds at one size: the arrival
+// theorem's probabilities of k other callers holding or waiting, for
+// k >= c (those that make it wait), so that the tail at many t costs
+// O(n - c) each.
+type closedQueue struct {
+	c     int
+	hold  float64
+	full  []float64 // full[j]: probability of c + j others holding or waiting
+	never bool      // nobody ever waits
+	all   bool      // every caller waits (callers never think)
+}
+
+func newClosedQueue(c, n int, beta, hold float64) closedQueue {
+	q := closedQueue{c: c, hold: hold}
 	switch {
-	case c >= n:
-		return 0
+	case c >= n || beta <= 0:
+		q.never = true
+		return q
 	case !(beta < math.Inf(1)):
-		return 1
-	case beta <= 0:
-		return 0
+		q.all = true
+		return q
 	}
 	m := n - 1 // the other callers
 	logw := make([]float64, m+1)
@@ -59,15 +76,31 @@ func closedTail(c, n int, beta, hold, t float64) float64 {
 		logw[k] = math.Exp(logw[k] - top)
 		total += logw[k]
 	}
-	x := float64(c) * t / hold
+	for k := c; k <= m; k++ {
+		q.full = append(q.full, logw[k]/total)
+	}
+	return q
+}
+
+// tail is P(wait > t): with c + j others ahead, the caller waits for j+1
+// of the c connections to come back, each after an exponential time of
+// mean hold/c: an Erlang(j+1, c/hold) wait.
+func (q closedQueue) tail(t float64) float64 {
+	switch {
+	case q.never:
+		return 0
+	case q.all:
+		return 1
+	}
+	x := float64(q.c) * t / q.hold
 	term := math.Exp(-x)
 	cum, tail := term, 0.0
-	for k := c; k <= m; k++ {
-		if j := k - c; j > 0 {
+	for j, p := range q.full {
+		if j > 0 {
 			term *= x / float64(j)
 			cum += term
 		}
-		tail += logw[k] / total * math.Min(cum, 1)
+		tail += p * math.Min(cum, 1)
 	}
 	return math.Min(tail, 1)
 }

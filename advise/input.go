@@ -45,6 +45,12 @@ type Pool struct {
 	// holding or waiting for a connection at that instant, the acquiring
 	// caller included. Empty when not recorded (an older poolscope).
 	Demand Histogram
+	// Holds is how long callers held a connection per acquisition over the
+	// window, summed over the processes: db.client.connection.use_time's
+	// buckets. With it the size is judged by the callers' end-to-end p99
+	// (wait + hold); empty when not recorded, and the wait p99 alone
+	// decides.
+	Holds Histogram
 }
 
 // Interval is one step of the window, per process of the busiest process
