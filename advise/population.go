@@ -97,15 +97,16 @@ const minThinking = 1e-3
 // are rare.
 func (c config) sizeClosed(a PoolAdvice, p Pool, d demand, cl population) PoolAdvice {
 	model, basis := c.closedModel(cl)
+	a.Criterion = CriterionWait
+	headroom := c.headroom
 	if cl.e2e != nil {
-		model, basis = atLeast(model, basis, cl.offered, 0)
-	} else {
-		model, basis = atLeast(model, basis, cl.offered, c.headroom)
+		a.Criterion, headroom = CriterionEndToEnd, 0
 	}
+	model, basis = a.atLeast(model, basis, cl.offered, headroom)
 	if model > cl.callers {
 		// Headroom past the callers buys nothing: a closed set of N callers
 		// never holds more than N connections at once.
-		model, basis = cl.callers, fmt.Sprintf("%s; capped at the %d callers", basis, cl.callers)
+		model, basis, a.Criterion = cl.callers, fmt.Sprintf("%s; capped at the %d callers", basis, cl.callers), CriterionCallers
 	}
 	why := fmt.Sprintf("%d callers (the peak) each asking %.2f of a connection when none waits (%.1f connections, q%g), hold %s: %s",
 		cl.callers, cl.beta/(1+cl.beta), cl.offered, c.quantile, FormatSeconds(d.hold), basis)

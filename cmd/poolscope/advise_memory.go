@@ -32,9 +32,9 @@ type memoryFigures struct {
 // memoryPerConnection measures each service's memory per connection over
 // the window (advise.EstimateMemoryPerConnection) from the agent's RSS
 // (process_memory_usage_bytes) and the service's open connections
-// (db_client_connection_count), tied by process.pid (target_info), and
-// sets it on every pool. A query that fails leaves the fall-back figure,
-// with the reason: the memory only prices the advice.
+// (db_client_connection_count), tied by process.pid (target_info), for
+// advise.WithMemory. A query that fails leaves the fall-back figure, with
+// the reason: the memory only prices the advice.
 func (s *promSource) memoryPerConnection(ctx context.Context, pools []advise.Pool) []advise.MemoryEstimate {
 	var services []string
 	for _, p := range pools {
@@ -57,13 +57,6 @@ func (s *promSource) memoryPerConnection(ctx context.Context, pools []advise.Poo
 			e.Reason += "; " + note
 		}
 		estimates = append(estimates, e)
-	}
-	for i := range pools {
-		for _, e := range estimates {
-			if e.Service == pools[i].Service {
-				pools[i].MemoryPerConnection = e.BytesPerConnection
-			}
-		}
 	}
 	return estimates
 }

@@ -188,10 +188,13 @@ func TestAdviseMemoryAgainstPrometheus(t *testing.T) {
 		pools := []advise.Pool{{Service: "checkout", MemoryPerConnection: memoryPerConnection}, {Service: "flat", MemoryPerConnection: memoryPerConnection}}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		src.memoryPerConnection(ctx, pools)
-		if math.Abs(pools[0].MemoryPerConnection-24<<10) > 0.05*(24<<10) || pools[1].MemoryPerConnection != memoryPerConnection {
-			t.Errorf("memory per connection set on the pools: checkout %.0f, flat %.0f; want 24 KiB and %d",
-				pools[0].MemoryPerConnection, pools[1].MemoryPerConnection, memoryPerConnection)
+		r, err := advise.Advise(pools, nil, advise.WithMemory(src.memoryPerConnection(ctx, pools)...))
+		if err != nil || len(r.Memory) != 2 {
+			t.Fatalf("%v, %+v", err, r.Memory)
+		}
+		if checkout, flat := r.Memory[0], r.Memory[1]; math.Abs(checkout.BytesPerConnection-24<<10) > 0.05*(24<<10) || flat.BytesPerConnection != memoryPerConnection {
+			t.Errorf("memory per connection in the report: checkout %.0f, flat %.0f; want 24 KiB and %d",
+				checkout.BytesPerConnection, flat.BytesPerConnection, memoryPerConnection)
 		}
 	})
 }
