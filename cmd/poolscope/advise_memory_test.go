@@ -97,9 +97,10 @@ func writeMemoryHistory(path string, end time.Time) error {
 	return os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
-// backfilledPrometheus writes the fleet's history into TSDB blocks with
-// promtool and starts Prometheus on them (nothing scraped).
-func backfilledPrometheus(t *testing.T) string {
+// backfilledPrometheus writes a history (write: OpenMetrics ending at
+// end) into TSDB blocks with promtool and starts Prometheus on them
+// (nothing scraped).
+func backfilledPrometheus(t *testing.T, write func(path string, end time.Time) error) string {
 	t.Helper()
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
@@ -107,7 +108,7 @@ func backfilledPrometheus(t *testing.T) string {
 	}
 	dir := t.TempDir()
 	input, data, config := filepath.Join(dir, "history.om"), filepath.Join(dir, "data"), filepath.Join(dir, "prometheus.yml")
-	if err := writeMemoryHistory(input, time.Now()); err != nil {
+	if err := write(input, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command(promtool, "tsdb", "create-blocks-from", "openmetrics", input, data).CombinedOutput(); err != nil {
@@ -138,7 +139,7 @@ type memoryOutput struct {
 func TestAdviseMemoryAgainstPrometheus(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, before) })
-	prom := backfilledPrometheus(t)
+	prom := backfilledPrometheus(t, writeMemoryHistory)
 	args := []string{"advise", "--prometheus", prom, "--window", "29m", "--step", "1m"}
 	code, stdout, stderr := runAdviseCLI(t, append(args, "--json")...)
 	if code != exitOK {
