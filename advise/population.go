@@ -45,6 +45,11 @@ func (c config) closed(p Pool, d demand) (population, bool) {
 		return population{}, false
 	}
 	n := sizeOf(math.Max(p.PeakDemand, d.high))
+	if p.PeakRecorded {
+		// A mean over an interval never exceeds the most at once: a busy
+		// interval's demand above the recorded mark is the rates' noise.
+		n = sizeOf(p.PeakDemand)
+	}
 	if n < 1 || n >= MaxPoolSize {
 		return population{}, false
 	}

@@ -235,6 +235,14 @@ func (f instantFigures) peakDemand(k adviseKey) float64 {
 	return math.Max(mark, sampled)
 }
 
+// peakRecorded: every process of the pool records the high-water mark
+// (the sampled query answers only for processes that do not).
+func (f instantFigures) peakRecorded(k adviseKey) bool {
+	_, marked := f.peakMark[k]
+	_, sampled := f.peak[k]
+	return marked && !sampled
+}
+
 // histograms gathers an instant vector of buckets (by pool and le) into
 // one histogram per pool; buckets with a bad le are left out.
 func histograms(v []promSeries) map[adviseKey]advise.Histogram {
@@ -319,7 +327,7 @@ func (s *promSource) pool(k adviseKey, maxConns float64, inst instantFigures, rn
 		Max:        toInt(maxConns),
 		Min:        toInt(valueOr(inst.min, k, 0)),
 		Step:       s.f.step,
-		PeakDemand: inst.peakDemand(k), OpenMean: valueOr(inst.open, k, math.NaN()),
+		PeakDemand: inst.peakDemand(k), PeakRecorded: inst.peakRecorded(k), OpenMean: valueOr(inst.open, k, math.NaN()),
 		WaitP99: valueOr(inst.waitP99, k, math.NaN()), Timeouts: valueOr(inst.timeouts, k, math.NaN()),
 		MemoryPerConnection: memoryPerConnection, Demand: inst.demand[k], Holds: inst.holds[k],
 	}
