@@ -77,3 +77,20 @@ func TestClosedCallersFromTheRecordedPeak(t *testing.T) {
 		t.Errorf("sampled peak of 8, busy interval 11.3: %s %d (%s), want 12", a.Verdict, a.Recommended, a.Reason)
 	}
 }
+
+// Past x = c·t/hold of about 708, e^(-x) underflows: the direct Poisson
+// sum said nobody waits in a pool of 800 for 9000 callers that offer 2700
+// connections of load. The sums in logarithms agree with the direct ones
+// where both work, and see the queue where the direct one cannot.
+func TestClosedTailLargePools(t *testing.T) {
+	q := newClosedQueue(300, 1000, 0.43, 0.001)
+	for _, x := range []float64{50, 300, 650} {
+		direct := q.tail(x * q.hold / float64(q.c))
+		if logs := q.tailLog(x); math.Abs(direct-logs) > 1e-9 {
+			t.Errorf("x = %v: direct %v, in logarithms %v", x, direct, logs)
+		}
+	}
+	if got := closedTail(800, 9000, 0.43, 0.001, 0.001); got < 0.9 {
+		t.Errorf("800 connections for an offered load of 2700: P(wait > 1ms) = %v, want nearly every caller", got)
+	}
+}

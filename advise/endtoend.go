@@ -80,7 +80,9 @@ func (e endToEnd) size(cl population, waitHold float64) int {
 	lo, hi := 1, cl.callers
 	for lo < hi {
 		mid := (lo + hi) / 2
-		if e.quantile(newClosedQueue(mid, cl.callers, cl.beta, waitHold)) <= e.limit {
+		// The p99 is within the limit exactly when at most 1% of callers
+		// take longer: one pass over the holds, not a search for the p99.
+		if e.tail(newClosedQueue(mid, cl.callers, cl.beta, waitHold), e.limit) <= 1-e.q {
 			hi = mid
 		} else {
 			lo = mid + 1

@@ -95,11 +95,12 @@ const minThinking = 1e-3
 
 // sizeClosed is the smallest size that meets the criterion (the
 // end-to-end p99 where the hold times are recorded, else the wait p99),
-// and no less than the offered load: plus headroom for the wait
-// criterion; as it is for the end-to-end one, whose 10% (or wait target)
-// of latency is the headroom already, and which a pool smaller than the
-// busy intervals' offered load meets only while the busiest intervals
-// are rare.
+// and no less than the busy intervals' offered load: with 10% headroom
+// under the wait criterion; without under the end-to-end one, whose 10%
+// (or the wait target) of latency is the headroom already. The floor
+// matters there: a pool below the offered load makes every caller wait a
+// little, which can stay within the end-to-end slack while throughput
+// falls.
 func (c config) sizeClosed(a PoolAdvice, p Pool, d demand, cl population) PoolAdvice {
 	model, basis := c.closedModel(cl)
 	a.Criterion = CriterionWait
