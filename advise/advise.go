@@ -16,7 +16,7 @@ func Advise(pools []Pool, servers []Server, opts ...Option) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	r := Report{Pools: make([]PoolAdvice, 0, len(pools))}
+	pools, r := c.withMemory(pools)
 	for _, p := range pools {
 		r.Pools = append(r.Pools, c.advisePool(p))
 	}
@@ -24,6 +24,11 @@ func Advise(pools []Pool, servers []Server, opts ...Option) (Report, error) {
 		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.Pool, b.Pool), cmp.Compare(a.Server, b.Server))
 	})
 	r.Servers = c.budgets(servers, r.Pools)
+	for i := range r.Pools {
+		if a := &r.Pools[i]; a.p99AtSize != nil && a.Verdict != NotEnoughData {
+			a.ExpectedP99 = a.p99AtSize(a.Recommended)
+		}
+	}
 	return r, nil
 }
 
@@ -41,6 +46,9 @@ type demand struct {
 	// saturated: bound, measured from the server's busy share rather than
 	// inferred from the hold time.
 	saturated bool
+	// serverBusy: the loaded intervals' median server busy share, NaN
+	// when not recorded.
+	serverBusy float64
 }
 
 func (c config) advisePool(p Pool) PoolAdvice {
@@ -48,14 +56,14 @@ func (c config) advisePool(p Pool) PoolAdvice {
 		Service: p.Service, Pool: p.Name, Server: p.Server, Processes: p.Processes,
 		Current: p.Max, CurrentMin: p.Min, Extra: p.Extra, Recommended: p.Max, RecommendedMin: p.Min,
 		DemandHigh: math.NaN(), DemandPeak: p.PeakDemand, HoldMean: math.NaN(), WaitP99: p.WaitP99,
-		Timeouts: p.Timeouts, ExpectedWaitP99: math.NaN(),
+		Timeouts: p.Timeouts, ExpectedWaitP99: math.NaN(), ExpectedP99: math.NaN(), ServerBusy: math.NaN(),
 		DeltaMemoryPerProcess: math.NaN(), DeltaMemoryService: math.NaN(),
 	}
 	if missing := checkConfig(p); len(missing) > 0 {
 		return notEnough(a, "the pool's configuration is not usable", missing...)
 	}
 	d := c.measure(p)
-	a.DemandHigh, a.HoldMean = d.high, d.hold
+	a.DemandHigh, a.HoldMean, a.ServerBusy = d.high, d.hold, d.serverBusy
 	switch {
 	case d.valid == 0 && len(p.Intervals) >= c.minIntervals:
 		return notEnough(a, "no use times in the window: the pool was never used, or its use times are not recorded (another go-redis recorder replaced poolscope's?)",
@@ -97,7 +105,7 @@ func checkConfig(p Pool) []string {
 }
 
 func notEnough(a PoolAdvice, reason string, missing ...string) PoolAdvice {
-	a.Verdict, a.Reason, a.Missing = NotEnoughData, reason, missing
+	a.Verdict, a.Reason, a.Missing, a.Criterion = NotEnoughData, reason, missing, ""
 	a.DeltaConnectionsPerProcess, a.DeltaConnectionsService = 0, 0
 	a.DeltaMemoryPerProcess, a.DeltaMemoryService = 0, 0
 	a.Recommended, a.RecommendedMin = a.Current, a.CurrentMin
@@ -136,6 +144,7 @@ func (c config) measure(p Pool) demand {
 		d.hold = used / acquisitions
 	}
 	d.bound, d.boundWhy, d.saturated = serverBound(loaded)
+	d.serverBusy, _ = MedianServerBusy(loaded)
 	return d
 }
 
@@ -184,35 +193,51 @@ func (c config) size(a PoolAdvice, p Pool, d demand) PoolAdvice {
 		return c.sizeClosed(a, p, d, cl)
 	}
 	model, wait, ok := sizeForWait(d.high, d.hold, 0.99, c.waitTarget.Seconds(), MaxPoolSize)
+	a.Criterion = CriterionWait
 	basis := fmt.Sprintf("M/M/c puts the wait p99 at %s with %d connection(s)", FormatSeconds(wait), model)
 	if !ok {
 		basis = fmt.Sprintf("M/M/c cannot meet %s within %d connections", c.waitTarget, MaxPoolSize)
 	}
 	peak, peakKnown := math.Max(p.PeakDemand, math.Ceil(d.high-roundingSlack)), nonNegative(p.PeakDemand)
 	if capAt := sizeOf(peak * (1 + c.headroom)); peakKnown && capAt < model {
-		model = capAt
+		model, a.Criterion = capAt, CriterionPeak
 		basis = fmt.Sprintf("at most %.0f callers wanted a connection at once, so %d (+%.0f%%) makes none wait", peak, capAt, c.headroom*100)
 	}
-	model, basis = c.atLeast(model, basis, d.high)
+	model, basis = a.atLeast(model, basis, d.high, c.headroom)
 	return c.decide(a, p, d, model, fmt.Sprintf("busy-interval demand %.1f connections (in use + waiting, q%g), hold %s: %s",
 		d.high, c.quantile, FormatSeconds(d.hold), basis))
 }
 
 // atLeast raises the model's size to load plus headroom, saying so.
-func (c config) atLeast(model int, basis string, load float64) (int, string) {
-	if floor := sizeOf(load * (1 + c.headroom)); floor > model {
-		return floor, fmt.Sprintf("%s; %d with %.0f%% headroom", basis, floor, c.headroom*100)
+func (a *PoolAdvice) atLeast(model int, basis string, load, headroom float64) (int, string) {
+	floor := sizeOf(load * (1 + headroom))
+	if floor > model {
+		a.Criterion = CriterionOfferedLoad
 	}
-	return model, basis
+	switch {
+	case floor <= model:
+		return model, basis
+	case headroom == 0:
+		return floor, fmt.Sprintf("%s; %d for the offered load", basis, floor)
+	}
+	return floor, fmt.Sprintf("%s; %d with %.0f%% headroom", basis, floor, headroom*100)
 }
 
 // decide takes the model's size, sends callers that wait too long
 // although it fits the pool to the bursts check, and judges the rest.
 func (c config) decide(a PoolAdvice, p Pool, d demand, model int, why string) PoolAdvice {
-	model, seen := c.seenDemand(max(model, 1), p, d)
-	a.ModelSize, why = model, why+seen
+	raised, seen := c.seenDemand(max(model, 1), c.inStepCheckSize(max(model, 1), p, d), p, d)
+	if raised > model {
+		a.Criterion = CriterionBursts
+	}
+	a.ModelSize, why = raised, why+seen
 	a.ExpectedWaitP99 = c.expectedWait(a.ModelSize, p, d)
 	a.waitAtSize = func(n int) float64 { return c.expectedWait(n, p, d) }
+	if cl, ok := c.closed(p, d); ok && cl.e2e != nil {
+		a.p99AtSize = func(n int) float64 {
+			return cl.e2e.quantile(newClosedQueue(n, cl.callers, cl.beta, cl.waitHold))
+		}
+	}
 	if d.saturated {
 		return c.saturated(a, p, d)
 	}
@@ -226,7 +251,7 @@ func (c config) decide(a PoolAdvice, p Pool, d demand, model int, why string) Po
 // caller seen at once.
 func (c config) expectedWait(n int, p Pool, d demand) float64 {
 	if cl, ok := c.closed(p, d); ok {
-		return closedWait(n, cl.callers, cl.beta, d.hold, 0.99)
+		return closedWait(n, cl.callers, cl.beta, cl.waitHold, 0.99)
 	}
 	if nonNegative(p.PeakDemand) && float64(n) >= math.Max(p.PeakDemand, d.high) {
 		return 0
@@ -256,7 +281,7 @@ func (c config) bursts(a PoolAdvice, p Pool, d demand) PoolAdvice {
 	}
 	// The model said the load fits the pool: its wait at a size below the
 	// burst (a capped one) would be 0, which the waits seen disprove.
-	a.ModelSize, a.ExpectedWaitP99, a.waitAtSize = peakSize, 0, nil
+	a.ModelSize, a.ExpectedWaitP99, a.waitAtSize, a.p99AtSize, a.Criterion = peakSize, 0, nil, nil, CriterionPeak
 	return c.judge(a, p, d, fmt.Sprintf("%s; a burst of %.0f callers at once was seen: %d (+%.0f%%)", observed, p.PeakDemand, peakSize, c.headroom*100))
 }
 
@@ -265,7 +290,7 @@ func (c config) judge(a PoolAdvice, p Pool, d demand, why string) PoolAdvice {
 	keepUpTo := sizeOf(float64(a.ModelSize)*(1+c.keepMargin)) + 1
 	switch {
 	case (a.ModelSize > p.Max || c.waitsTooLong(p)) && d.bound:
-		a.Verdict, a.Recommended, a.ExpectedWaitP99 = ServerBound, p.Max, math.NaN()
+		a.Verdict, a.Recommended, a.ExpectedWaitP99, a.p99AtSize = ServerBound, p.Max, math.NaN(), nil
 		a.Reason = fmt.Sprintf("callers would need more than %d connections, but %s: more connections would move the queue into the server, not shorten it", p.Max, d.boundWhy)
 	case a.ModelSize > p.Max:
 		a.Verdict, a.Recommended = Grow, a.ModelSize

@@ -151,6 +151,7 @@ func TestAdvisePool(t *testing.T) {
 func TestAdviseHostileInputs(t *testing.T) {
 	good := steady(20, iv(2, 0, 0.001))
 	nan, inf := math.NaN(), math.Inf(1)
+	closedPool := with(pool(5, good), func(p *Pool) { p.PeakDemand = 8 })
 	for _, tc := range []struct {
 		name    string
 		pool    Pool
@@ -183,6 +184,14 @@ func TestAdviseHostileInputs(t *testing.T) {
 		{"infinite observed wait", with(pool(5, good), func(p *Pool) { p.WaitP99 = inf }), Keep, ""},
 		{"negative memory", with(pool(50, good), func(p *Pool) { p.MemoryPerConnection = -1 }), Shrink, ""},
 		{"infinite open", with(pool(50, good), func(p *Pool) { p.OpenMean = inf }), Shrink, ""},
+		// Hold-time buckets that cannot be read: the wait p99 decides, and says why.
+		{"NaN hold buckets", with(closedPool, func(p *Pool) { p.Holds = Histogram{Bounds: []float64{nan, inf}, Counts: []float64{1, 2}} }), "", "no hold times recorded"},
+		{"infinite hold counts", with(closedPool, func(p *Pool) { p.Holds = Histogram{Bounds: []float64{0.001, inf}, Counts: []float64{inf, inf}} }), "", "no hold times recorded"},
+		{"decreasing hold counts", with(closedPool, func(p *Pool) { p.Holds = Histogram{Bounds: []float64{0.001, inf}, Counts: []float64{5, 3}} }), "", "no hold times recorded"},
+		{"negative hold bounds", with(closedPool, func(p *Pool) { p.Holds = Histogram{Bounds: []float64{-1, inf}, Counts: []float64{5, 5}} }), "", "no hold times recorded"},
+		{"mismatched hold buckets", with(closedPool, func(p *Pool) { p.Holds = Histogram{Bounds: []float64{0.001}, Counts: []float64{5, 5}} }), "", "no hold times recorded"},
+		{"huge hold bounds", with(closedPool, func(p *Pool) { p.Holds = Histogram{Bounds: []float64{1e300, inf}, Counts: []float64{5, 5}} }), "", ""},
+		{"only +Inf holds", with(closedPool, func(p *Pool) { p.Holds = Histogram{Bounds: []float64{inf}, Counts: []float64{5}} }), "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := adviseOne(t, tc.pool)

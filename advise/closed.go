@@ -30,13 +30,30 @@ import "math"
 // beta, mean hold hold seconds, and c connections. 0 when c >= n (nobody
 // ever waits); 1 when beta is not finite (callers never think).
 func closedTail(c, n int, beta, hold, t float64) float64 {
+	return newClosedQueue(c, n, beta, hold).tail(t)
+}
+
+// closedQueue is what an arriving caller finds at one size: the arrival
+// theorem's probabilities of k other callers holding or waiting, for
+// k >= c (those that make it wait), so that the tail at many t costs
+// O(n - c) each.
+type closedQueue struct {
+	c     int
+	hold  float64
+	full  []float64 // full[j]: probability of c + j others holding or waiting
+	never bool      // nobody ever waits
+	all   bool      // every caller waits (callers never think)
+}
+
+func newClosedQueue(c, n int, beta, hold float64) closedQueue {
+	q := closedQueue{c: c, hold: hold}
 	switch {
-	case c >= n:
-		return 0
+	case c >= n || beta <= 0:
+		q.never = true
+		return q
 	case !(beta < math.Inf(1)):
-		return 1
-	case beta <= 0:
-		return 0
+		q.all = true
+		return q
 	}
 	m := n - 1 // the other callers
 	logw := make([]float64, m+1)
@@ -59,18 +76,87 @@ func closedTail(c, n int, beta, hold, t float64) float64 {
 		logw[k] = math.Exp(logw[k] - top)
 		total += logw[k]
 	}
-	x := float64(c) * t / hold
+	for k := c; k <= m; k++ {
+		q.full = append(q.full, logw[k]/total)
+	}
+	// Past the last term that matters, the rest only costs time (tail is
+	// called for every hold time and every step of a search).
+	rest := 0.0
+	for len(q.full) > 0 && rest+q.full[len(q.full)-1] < negligible {
+		rest += q.full[len(q.full)-1]
+		q.full = q.full[:len(q.full)-1]
+	}
+	return q
+}
+
+// negligible is the probability mass a tail may leave out.
+const negligible = 1e-15
+
+// tail is P(wait > t): with c + j others ahead, the caller waits for j+1
+// of the c connections to come back, each after an exponential time of
+// mean hold/c: an Erlang(j+1, c/hold) wait.
+func (q closedQueue) tail(t float64) float64 {
+	switch {
+	case q.never:
+		return 0
+	case q.all:
+		return 1
+	}
+	x := float64(q.c) * t / q.hold
+	if x > poissonDirect {
+		return q.tailLog(x)
+	}
 	term := math.Exp(-x)
 	cum, tail := term, 0.0
-	for k := c; k <= m; k++ {
-		if j := k - c; j > 0 {
+	for j, p := range q.full {
+		if j > 0 {
 			term *= x / float64(j)
 			cum += term
 		}
-		tail += logw[k] / total * math.Min(cum, 1)
+		tail += p * math.Min(cum, 1)
 	}
 	return math.Min(tail, 1)
 }
+
+// poissonDirect is the largest x for which e^(-x), the first term of the
+// Poisson sum, is a normal float64 (it underflows to 0 past about 708,
+// which made every larger pool's waits look like none).
+const poissonDirect = 700
+
+// tailLog is tail for x = c·t/hold past poissonDirect: the same sums in
+// logarithms, over the Poisson sum's window x ± 40√x only: below it the
+// cumulative sum is below e^-800 (0 as a float64), above it 1.
+func (q closedQueue) tailLog(x float64) float64 {
+	spread := poissonWindow * math.Sqrt(x)
+	from := max(0, int(math.Floor(x-spread)))
+	to := int(math.Ceil(x + spread))
+	lx := math.Log(x)
+	tail := 0.0
+	var logTerm, logCum float64
+	for j, p := range q.full {
+		switch {
+		case j < from:
+			continue
+		case j > to:
+			tail += p
+			continue
+		case j == from:
+			lgj, _ := math.Lgamma(float64(j + 1))
+			logTerm = -x + float64(j)*lx - lgj
+			logCum = logTerm
+		default:
+			logTerm += lx - math.Log(float64(j))
+			hi, lo := math.Max(logCum, logTerm), math.Min(logCum, logTerm)
+			logCum = hi + math.Log1p(math.Exp(lo-hi))
+		}
+		tail += p * math.Min(math.Exp(logCum), 1)
+	}
+	return math.Min(tail, 1)
+}
+
+// poissonWindow: a Poisson sum 40 standard deviations from its mean is
+// beyond what a float64 tells from 0 or 1.
+const poissonWindow = 40
 
 // closedSize is the smallest size up to n whose q wait quantile is at most
 // target, for n callers of per-caller load beta and mean hold hold.

@@ -61,3 +61,36 @@ func TestClosedTightLoopNotUndersized(t *testing.T) {
 		t.Errorf("8 callers in a tight loop on 2 connections: %s %d (%s), want grow to 8: every caller, no headroom past them", a.Verdict, a.Recommended, a.Reason)
 	}
 }
+
+// The e2e closed loop's 8 callers on a machine that stalls: a busy
+// interval counted 11.3 connections in use + waiting, more than the 8
+// callers the recorded high-water mark saw at once. A mean over an
+// interval cannot exceed the most at once, so with a recorded peak the
+// callers are the peak's 8; with a sampled one (which can miss callers
+// between scrapes) the larger figure stays.
+func TestClosedCallersFromTheRecordedPeak(t *testing.T) {
+	p := with(pool(2, steady(20, iv(2, 9.3, 0.00005))), func(p *Pool) { p.PeakDemand, p.WaitP99 = 8, 0.0008 })
+	if a := adviseOne(t, with(p, func(p *Pool) { p.PeakRecorded = true })); a.Recommended != 8 {
+		t.Errorf("recorded peak of 8: %s %d (%s), want 8", a.Verdict, a.Recommended, a.Reason)
+	}
+	if a := adviseOne(t, p); a.Recommended != 12 {
+		t.Errorf("sampled peak of 8, busy interval 11.3: %s %d (%s), want 12", a.Verdict, a.Recommended, a.Reason)
+	}
+}
+
+// Past x = c·t/hold of about 708, e^(-x) underflows: the direct Poisson
+// sum said nobody waits in a pool of 800 for 9000 callers that offer 2700
+// connections of load. The sums in logarithms agree with the direct ones
+// where both work, and see the queue where the direct one cannot.
+func TestClosedTailLargePools(t *testing.T) {
+	q := newClosedQueue(300, 1000, 0.43, 0.001)
+	for _, x := range []float64{50, 300, 650} {
+		direct := q.tail(x * q.hold / float64(q.c))
+		if logs := q.tailLog(x); math.Abs(direct-logs) > 1e-9 {
+			t.Errorf("x = %v: direct %v, in logarithms %v", x, direct, logs)
+		}
+	}
+	if got := closedTail(800, 9000, 0.43, 0.001, 0.001); got < 0.9 {
+		t.Errorf("800 connections for an offered load of 2700: P(wait > 1ms) = %v, want nearly every caller", got)
+	}
+}

@@ -24,14 +24,22 @@
 // think time β = U/(N - U - W), is the same at every pool size, where the
 // demand U + W is not: a pool too small makes callers wait who would
 // otherwise think. At the load quantile of β, the M/M/c//N queue
-// (machine-repairman, Engset's setting; closed.go) gives the wait p99 of
-// each size; the advice is the smallest size whose wait p99 meets the
-// target (1 ms by default), and no less than the load N·β/(1+β) the callers
-// would put on a pool where nobody waits, plus 10% headroom, and never
-// more than N (N callers never hold more than N connections). Callers
+// (machine-repairman, Engset's setting; closed.go) gives the waits at
+// each size; the advice is the smallest size that meets the criterion,
+// no less than the load N·β/(1+β) the callers would put on a pool where
+// nobody waits, and never more than N (N callers never hold more than N
+// connections). Callers
 // found thinking less than 10% of the time are taken as callers in a tight
 // loop (the rate figures cannot tell them apart), and get N. With many
 // callers each asking little, this is Erlang C's answer.
+//
+// The criterion is the callers' end-to-end p99, wait + hold, where the
+// hold times are recorded (Pool.Holds, use_time's buckets; endtoend.go):
+// the smallest size whose p99 of the M/M/c//N wait (scaled by the holds'
+// variability, (1 + Cs²)/2) convolved with the holds is within max(10%,
+// the wait target) of the holds' own p99, with the offered load as the
+// floor. Without recorded holds, the wait p99 must meet the target, with
+// 10% headroom on the floor. PoolAdvice.Criterion says what decided.
 //
 // Without a peak, or when the mean hold is 10 times the target or more,
 // an M/M/c queue (Erlang C, endless callers) at the busy-interval demand
@@ -54,7 +62,9 @@
 // Callers in step. Where the pool was rarely full (at most 1% of the
 // callers found it so), the demand each caller found as it asked
 // (Pool.Demand, redis.client.connection.demand) checks the model: at the
-// model's size, the share of callers that found more demand than that
+// model's size (the wait criterion's, where the end-to-end one sized the
+// pool: it lets many callers wait briefly, among which callers in step
+// would not stand out), the share of callers that found more demand than that
 // must stay within 4 times (+5%) the share the model itself expects to
 // find the pool full. Callers that wake together (a burst of 16 whose
 // mean load is 3.4) break it by tens of times; the size is then the demand
@@ -105,7 +115,11 @@
 // Cost. The change in open connections per process is the recommended size
 // minus the mean open now for growth (the pool may fill up at its peak) and
 // the open connections above the recommended size for a shrink; times the
-// process count for the service, times the memory per connection for bytes.
+// process count for the service, times the memory per connection for bytes:
+// the service's estimate given with WithMemory (EstimateMemoryPerConnection
+// over the processes' RSS), else Pool.MemoryPerConnection; Report.Memory
+// says, per service, which and why, so that Advise's result is complete
+// for any caller.
 //
 // Fleet budget. Per server, the sum over every pool pointed at it of
 // processes x (max + connections outside the cap, such as health checks):

@@ -1,6 +1,9 @@
 package advise
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // Histogram is a cumulative bucketed histogram as Prometheus stores one:
 // Bounds are the buckets' upper bounds in increasing order (the last may be
@@ -29,6 +32,25 @@ func (h Histogram) Since(earlier Histogram) Histogram {
 	out := Histogram{Bounds: h.Bounds, Counts: make([]float64, len(h.Counts))}
 	for i, c := range h.Counts {
 		out.Counts[i] = math.Max(c-earlier.Counts[i], 0)
+	}
+	return out
+}
+
+// Plus is h and o added bucket by bucket (two series of one histogram,
+// such as two processes' or two attribute sets'); the one that is not
+// empty when the other is, and h when their buckets differ.
+func (h Histogram) Plus(o Histogram) Histogram {
+	switch {
+	case len(o.Counts) == 0:
+		return h
+	case len(h.Counts) == 0:
+		return o
+	case !slices.Equal(h.Bounds, o.Bounds) || len(h.Counts) != len(o.Counts):
+		return h
+	}
+	out := Histogram{Bounds: h.Bounds, Counts: make([]float64, len(h.Counts))}
+	for i := range h.Counts {
+		out.Counts[i] = h.Counts[i] + o.Counts[i]
 	}
 	return out
 }

@@ -28,6 +28,11 @@ type Pool struct {
 	// where the processes report it, else sampled from gauges at scrape time
 	// (a shorter peak between two samples is then missed). NaN when unknown.
 	PeakDemand float64
+	// PeakRecorded: PeakDemand is the recorded high-water mark of every
+	// process, exact, not gauges sampled at scrape time. The busiest
+	// interval's mean demand can then not exceed it but by measurement
+	// noise, and the closed model takes it alone as the number of callers.
+	PeakRecorded bool
 	// OpenMean is the mean number of connections open per process (in use
 	// and idle) over the window; NaN when unknown.
 	OpenMean float64
@@ -45,6 +50,12 @@ type Pool struct {
 	// holding or waiting for a connection at that instant, the acquiring
 	// caller included. Empty when not recorded (an older poolscope).
 	Demand Histogram
+	// Holds is how long callers held a connection per acquisition over the
+	// window, summed over the processes: db.client.connection.use_time's
+	// buckets. With it the size is judged by the callers' end-to-end p99
+	// (wait + hold); empty when not recorded, and the wait p99 alone
+	// decides.
+	Holds Histogram
 }
 
 // Interval is one step of the window, per process of the busiest process

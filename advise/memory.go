@@ -1,8 +1,10 @@
 package advise
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // ProcessMemory is one process's resident memory and open Redis
@@ -144,4 +146,31 @@ func formatSignedBytes(b float64) string {
 		return "-" + FormatBytes(-b)
 	}
 	return FormatBytes(b)
+}
+
+// withMemory sets each pool's memory per connection from its service's
+// estimate (WithMemory), on a copy, and starts the report with one
+// MemoryEstimate per service: the one given, else the figure the service's
+// pools came with.
+func (c config) withMemory(pools []Pool) ([]Pool, Report) {
+	r := Report{Pools: make([]PoolAdvice, 0, len(pools))}
+	pools = slices.Clone(pools)
+	seen := map[string]bool{}
+	for i, p := range pools {
+		e, ok := c.memory[p.Service]
+		if ok {
+			pools[i].MemoryPerConnection = e.BytesPerConnection
+		}
+		if seen[p.Service] {
+			continue
+		}
+		seen[p.Service] = true
+		if !ok {
+			e = MemoryEstimate{Service: p.Service, BytesPerConnection: p.MemoryPerConnection,
+				Reason: "as given with the observations (Pool.MemoryPerConnection)", Slope: math.NaN(), StdErr: math.NaN(), Spread: math.NaN()}
+		}
+		r.Memory = append(r.Memory, e)
+	}
+	slices.SortFunc(r.Memory, func(a, b MemoryEstimate) int { return cmp.Compare(a.Service, b.Service) })
+	return pools, r
 }

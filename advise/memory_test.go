@@ -108,3 +108,30 @@ func TestEstimateMemorySkipsGaps(t *testing.T) {
 		t.Errorf("%+v, want 20 KiB measured over 10 samples", e)
 	}
 }
+
+// Advise's report is complete for any caller: the costs use the estimate
+// given with WithMemory, and Report.Memory has one entry per service, the
+// estimate given or the pools' own figure.
+func TestAdviseWithMemory(t *testing.T) {
+	grow := with(pool(2, steady(20, iv(2, 5.6, 0.0002))), func(p *Pool) { p.PeakDemand, p.WaitP99 = 8, 0.001 })
+	other := with(grow, func(p *Pool) { p.Service = "reports" })
+	measured := MemoryEstimate{Service: "checkout", BytesPerConnection: 100 << 10, Measured: true, Reason: "measured: test"}
+	r, err := Advise([]Pool{grow, other}, nil, WithMemory(measured))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Memory) != 2 || r.Memory[0] != measured || r.Memory[1].Service != "reports" ||
+		r.Memory[1].BytesPerConnection != 20<<10 || r.Memory[1].Measured || !strings.Contains(r.Memory[1].Reason, "as given") {
+		t.Errorf("memory %+v, want checkout's estimate and reports' own 20 KiB", r.Memory)
+	}
+	for _, a := range r.Pools {
+		want := map[string]float64{"checkout": 100 << 10, "reports": 20 << 10}[a.Service] * a.DeltaConnectionsService
+		if a.DeltaConnectionsService != 6 || a.DeltaMemoryService != want {
+			t.Errorf("%s: %+.0f connections, %+.0f bytes; want +6 at its memory per connection (%+.0f)", a.Service,
+				a.DeltaConnectionsService, a.DeltaMemoryService, want)
+		}
+	}
+	if grow.MemoryPerConnection != 20<<10 {
+		t.Error("Advise changed the caller's pool")
+	}
+}

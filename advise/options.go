@@ -21,6 +21,7 @@ type config struct {
 	minIntervals   int
 	budgetFraction float64
 	keepMargin     float64
+	memory         map[string]MemoryEstimate // by service
 }
 
 // Defaults, and why:
@@ -66,6 +67,21 @@ func WithMinIntervals(n int) Option { return optionFunc(func(c *config) { c.minI
 // WithBudgetFraction sets the fraction of maxclients the fleet budget may use.
 func WithBudgetFraction(f float64) Option {
 	return optionFunc(func(c *config) { c.budgetFraction = f })
+}
+
+// WithMemory gives each service's memory per connection (from
+// EstimateMemoryPerConnection): the costs of that service's pools use it
+// instead of Pool.MemoryPerConnection, and Report.Memory says where it
+// comes from. A later estimate for the same service replaces an earlier.
+func WithMemory(estimates ...MemoryEstimate) Option {
+	return optionFunc(func(c *config) {
+		if c.memory == nil {
+			c.memory = map[string]MemoryEstimate{}
+		}
+		for _, e := range estimates {
+			c.memory[e.Service] = e
+		}
+	})
 }
 
 func newConfig(opts []Option) (config, error) {

@@ -16,6 +16,12 @@ type population struct {
 	callers int
 	beta    float64
 	offered float64 // callers x β/(1+β): connections in use if nobody waited
+	// waitHold is the hold the M/M/c//N waits use: the mean hold, times
+	// the recorded holds' waitScale when they are recorded.
+	waitHold float64
+	// e2e is the end-to-end criterion, nil without recorded hold times
+	// (the wait p99 alone then decides).
+	e2e *endToEnd
 }
 
 // closed estimates the pool's callers as a closed population (see
@@ -39,6 +45,11 @@ func (c config) closed(p Pool, d demand) (population, bool) {
 		return population{}, false
 	}
 	n := sizeOf(math.Max(p.PeakDemand, d.high))
+	if p.PeakRecorded {
+		// A mean over an interval never exceeds the most at once: a busy
+		// interval's demand above the recorded mark is the rates' noise.
+		n = sizeOf(p.PeakDemand)
+	}
 	if n < 1 || n >= MaxPoolSize {
 		return population{}, false
 	}
@@ -61,7 +72,12 @@ func (c config) closed(p Pool, d demand) (population, bool) {
 	if !nonNegative(beta) {
 		return population{}, false
 	}
-	return population{callers: n, beta: beta, offered: float64(n) * beta / (1 + beta)}, true
+	cl := population{callers: n, beta: beta, offered: float64(n) * beta / (1 + beta), waitHold: d.hold}
+	if h, ok := newHoldTimes(p.Holds, d.hold); ok {
+		e := newEndToEnd(h, 0.99, c.waitTarget.Seconds())
+		cl.e2e, cl.waitHold = &e, d.hold*h.waitScale()
+	}
+	return cl, true
 }
 
 // thinkingNoise: in use and waiting come from rates of histogram sums
@@ -77,19 +93,43 @@ const thinkingNoise = 0.1
 // none wait.
 const minThinking = 1e-3
 
-// sizeClosed is the smallest size whose M/M/c//N wait p99 meets the
-// target, and no less than the offered load plus headroom.
+// sizeClosed is the smallest size that meets the criterion (the
+// end-to-end p99 where the hold times are recorded, else the wait p99),
+// and no less than the busy intervals' offered load: with 10% headroom
+// under the wait criterion; without under the end-to-end one, whose 10%
+// (or the wait target) of latency is the headroom already. The floor
+// matters there: a pool below the offered load makes every caller wait a
+// little, which can stay within the end-to-end slack while throughput
+// falls.
 func (c config) sizeClosed(a PoolAdvice, p Pool, d demand, cl population) PoolAdvice {
-	model := closedSize(cl.callers, cl.beta, d.hold, 0.99, c.waitTarget.Seconds())
-	basis := fmt.Sprintf("M/M/c//N puts the wait p99 at %s with %d connection(s)",
-		FormatSeconds(closedWait(model, cl.callers, cl.beta, d.hold, 0.99)), model)
-	model, basis = c.atLeast(model, basis, cl.offered)
+	model, basis := c.closedModel(cl)
+	a.Criterion = CriterionWait
+	headroom := c.headroom
+	if cl.e2e != nil {
+		a.Criterion, headroom = CriterionEndToEnd, 0
+	}
+	model, basis = a.atLeast(model, basis, cl.offered, headroom)
 	if model > cl.callers {
 		// Headroom past the callers buys nothing: a closed set of N callers
 		// never holds more than N connections at once.
-		model, basis = cl.callers, fmt.Sprintf("%s; capped at the %d callers", basis, cl.callers)
+		model, basis, a.Criterion = cl.callers, fmt.Sprintf("%s; capped at the %d callers", basis, cl.callers), CriterionCallers
 	}
 	why := fmt.Sprintf("%d callers (the peak) each asking %.2f of a connection when none waits (%.1f connections, q%g), hold %s: %s",
 		cl.callers, cl.beta/(1+cl.beta), cl.offered, c.quantile, FormatSeconds(d.hold), basis)
 	return c.decide(a, p, d, model, why)
+}
+
+// closedModel is the M/M/c//N size for the criterion, and why.
+func (c config) closedModel(cl population) (int, string) {
+	if cl.e2e == nil {
+		model := closedSize(cl.callers, cl.beta, cl.waitHold, 0.99, c.waitTarget.Seconds())
+		return model, fmt.Sprintf("sized for the wait p99 (no hold times recorded: db.client.connection.use_time buckets): M/M/c//N puts it at %s with %d connection(s)",
+			FormatSeconds(closedWait(model, cl.callers, cl.beta, cl.waitHold, 0.99)), model)
+	}
+	e := cl.e2e
+	model := e.size(cl, cl.waitHold)
+	at := e.quantile(newClosedQueue(model, cl.callers, cl.beta, cl.waitHold))
+	return model, fmt.Sprintf("sized for the end-to-end p99 (wait + hold, within max(10%%, %s) of no wait): the recorded holds (Cs² %.2f, waits x%.2f) and M/M/c//N's waits put it at %s with %d connection(s), against %s with no wait (at most %s), the wait p99 then %s",
+		c.waitTarget, e.holds.cs2, e.holds.waitScale(), FormatSeconds(at), model, FormatSeconds(e.bare), FormatSeconds(e.limit),
+		FormatSeconds(closedWait(model, cl.callers, cl.beta, cl.waitHold, 0.99)))
 }

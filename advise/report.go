@@ -24,7 +24,8 @@ type Report struct {
 	Pools   []PoolAdvice
 	Servers []ServerBudget
 	// Memory is, per service, the memory per connection the costs use and
-	// where it comes from; filled by the caller (EstimateMemoryPerConnection).
+	// where it comes from: the estimate given with WithMemory (from
+	// EstimateMemoryPerConnection), else the pools' own MemoryPerConnection.
 	Memory []MemoryEstimate
 }
 
@@ -52,6 +53,17 @@ type PoolAdvice struct {
 
 	// ExpectedWaitP99 is the model's wait p99 at Recommended, seconds.
 	ExpectedWaitP99 float64
+	// ExpectedP99 is the model's end-to-end p99 (wait + hold) at
+	// Recommended, seconds, where Criterion is CriterionEndToEnd; NaN
+	// otherwise.
+	ExpectedP99 float64
+	// Criterion is what decided ModelSize (see the Criterion constants);
+	// "" for NotEnoughData.
+	Criterion Criterion
+	// ServerBusy is the median share of the loaded intervals the pool's
+	// server spent executing commands (its main thread's CPU time); NaN
+	// when not recorded.
+	ServerBusy float64
 	// CappedByServer: growth was reduced to keep the server's fleet budget
 	// within its share of maxclients.
 	CappedByServer bool
@@ -70,7 +82,37 @@ type PoolAdvice struct {
 	// waitAtSize is the sizing model's wait p99 at n connections, for a
 	// size the budget caps; nil where no model applies (a saturated server).
 	waitAtSize func(n int) float64
+	// p99AtSize is the end-to-end p99 at n connections where that
+	// criterion sized the pool; nil otherwise.
+	p99AtSize func(n int) float64
 }
+
+// Criterion names what decided a pool's size.
+type Criterion string
+
+// Criteria.
+const (
+	// CriterionEndToEnd: the smallest size whose callers' end-to-end p99
+	// (wait + hold) is within max(10%, the wait target) of the p99 with no
+	// wait (closed populations with recorded hold times).
+	CriterionEndToEnd Criterion = "end-to-end p99"
+	// CriterionWait: the smallest size whose wait p99 meets the target
+	// (long holds, no recorded peak or no recorded hold times).
+	CriterionWait Criterion = "wait p99"
+	// CriterionOfferedLoad: the load the callers offer decided (the model's
+	// size was below it).
+	CriterionOfferedLoad Criterion = "offered load"
+	// CriterionCallers: the callers' count (a closed set never holds more).
+	CriterionCallers Criterion = "callers"
+	// CriterionPeak: the peak of callers seen at once (bursts, or the
+	// endless-population model's cap).
+	CriterionPeak Criterion = "peak"
+	// CriterionBursts: the demand callers found as they asked (callers in
+	// step).
+	CriterionBursts Criterion = "demand callers found"
+	// CriterionServerBusy: the server's main thread is saturated.
+	CriterionServerBusy Criterion = "server busy"
+)
 
 // ServerBudget is the fleet connection budget of one server: what every
 // process of every pool pointed at it may open (its max plus the extra

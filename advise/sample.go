@@ -11,8 +11,9 @@ import (
 type Sample struct {
 	At time.Time
 	// UseSum and UseCount are db.client.connection.use_time's sum
-	// (seconds) and count (acquisitions).
+	// (seconds) and count (acquisitions), Use its buckets.
 	UseSum, UseCount float64
+	Use              Histogram
 	// WaitSum and Wait are db.client.connection.wait_time's sum (seconds)
 	// and buckets.
 	WaitSum float64
@@ -51,11 +52,12 @@ func Between(a, b Sample) Interval {
 
 // WithSamples is p with its Intervals (one between each two consecutive
 // samples), WaitP99 and Demand (over the whole run of samples) taken from
-// samples of one process, oldest first: what the demo and the benchmark
+// samples of one process, oldest first, and Holds (the hold times over
+// the run, when the samples carry use_time's buckets): what the demo and the benchmark
 // read from their own collections, the way `poolscope advise` reads them
 // from Prometheus.
 func (p Pool) WithSamples(samples []Sample) Pool {
-	p.Intervals, p.WaitP99, p.Demand = nil, math.NaN(), Histogram{}
+	p.Intervals, p.WaitP99, p.Demand, p.Holds = nil, math.NaN(), Histogram{}, Histogram{}
 	for i := 1; i < len(samples); i++ {
 		p.Intervals = append(p.Intervals, Between(samples[i-1], samples[i]))
 	}
@@ -63,6 +65,7 @@ func (p Pool) WithSamples(samples []Sample) Pool {
 		first, last := samples[0], samples[n-1]
 		p.WaitP99 = last.Wait.Since(first.Wait).Quantile(0.99)
 		p.Demand = last.Demand.Since(first.Demand)
+		p.Holds = last.Use.Since(first.Use)
 	}
 	return p
 }

@@ -30,7 +30,10 @@ func (c config) saturated(a PoolAdvice, p Pool, d demand) PoolAdvice {
 	model := a.ModelSize
 	a.ModelSize = min(model, saturatedSize)
 	a.ExpectedWaitP99 = math.NaN() // the queue moves between pool and server
-	a.waitAtSize = nil
+	a.waitAtSize, a.p99AtSize = nil, nil
+	if model > a.ModelSize {
+		a.Criterion = CriterionServerBusy
+	}
 	why := fmt.Sprintf("%s: a single-threaded server executes one command at a time, so %d connections keep it busy and more only queue inside it",
 		d.boundWhy, a.ModelSize)
 	if model > a.ModelSize {

@@ -29,9 +29,10 @@ const (
 	inStepSlack  = 0.05
 )
 
-// seenDemand checks the model's size against the demand the callers
-// saw, and raises it when the callers come in step.
-func (c config) seenDemand(model int, p Pool, d demand) (int, string) {
+// seenDemand checks the model against the demand the callers saw at
+// size at (where the model expects few of them to find the pool full),
+// and raises the model's size when the callers come in step.
+func (c config) seenDemand(model, at int, p Pool, d demand) (int, string) {
 	h := p.Demand
 	if !(h.Total() > 0) {
 		return model, "; no per-caller demand recorded (redis.client.connection.demand: an older poolscope), so bursts within an interval are judged from the peak alone"
@@ -41,11 +42,11 @@ func (c config) seenDemand(model int, p Pool, d demand) (int, string) {
 		return model, fmt.Sprintf("; the demand callers found (q%g %.1f) is not used: %.1f%% of them found the pool full, and waiting inflates it",
 			c.quantile, q, 100*full)
 	}
-	expected := c.fullShare(model, p, d)
-	seen := h.Above(float64(model))
+	expected := c.fullShare(at, p, d)
+	seen := h.Above(float64(at))
 	if !(seen > inStepFactor*expected+inStepSlack) {
 		return model, fmt.Sprintf("; callers found a demand above %d %.1f%% of the time, as the model expects (%.1f%%)",
-			model, 100*seen, 100*expected)
+			at, 100*seen, 100*expected)
 	}
 	allowed := math.Max(expected, 1-c.quantile)
 	need := h.Quantile(1 - allowed)
@@ -56,7 +57,22 @@ func (c config) seenDemand(model int, p Pool, d demand) (int, string) {
 		size = min(size, max(sizeOf(p.PeakDemand), 1))
 	}
 	return max(size, model), fmt.Sprintf("; but %.1f%% of callers found a demand above %d where the model expects %.1f%%: the callers come in step (bursts), and the demand callers found at q%.3g, %.1f, +%.0f%% gives %d, at most %s",
-		100*seen, model, 100*expected, 1-allowed, need, c.headroom*100, size, capText(p))
+		100*seen, at, 100*expected, 1-allowed, need, c.headroom*100, size, capText(p))
+}
+
+// inStepCheckSize is the size at which the demand callers found is
+// compared with the model: the model's own size, or, where the end-to-end
+// criterion sized it, the larger size the wait criterion gives. The
+// end-to-end criterion lets many callers wait briefly, and at a size where
+// the model expects 40% of callers to find the pool full, callers in step
+// (89% of them) no longer stand out; at the wait criterion's size (the
+// model expects a few percent) they do, as before.
+func (c config) inStepCheckSize(model int, p Pool, d demand) int {
+	cl, ok := c.closed(p, d)
+	if !ok || cl.e2e == nil {
+		return model
+	}
+	return max(model, closedSize(cl.callers, cl.beta, cl.waitHold, 0.99, c.waitTarget.Seconds()))
 }
 
 // capText names what bounds a size raised for bursts.
@@ -71,7 +87,7 @@ func capText(p Pool) string {
 // connection of a pool of n taken (to wait at all).
 func (c config) fullShare(n int, p Pool, d demand) float64 {
 	if cl, ok := c.closed(p, d); ok {
-		return closedTail(n, cl.callers, cl.beta, d.hold, 0)
+		return closedTail(n, cl.callers, cl.beta, cl.waitHold, 0)
 	}
 	return erlangAt(n, d.high).probWait()
 }

@@ -197,7 +197,8 @@ func observation(sh Shape, size int, step time.Duration, scrapes []scrape) advis
 		p.PeakDemand, sampled = max(p.PeakDemand, s.demandMax), max(sampled, s.used+s.pending)
 		samples[i] = s.Sample
 	}
-	if p.PeakDemand == 0 { // not recorded: the gauges, as the CLI falls back to
+	p.PeakRecorded = p.PeakDemand > 0
+	if !p.PeakRecorded { // not recorded: the gauges, as the CLI falls back to
 		p.PeakDemand = sampled
 	}
 	return p.WithSamples(samples)

@@ -84,7 +84,7 @@ func (s *scrape) add(m metricdata.Metrics, pool string) {
 func (s *scrape) addHistogram(name string, sum float64, count uint64, h advise.Histogram) {
 	switch name {
 	case "db.client.connection.use_time":
-		s.UseSum, s.UseCount = s.UseSum+sum, s.UseCount+float64(count)
+		s.UseSum, s.UseCount, s.Use = s.UseSum+sum, s.UseCount+float64(count), s.Use.Plus(h)
 	case "db.client.connection.wait_time":
 		s.WaitSum, s.Wait = s.WaitSum+sum, h
 	case "redis.client.connection.demand":

@@ -3,7 +3,9 @@ package advisebench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -129,6 +131,23 @@ func Shapes() []Shape {
 }
 
 var spin = redis.NewScript(spinScript)
+
+// Select keeps the shapes named in the comma-separated list; every shape
+// for an empty list.
+func Select(shapes []Shape, names string) ([]Shape, error) {
+	if names == "" {
+		return shapes, nil
+	}
+	var out []Shape
+	for name := range strings.SplitSeq(names, ",") {
+		i := slices.IndexFunc(shapes, func(s Shape) bool { return s.Name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("advisebench: -shapes: no shape %q", name)
+		}
+		out = append(out, shapes[i])
+	}
+	return out, nil
+}
 
 func setKey(ctx context.Context, c *redis.Client) error {
 	if err := c.Set(ctx, "advisebench:key", "value", 0).Err(); err != nil {

@@ -85,12 +85,11 @@ func runAdvise(ctx context.Context, e env) int {
 		return exitUsage
 	}
 	memory := src.memoryPerConnection(ctx, pools)
-	report, err := advise.Advise(pools, servers, advise.WithWaitTarget(f.waitTarget))
+	report, err := advise.Advise(pools, servers, advise.WithWaitTarget(f.waitTarget), advise.WithMemory(memory...))
 	if err != nil { // the flags were validated against the same bounds
 		fmt.Fprintf(e.stderr, "poolscope advise: %v\n", err)
 		return exitUsage
 	}
-	report.Memory = memory
 	if f.asJSON {
 		writeAdviceJSON(e.stdout, f, report)
 		return exitOK

@@ -156,6 +156,9 @@ type poolAdviceJSON struct {
 	WaitP99Seconds             *float64 `json:"wait_p99_seconds"`
 	Timeouts                   *float64 `json:"timeouts"`
 	ExpectedWaitP99Seconds     *float64 `json:"expected_wait_p99_seconds"`
+	ExpectedP99Seconds         *float64 `json:"expected_p99_seconds"`
+	Criterion                  string   `json:"criterion"`
+	ServerBusy                 *float64 `json:"server_busy"`
 	DeltaConnectionsPerProcess *float64 `json:"delta_connections_per_process"`
 	DeltaConnectionsService    *float64 `json:"delta_connections_service"`
 	DeltaBytesPerProcess       *float64 `json:"delta_bytes_per_process"`
@@ -192,6 +195,7 @@ func writeAdviceJSON(w io.Writer, f adviseFlags, r advise.Report) {
 			RecommendedMin: a.RecommendedMin, ModelSize: a.ModelSize, CappedByServer: a.CappedByServer,
 			DemandHigh: finite(a.DemandHigh), DemandPeak: finite(a.DemandPeak), HoldSeconds: finite(a.HoldMean),
 			WaitP99Seconds: finite(a.WaitP99), Timeouts: finite(a.Timeouts), ExpectedWaitP99Seconds: finite(a.ExpectedWaitP99),
+			ExpectedP99Seconds: finite(a.ExpectedP99), Criterion: string(a.Criterion), ServerBusy: finite(a.ServerBusy),
 			DeltaConnectionsPerProcess: finite(a.DeltaConnectionsPerProcess), DeltaConnectionsService: finite(a.DeltaConnectionsService),
 			DeltaBytesPerProcess: finite(a.DeltaMemoryPerProcess), DeltaBytesService: finite(a.DeltaMemoryService),
 		})

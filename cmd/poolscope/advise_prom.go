@@ -159,7 +159,10 @@ type instantFigures struct {
 	peakMark map[adviseKey]float64
 	// demand is redis.client.connection.demand over the window: the
 	// demand each caller found as it asked, summed over the processes.
-	demand  map[adviseKey]advise.Histogram
+	demand map[adviseKey]advise.Histogram
+	// holds is db.client.connection.use_time's buckets over the window:
+	// how long callers held a connection, summed over the processes.
+	holds   map[adviseKey]advise.Histogram
 	servers []advise.Server
 }
 
@@ -200,6 +203,12 @@ func (s *promSource) instants(ctx context.Context, w, st string) (instantFigures
 		return f, err
 	}
 	f.demand = histograms(v)
+	v, err = s.instant(ctx, "hold times", fmt.Sprintf(
+		"sum by (%s, le) (increase(db_client_connection_use_time_seconds_bucket%s[%s]))", poolLabels, s.selector(), w))
+	if err != nil {
+		return f, err
+	}
+	f.holds = histograms(v)
 	v, err = s.instant(ctx, "maxclients", fmt.Sprintf("max by (server_address, server_port) (last_over_time(redis_clients_max[%s]))", w))
 	if err != nil {
 		return f, err
@@ -224,6 +233,14 @@ func (f instantFigures) peakDemand(k adviseKey) float64 {
 		return mark
 	}
 	return math.Max(mark, sampled)
+}
+
+// peakRecorded: every process of the pool records the high-water mark
+// (the sampled query answers only for processes that do not).
+func (f instantFigures) peakRecorded(k adviseKey) bool {
+	_, marked := f.peakMark[k]
+	_, sampled := f.peak[k]
+	return marked && !sampled
 }
 
 // histograms gathers an instant vector of buckets (by pool and le) into
@@ -310,9 +327,9 @@ func (s *promSource) pool(k adviseKey, maxConns float64, inst instantFigures, rn
 		Max:        toInt(maxConns),
 		Min:        toInt(valueOr(inst.min, k, 0)),
 		Step:       s.f.step,
-		PeakDemand: inst.peakDemand(k), OpenMean: valueOr(inst.open, k, math.NaN()),
+		PeakDemand: inst.peakDemand(k), PeakRecorded: inst.peakRecorded(k), OpenMean: valueOr(inst.open, k, math.NaN()),
 		WaitP99: valueOr(inst.waitP99, k, math.NaN()), Timeouts: valueOr(inst.timeouts, k, math.NaN()),
-		MemoryPerConnection: memoryPerConnection, Demand: inst.demand[k],
+		MemoryPerConnection: memoryPerConnection, Demand: inst.demand[k], Holds: inst.holds[k],
 	}
 	if valueOr(inst.health, k, 0) > 0 {
 		p.Extra = 1 // the pool's health-check connection

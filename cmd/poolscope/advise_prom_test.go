@@ -189,6 +189,7 @@ type adviceJSON struct {
 		Max                            int      `json:"max"`
 		RecommendedMax                 int      `json:"recommended_max"`
 		DemandPeak                     *float64 `json:"demand_peak"`
+		ServerBusy                     *float64 `json:"server_busy"`
 	} `json:"pools"`
 	Servers []struct {
 		Server     string `json:"server"`
@@ -349,10 +350,17 @@ func phasedSlowMaster(ctx context.Context, p *pools.Pools, wg *sync.WaitGroup) {
 	}
 }
 
-// TestAdviseServerBound: a pool in front of a saturated server is not told
-// to grow, and the advice knows the server is saturated from its main
-// thread's CPU time (the agent's redis_cpu_time_seconds_total), not from
-// the hold times' fallback ("rose from").
+// TestAdviseServerBound runs the live pipeline: a pool of 4 in front of a
+// server kept busy by a slow command, the agent exporting the server's
+// main-thread CPU time, Prometheus, and the CLI. The share of CPU the
+// server gets is the machine's to give (a loaded 2-core machine gave it
+// 82% with a command always queued), so the test asserts on what the
+// pipeline controls: the advice reads the server's busy share for the
+// pool's server, and its verdict follows that share, never the hold
+// times' fallback ("rose from"): server-bound at 4 at 80% or more, not
+// server-bound below. It waits up to a minute for a saturated reading, the
+// case a machine that gives the server its CPU shows at once;
+// TestAdviseServerBusyDecides proves both branches on recorded shares.
 func TestAdviseServerBound(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, before) })
@@ -360,7 +368,9 @@ func TestAdviseServerBound(t *testing.T) {
 	prom := startTestPrometheus(t, "checkout",
 		adviseWorkload(t, server, map[string]string{"REDIS_MASTER_POOL_SIZE": "4"}, phasedSlowMaster))
 	var last string
-	redistest.Eventually(t, 120*time.Second, func() error {
+	var busy float64
+	patience := time.Now().Add(time.Minute) // for a saturated reading
+	redistest.Eventually(t, 150*time.Second, func() error {
 		code, stdout, stderr := runAdviseCLI(t, "advise", "--prometheus", prom, "--window", "24s", "--step", "2s", "--json")
 		if code != exitOK {
 			return fmt.Errorf("exit %d: %s", code, stderr)
@@ -374,15 +384,20 @@ func TestAdviseServerBound(t *testing.T) {
 				continue
 			}
 			last = fmt.Sprintf("%s %d -> %d: %s", p.Verdict, p.Max, p.RecommendedMax, p.Reason)
-			if p.Verdict != "server-bound" {
-				return fmt.Errorf("master: %s", last)
+			switch {
+			case p.Verdict == "not-enough-data" || p.ServerBusy == nil:
+				return fmt.Errorf("master: no server busy share yet: %s", last)
+			case *p.ServerBusy < 0.8 && time.Now().Before(patience):
+				return fmt.Errorf("master: server busy %.0f%%, waiting for a saturated reading: %s", 100**p.ServerBusy, last)
 			}
-			if p.RecommendedMax != 4 || !strings.Contains(p.Reason, "the server's main thread was busy") || strings.Contains(p.Reason, "rose from") {
-				t.Errorf("master: %s; want the size kept at 4 and the server's busy share (its CPU time) as the reason", last)
+			busy = *p.ServerBusy
+			saturated := p.Verdict == "server-bound" && p.RecommendedMax == 4 && strings.Contains(p.Reason, "the server's main thread was busy")
+			if (busy >= 0.8) != saturated || strings.Contains(p.Reason, "rose from") {
+				t.Errorf("master: server busy %.0f%%: %s; want server-bound at 4 from the server's CPU time at 80%% or more, not server-bound below, never the hold times", 100*busy, last)
 			}
 			return nil
 		}
 		return fmt.Errorf("no master pool in %s", stdout)
 	})
-	t.Logf("master: %s", last)
+	t.Logf("master (server busy %.0f%%): %s", 100*busy, last)
 }

@@ -104,6 +104,7 @@ func demoPoolSamples(snap *snapshot) (map[poolKey]*demoPoolSampleAt, map[string]
 		s := get(m)
 		s.UseSum += m.GetHistogram().GetSampleSum()
 		s.UseCount += float64(m.GetHistogram().GetSampleCount())
+		s.Use = s.Use.Plus(toHistogram(m.GetHistogram()))
 	})
 	each("db_client_connection_wait_time_seconds", func(m *dto.Metric) {
 		s := get(m)

@@ -17,7 +17,13 @@ import (
 func main() {
 	quick := flag.Bool("quick", false, "short runs (seconds in all), for CI")
 	verbose := flag.Bool("v", false, "print a line per run as it ends (to stderr)")
+	only := flag.String("shapes", "", "comma-separated shape names to run (default: every shape)")
 	flag.Parse()
+	shapes, err := advisebench.Select(advisebench.Shapes(), *only)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	s := advisebench.Full()
 	if *quick {
 		s = advisebench.Quick()
@@ -27,7 +33,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	results, err := advisebench.Measure(ctx, advisebench.Shapes(), s)
+	results, err := advisebench.Measure(ctx, shapes, s)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
