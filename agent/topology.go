@@ -31,9 +31,9 @@ import (
 // Nodes are told apart by their cluster ID, not by address: the seed is
 // often given by a name (a Kubernetes Service, a DNS name) while the
 // cluster lists its nodes by the address they announce. Each node is asked
-// its own ID (CLUSTER MYID, after the topology), so the
-// seed's own entry is the seed, and other nodes' views of it find it too,
-// instead of a second watch of the same server under its announced address.
+// its own ID (CLUSTER MYID, after the topology), so that the seed's own
+// entry is the seed, and other nodes' views of it find it too, instead of a
+// second watch of the same server under its announced address.
 // A node that refuses CLUSTER MYID (an ACL user without +cluster|myid) is
 // matched by address only.
 
@@ -164,8 +164,8 @@ func slotRange(start, end int64) string {
 // usable line is an error.
 func parseClusterNodes(text string) ([]clusterNode, error) {
 	type entry struct {
-		node         clusterNode
-		id, masterID string
+		node     clusterNode
+		masterID string
 	}
 	var entries []entry
 	slots := map[string]string{} // node id -> its slot ranges
@@ -188,7 +188,7 @@ func parseClusterNodes(text string) ([]clusterNode, error) {
 			}
 		}
 		slots[f[0]] = strings.Join(ranges, ",")
-		e := entry{node: clusterNode{id: f[0], host: host, port: port}, id: f[0], masterID: f[0]}
+		e := entry{node: clusterNode{id: f[0], host: host, port: port}, masterID: f[0]}
 		if f[3] != "-" {
 			e.masterID = f[3]
 		}
@@ -238,8 +238,8 @@ func (a *Agent) applyTopology(from *server, self string, nodes []clusterNode) {
 	next := slices.Clone(list)
 	var added []*server
 	for _, n := range nodes {
-		s := byID[n.id]
-		if n.id == "" || s == nil {
+		s := byID[n.id] // byID has no "" key
+		if s == nil {
 			s = byKey[n.key()]
 		}
 		k := n.key()
@@ -259,11 +259,11 @@ func (a *Agent) applyTopology(from *server, self string, nodes []clusterNode) {
 			next = append(next, s)
 			added = append(added, s)
 		}
-		self := s == from
-		if !self && s.shardFromSelf {
+		isFrom := s == from
+		if !isFrom && s.shardFromSelf {
 			continue // its own view wins (see the package comment above)
 		}
-		s.shardFromSelf = s.shardFromSelf || self
+		s.shardFromSelf = s.shardFromSelf || isFrom
 		if old := s.shard.Load(); old == nil || *old != n.shard {
 			s.shard.Store(&n.shard)
 		}
