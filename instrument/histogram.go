@@ -43,13 +43,12 @@ func (h *histogram) value(v int64) float64 {
 // series is one attribute set of a durationHistogram, built once.
 type series struct {
 	// What a measurement reads, on the series' first cache line (a
-	// series is 128 bytes, which Go's allocator places on a 128-byte
-	// boundary): the Producer's switch and the lock-free histogram's
-	// header.
+	// series, 120 bytes, is in Go's 128-byte size class, whose objects
+	// start on 128-byte boundaries): the Producer's switch and the
+	// lock-free histogram's header (64 bytes together).
 	active *atomic.Bool    // the Instrumentation's fastPath.active; nil without a Producer
 	h      atomicHistogram // used with a Producer only
 
-	fast *atomicHistogram // &h with a Producer, else nil
 	hist *histogram
 	set  attribute.Set
 	opts []metric.RecordOption
@@ -61,7 +60,7 @@ func (h *histogram) newSeries(set attribute.Set) *series {
 	s := &series{hist: h, set: set, opts: []metric.RecordOption{metric.WithAttributeSet(set)}}
 	if h.fast != nil {
 		s.h.init(h.limits)
-		s.fast, s.active = &s.h, &h.fast.active
+		s.active = &h.fast.active
 		h.fast.add(s)
 	}
 	return s

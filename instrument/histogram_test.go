@@ -69,7 +69,7 @@ func TestFallBackCopiesEverything(t *testing.T) {
 		p.sets.waitTime.record(ctx, d, uint32(i))
 		sum += d
 	}
-	want := p.sets.waitTime.fast.snapshot()
+	want := p.sets.waitTime.h.snapshot()
 	p.in.fast.fallBack(ctx)
 	p.sets.waitTime.record(ctx, time.Millisecond, 0) // through the SDK now
 
@@ -85,7 +85,7 @@ func TestFallBackCopiesEverything(t *testing.T) {
 			}
 		}
 	}
-	want.counts[bucketOf(p.sets.waitTime.fast.limits, int64(time.Millisecond))]++
+	want.counts[bucketOf(p.sets.waitTime.h.limits, int64(time.Millisecond))]++
 	if dp.Count != want.count+1 || !slices.Equal(dp.BucketCounts, want.counts) {
 		t.Errorf("SDK histogram: count %d buckets %v, want %d %v", dp.Count, dp.BucketCounts, want.count+1, want.counts)
 	}

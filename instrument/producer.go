@@ -102,7 +102,7 @@ func (p *Producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 
 // dataPoint is the series' cumulative data point; false while empty.
 func (s *series) dataPoint(start, now time.Time) (metricdata.HistogramDataPoint[float64], bool) {
-	snap := s.fast.snapshot()
+	snap := s.h.snapshot()
 	if snap.count == 0 {
 		return metricdata.HistogramDataPoint[float64]{}, false
 	}
@@ -206,7 +206,7 @@ func (f *fastPath) replay(ctx context.Context) {
 // counts and buckets are exact; the smallest and largest values exactly on
 // the first copy; the others at their bucket's midpoint.
 func (s *series) replay(ctx context.Context, done []uint64) {
-	snap := s.fast.snapshot()
+	snap := s.h.snapshot()
 	first := !slices.ContainsFunc(done, func(n uint64) bool { return n > 0 })
 	minV, maxV := s.hist.value(snap.min), s.hist.value(snap.max)
 	bounds := s.hist.bounds
