@@ -44,15 +44,16 @@ var (
 	}}
 
 	// modePoolscope instruments the whole *pools.Pools, as users do, with
-	// its Producer on the reader, as exporters.New sets it up.
+	// its Producer on the reader, as exporters.New sets it up, and every
+	// metric on: command latency (off by default) included.
 	modePoolscope = benchMode{name: "poolscope", collects: true, observe: func(b *testing.B, p *pools.Pools, _ *redis.Client, mp *sdkmetric.MeterProvider, producer *instrument.Producer) func() {
-		return instrumentBench(b, p, instrument.WithMeterProvider(mp), instrument.WithProducer(producer))
+		return instrumentBench(b, p, instrument.WithMeterProvider(mp), instrument.WithProducer(producer), instrument.WithCommandLatency(true))
 	}}
 
 	// modePoolscopeSDK is poolscope on a MeterProvider of the user's without
 	// its Producer: every histogram through the SDK's instruments.
 	modePoolscopeSDK = benchMode{name: "poolscope-sdk", collects: true, observe: func(b *testing.B, p *pools.Pools, _ *redis.Client, mp *sdkmetric.MeterProvider, _ *instrument.Producer) func() {
-		return instrumentBench(b, p, instrument.WithMeterProvider(mp))
+		return instrumentBench(b, p, instrument.WithMeterProvider(mp), instrument.WithCommandLatency(true))
 	}}
 
 	// modePoolscopeTraced adds redisotel's tracing through poolscope's
@@ -60,7 +61,7 @@ var (
 	// exports nothing: the cost of making the spans.
 	modePoolscopeTraced = benchMode{name: "poolscope+traces", collects: true, observe: func(b *testing.B, p *pools.Pools, _ *redis.Client, mp *sdkmetric.MeterProvider, producer *instrument.Producer) func() {
 		tp := sdktrace.NewTracerProvider()
-		undo := instrumentBench(b, p, instrument.WithMeterProvider(mp), instrument.WithProducer(producer), instrument.WithTracing(tp))
+		undo := instrumentBench(b, p, instrument.WithMeterProvider(mp), instrument.WithProducer(producer), instrument.WithCommandLatency(true), instrument.WithTracing(tp))
 		return func() { undo(); _ = tp.Shutdown(context.Background()) }
 	}}
 

@@ -46,7 +46,7 @@
 //	redis.client.health.checks             Counter                  {check}       New (*pools.Pools) only; outcome=ok|error|timeout
 //	redis.client.health.duration           Histogram                s             New (*pools.Pools) only; outcome as above
 //	redis.client.health.up                 Gauge (async)            {status}      New (*pools.Pools) only; 1 healthy, 0 failing; absent before the first check
-//	db.client.operation.duration           Histogram                s             db.operation.name (a fixed set of command names, PIPELINE, MULTI, else "other"), error.type on failure only; go-redis's own measurement, retries included (WithCommandLatency)
+//	db.client.operation.duration           Histogram                s             db.operation.name (a fixed set of command names, PIPELINE, MULTI, else "other"), error.type on failure only; go-redis's own measurement, retries included; only with WithCommandLatency(true)
 //
 // The asynchronous instruments are read by one callback per
 // Instrumentation from go-redis's PoolStats at collection time; nothing is

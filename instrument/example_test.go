@@ -86,7 +86,8 @@ func ExampleNewClient() {
 
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 10})
 	defer client.Close()
-	inst, err := instrument.NewClient(client, instrument.WithMeterProvider(provider), instrument.WithPoolName("cache"))
+	inst, err := instrument.NewClient(client, instrument.WithMeterProvider(provider), instrument.WithPoolName("cache"),
+		instrument.WithCommandLatency(true)) // db.client.operation.duration: off by default
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -22,7 +22,7 @@ func TestOperationDuration(t *testing.T) {
 	ctx := redistest.Context(t, waitLong)
 	p := openPools(t, srv, nil)
 	r := newReader(t)
-	r.instrumentT(t, p)
+	r.instrumentT(t, p, instrument.WithCommandLatency(true))
 	c := p.Master()
 	// The first command dials: go-redis's connection set-up (HELLO, CLIENT
 	// SETNAME in a pipeline, CLIENT SETINFO, which Redis 7.0 refuses) is
@@ -112,22 +112,34 @@ func TestOperationDuration(t *testing.T) {
 	}
 }
 
-// TestCommandLatencyOff: WithCommandLatency(false) creates no histogram.
+// TestCommandLatencyOff: without WithCommandLatency(true), or with
+// WithCommandLatency(false), no histogram is created.
 func TestCommandLatencyOff(t *testing.T) {
 	srv := redistest.Start(t, redisserver.Options{})
-	ctx := redistest.Context(t, waitLong)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = c.Close() })
-	r := newReader(t)
-	r.instrumentClientT(t, c, instrument.WithCommandLatency(false))
-	if err := c.Ping(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
-	s := r.collect(t)
-	if _, ok := s.metric("db.client.operation.duration"); ok {
-		t.Error("db.client.operation.duration reported with WithCommandLatency(false)")
-	}
-	if _, ok := s.hist("db.client.connection.use_time"); !ok {
-		t.Error("no use_time: the other metrics stopped too")
+	for _, tt := range []struct {
+		name string
+		opts []instrument.ClientOption
+	}{
+		{"default", nil},
+		{"WithCommandLatency(false)", []instrument.ClientOption{instrument.WithCommandLatency(false)}},
+		{"true, then false", []instrument.ClientOption{instrument.WithCommandLatency(true), instrument.WithCommandLatency(false)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := redistest.Context(t, waitLong)
+			c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+			t.Cleanup(func() { _ = c.Close() })
+			r := newReader(t)
+			r.instrumentClientT(t, c, tt.opts...)
+			if err := c.Ping(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			s := r.collect(t)
+			if _, ok := s.metric("db.client.operation.duration"); ok {
+				t.Error("db.client.operation.duration reported")
+			}
+			if _, ok := s.hist("db.client.connection.use_time"); !ok {
+				t.Error("no use_time: the other metrics stopped too")
+			}
+		})
 	}
 }

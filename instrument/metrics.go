@@ -36,8 +36,8 @@ type instruments struct {
 	healthDuration *histogram
 	healthUp       metric.Int64ObservableGauge
 
-	// opDuration is db.client.operation.duration; nil when
-	// WithCommandLatency(false).
+	// opDuration is db.client.operation.duration; nil unless
+	// WithCommandLatency(true).
 	opDuration *histogram
 	// tracing is WithTracing's hook maker; nil without it.
 	tracing *tracing
@@ -137,7 +137,7 @@ func newInstruments(m metric.Meter, cfg config, health bool) (*instruments, erro
 	in.demand = &histogram{sdk: demand, name: nameDemand, unit: "{connection}", description: demandDescription,
 		fast: in.fast, bounds: demandBounds[:], limits: demandLimits}
 
-	if !cfg.command.noLatency {
+	if cfg.command.latency {
 		d, err := dbconv.NewClientOperationDuration(m, buckets)
 		check(err)
 		in.opDuration = in.duration(d.Inst(), d.Name(), d.Unit(), d.Description(), bounds)

@@ -218,7 +218,7 @@ func errorClass(err error) string {
 // the first time the command is seen (a few hundred bytes for each command
 // a program uses), so that recording allocates nothing after that.
 type operationSets struct {
-	hist *histogram // nil when WithCommandLatency(false)
+	hist *histogram // nil unless WithCommandLatency(true)
 	base []attribute.KeyValue
 	// succeeded holds each command's series without error.type, the one
 	// nearly every command records into: one load away.

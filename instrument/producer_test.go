@@ -24,12 +24,12 @@ var histograms = []string{
 	"db.client.operation.duration",
 }
 
-// instrumentedClient instruments pools on srv with r and opts and
-// returns their master client.
+// instrumentedClient instruments pools on srv with r, command latency
+// and opts, and returns their master client.
 func instrumentedClient(t *testing.T, r reader, srv *redisserver.Server, opts ...instrument.Option) *redis.Client {
 	t.Helper()
 	p := openPools(t, srv, nil)
-	r.instrumentT(t, p, opts...)
+	r.instrumentT(t, p, append([]instrument.Option{instrument.WithCommandLatency(true)}, opts...)...)
 	return p.Master()
 }
 

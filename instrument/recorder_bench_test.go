@@ -24,7 +24,9 @@ import (
 // it from one goroutine per core, each on its own connection of one pool.
 // cpu-ns/op is the process's CPU time per command (getrusage), which a
 // busy machine's time slicing does not inflate as it does ns/op.
-// "poolscope-producer" records into WithProducer's lock-free histograms.
+// "poolscope-producer" records into WithProducer's lock-free histograms;
+// both record every metric, command latency included. "poolscope-default"
+// is "poolscope-producer" with command latency off, as by default.
 // "unobserved" is a client poolscope does not observe: a connection it did
 // not dial, and a pool name it never learns.
 //
@@ -44,12 +46,15 @@ func BenchmarkRecorderCommand(b *testing.B) {
 		name       string
 		r          redis.OTelRecorder
 		producer   *Producer
+		opts       []Option
 		unobserved bool
 	}{
-		{"poolscope", recorder{}, nil, false}, {"poolscope-producer", recorder{}, NewProducer(), false},
-		{"nop", nopRecorder{}, nil, false}, {"unobserved", recorder{}, nil, true},
+		{"poolscope", recorder{}, nil, nil, false},
+		{"poolscope-producer", recorder{}, NewProducer(), nil, false},
+		{"poolscope-default", recorder{}, NewProducer(), []Option{WithCommandLatency(false)}, false},
+		{"nop", nopRecorder{}, nil, nil, false}, {"unobserved", recorder{}, nil, nil, true},
 	} {
-		p, _ := testPoolWith(b, rec.producer)
+		p, _ := testPoolWith(b, rec.producer, rec.opts...)
 		counter := rec.r.(redis.OTelConnectionCounter)
 		command := func(ci redis.ConnInfo) { // in go-redis's order
 			counter.RecordPendingRequests(ctx, 1, nil, ci.PoolName())
@@ -90,7 +95,7 @@ func BenchmarkRecorderCommand(b *testing.B) {
 			}
 			conns := make([]redis.ConnInfo, coldPools)
 			for i := range conns {
-				p, _ := testPoolWith(b, rec.producer)
+				p, _ := testPoolWith(b, rec.producer, rec.opts...)
 				conns[i] = newConnOf(p, fmt.Sprintf("127.0.0.1:6379_cold-%s-%d", rec.name, i))
 				command(conns[i]) // learns the pool's name (see learnNames)
 			}

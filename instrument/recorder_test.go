@@ -40,8 +40,9 @@ func (f *fakeConnInfo) tracked() *trackedConn { return trackedFrom(f) }
 func testPool(t testing.TB) (*observedPool, *sdkmetric.ManualReader) { return testPoolWith(t, nil) }
 
 // testPoolWith is testPool with a Producer attached to the reader and the
-// instruments (nil: none).
-func testPoolWith(t testing.TB, producer *Producer) (*observedPool, *sdkmetric.ManualReader) {
+// instruments (nil: none). Every metric is on, command latency included,
+// then opts apply.
+func testPoolWith(t testing.TB, producer *Producer, opts ...Option) (*observedPool, *sdkmetric.ManualReader) {
 	t.Helper()
 	var readerOpts []sdkmetric.ManualReaderOption
 	if producer != nil {
@@ -50,7 +51,7 @@ func testPoolWith(t testing.TB, producer *Producer) (*observedPool, *sdkmetric.M
 	r := sdkmetric.NewManualReader(readerOpts...)
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	in, err := newInstruments(mp.Meter(ScopeName), newConfig([]Option{WithProducer(producer)}), true)
+	in, err := newInstruments(mp.Meter(ScopeName), newConfig(append([]Option{WithProducer(producer), WithCommandLatency(true)}, opts...)), true)
 	if err != nil {
 		t.Fatal(err)
 	}

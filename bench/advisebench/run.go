@@ -48,7 +48,7 @@ func runShape(ctx context.Context, url string, server *redis.Client, sh Shape, s
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	defer mp.Shutdown(context.Background())
-	inst, err := instrument.New(p, instrument.WithMeterProvider(mp))
+	inst, err := instrument.New(p, instrument.WithMeterProvider(mp), instrument.WithCommandLatency(true))
 	if err != nil {
 		return Run{}, err
 	}

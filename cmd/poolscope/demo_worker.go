@@ -75,8 +75,10 @@ func runDemoWorker(ctx context.Context, e env) int {
 		return exitUsage
 	}
 	defer pl.Close()
+	// Command latency on: advise compares it between quiet and busy times
+	// to tell a busy server from a small pool.
 	inst, err := instrument.New(pl, instrument.WithMeterProvider(pipeline.MeterProvider()),
-		instrument.WithProducer(producer))
+		instrument.WithProducer(producer), instrument.WithCommandLatency(true))
 	if err != nil {
 		fmt.Fprintln(e.stderr, "demo-worker:", err)
 		return exitFail

@@ -64,9 +64,11 @@ func run(ctx context.Context, listen string) error {
 		_ = pipeline.Shutdown(context.Background())
 		return err
 	}
-	// 3. Their metrics, through the pipeline's meter provider.
+	// 3. Their metrics, through the pipeline's meter provider, with each
+	// command's latency (db.client.operation.duration, off by default:
+	// about 13 to 40 ns of CPU per command, docs/hot-path.md).
 	inst, err := instrument.New(p, instrument.WithMeterProvider(pipeline.MeterProvider()),
-		instrument.WithProducer(producer))
+		instrument.WithProducer(producer), instrument.WithCommandLatency(true))
 	if err != nil {
 		_ = p.Close()
 		_ = pipeline.Shutdown(context.Background())

@@ -78,7 +78,10 @@ func run() int {
 	}
 	defer p.Close()
 
-	inst, err := instrument.New(p, instrument.WithMeterProvider(pipeline.MeterProvider()), instrument.WithProducer(producer))
+	// Every metric, command latency (off by default) included: advise
+	// reads it, and the whole path is what the e2e test proves.
+	inst, err := instrument.New(p, instrument.WithMeterProvider(pipeline.MeterProvider()), instrument.WithProducer(producer),
+		instrument.WithCommandLatency(true))
 	if err != nil {
 		logger.Error("instrument", "err", err)
 		return 1
