@@ -45,8 +45,8 @@ func (c config) seenDemand(model, at int, p Pool, d demand) (int, string) {
 	expected := c.fullShare(at, p, d)
 	seen := h.Above(float64(at))
 	if !(seen > inStepFactor*expected+inStepSlack) {
-		return model, fmt.Sprintf("; callers found a demand above %d %.1f%% of the time, as the model expects (%.1f%%)",
-			at, 100*seen, 100*expected)
+		return model, fmt.Sprintf("; callers found a demand above %d %.1f%% of the time against the model's %.1f%%: not in step (callers that come in bursts show over %g times the model's share plus %g points)",
+			at, 100*seen, 100*expected, float64(inStepFactor), 100*inStepSlack)
 	}
 	allowed := math.Max(expected, 1-c.quantile)
 	need := h.Quantile(1 - allowed)

@@ -58,7 +58,7 @@ func TestAdviseSeenDemand(t *testing.T) {
 	if !strings.Contains(noHistogram.Reason, "no per-caller demand recorded") {
 		t.Errorf("without the histogram the reason must say so: %s", noHistogram.Reason)
 	}
-	if !strings.Contains(random.Reason, "as the model expects") {
+	if !strings.Contains(random.Reason, "not in step") {
 		t.Errorf("random callers: reason %q", random.Reason)
 	}
 	if bursts.Verdict != Shrink || bursts.Recommended != 16 || !strings.Contains(bursts.Reason, "in step") {
