@@ -16,16 +16,11 @@ repo="$(dirname "$here")"
 log() { echo "check-config: $*" >&2; }
 
 otelcol="${OTELCOL:-$("$repo/scripts/build-collector.sh" | tail -n1)}"
-work="$(mktemp -d)"
-collector_pid=""
-cleanup() {
-  if [ -n "$collector_pid" ]; then
-    kill "$collector_pid" 2>/dev/null || true
-    wait "$collector_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# smoke_init ($work, the collector stopped on exit), free_port, wait_for:
+# scripts/collector-smoke.sh
+# shellcheck source=../scripts/collector-smoke.sh
+source "$repo/scripts/collector-smoke.sh"
+smoke_init
 
 for config in gateway agent; do
   log "validate $config.yaml"
@@ -53,11 +48,6 @@ promtool check rules "$here/prometheus/alerts.yml"
 (cd "$here/prometheus" && promtool test rules alerts_test.yml advice_test.yml)
 
 # --- smoke run ---
-# free_port, wait_for: scripts/collector-smoke.sh
-collector_log="$work/collector.log"
-# shellcheck source=../scripts/collector-smoke.sh
-source "$repo/scripts/collector-smoke.sh"
-
 free_port grpc_port; free_port http_port; free_port prom_port; free_port health_port
 log "smoke: gateway on 127.0.0.1 ports otlp-grpc $grpc_port, otlp-http $http_port, prometheus $prom_port, health $health_port"
 POOLSCOPE_GATEWAY_OTLP_GRPC_ENDPOINT="127.0.0.1:$grpc_port" \

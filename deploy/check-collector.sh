@@ -36,20 +36,10 @@ log "validate deploy/collector/gateway-k8s.yaml"
 "$otelcol" validate --config="$config"
 
 # --- the pipeline, run ---
-work="$(mktemp -d)"
-collector_pid=""
-collector_log="$work/collector.log"
-cleanup() {
-  if [ -n "$collector_pid" ]; then
-    kill "$collector_pid" 2>/dev/null || true
-    wait "$collector_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-# free_port, wait_for: scripts/collector-smoke.sh
+# smoke_init, free_port, wait_for: scripts/collector-smoke.sh
 # shellcheck source=../scripts/collector-smoke.sh
 source "$repo/scripts/collector-smoke.sh"
+smoke_init
 
 # gateway-k8s.yaml's own processor list, with the stand-in in
 # k8s_attributes' place: the order under test is the file's.

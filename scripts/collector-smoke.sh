@@ -2,9 +2,28 @@
 # for their smoke runs: a collector started on free loopback ports, polled
 # until its endpoints answer.
 #
-# The caller defines log() and, before calling wait_for, sets collector_pid
-# (the collector's process id) and collector_log (the file its output goes
-# to), so that a collector that exits or never answers shows its log.
+# The caller defines log(), calls smoke_init, starts the collector with its
+# output in $collector_log and sets collector_pid to its process id, so that
+# a collector that exits or never answers shows its log, and that it is
+# stopped on exit.
+
+# smoke_init creates the temporary directory $work, removed on exit once the
+# collector (collector_pid, when set) has been stopped, and sets
+# collector_log to a file in it.
+smoke_init() {
+  work="$(mktemp -d)"
+  collector_pid=""
+  collector_log="$work/collector.log"
+  trap smoke_cleanup EXIT
+}
+
+smoke_cleanup() {
+  if [ -n "$collector_pid" ]; then
+    kill "$collector_pid" 2>/dev/null || true
+    wait "$collector_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
 
 port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
