@@ -67,8 +67,9 @@ image:
 	@scripts/build-image.sh
 
 ## check-deploy: build the gateway collector with the k8sattributes processor
-## (deploy/collector/manifest.yaml, cached) and validate
-## deploy/collector/gateway-k8s.yaml with it; not part of make test
+## (deploy/collector/manifest.yaml, cached), validate
+## deploy/collector/gateway-k8s.yaml with it and run its pipeline on an OTLP
+## export (each process's pod on its series); not part of make test
 check-deploy:
 	@deploy/check-collector.sh
 

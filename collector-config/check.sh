@@ -16,16 +16,11 @@ repo="$(dirname "$here")"
 log() { echo "check-config: $*" >&2; }
 
 otelcol="${OTELCOL:-$("$repo/scripts/build-collector.sh" | tail -n1)}"
-work="$(mktemp -d)"
-collector_pid=""
-cleanup() {
-  if [ -n "$collector_pid" ]; then
-    kill "$collector_pid" 2>/dev/null || true
-    wait "$collector_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# smoke_init ($work, the collector stopped on exit), free_port, wait_for:
+# scripts/collector-smoke.sh
+# shellcheck source=../scripts/collector-smoke.sh
+source "$repo/scripts/collector-smoke.sh"
+smoke_init
 
 for config in gateway agent; do
   log "validate $config.yaml"
@@ -53,50 +48,13 @@ promtool check rules "$here/prometheus/alerts.yml"
 (cd "$here/prometheus" && promtool test rules alerts_test.yml advice_test.yml)
 
 # --- smoke run ---
-port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-declare -A taken=()
-free_port() {
-  local port
-  for _ in $(seq 100); do
-    port=$((20000 + RANDOM % 40000))
-    if [ -z "${taken[$port]:-}" ] && port_is_free "$port"; then
-      taken[$port]=1
-      echo "$port"
-      return 0
-    fi
-  done
-  log "no free port found"
-  return 1
-}
-# Poll a URL until it answers (and, when given, its body matches a regexp).
-wait_for() {
-  local url=$1 pattern=${2:-} deadline=$((SECONDS + 15)) body
-  while [ $SECONDS -lt $deadline ]; do
-    if body="$(curl -fsS --max-time 2 "$url" 2>/dev/null)"; then
-      if [ -z "$pattern" ] || grep -Eq "$pattern" <<<"$body"; then
-        return 0
-      fi
-    fi
-    if ! kill -0 "$collector_pid" 2>/dev/null; then
-      log "the collector exited; its log:"
-      cat "$work/collector.log" >&2
-      return 1
-    fi
-    sleep 0.2
-  done
-  log "timed out waiting for $url${pattern:+ to match $pattern}; collector log:"
-  cat "$work/collector.log" >&2
-  [ -n "${body:-}" ] && printf '%s\n' "$body" | head -50 >&2
-  return 1
-}
-
-grpc_port=$(free_port) http_port=$(free_port) prom_port=$(free_port) health_port=$(free_port)
+free_port grpc_port; free_port http_port; free_port prom_port; free_port health_port
 log "smoke: gateway on 127.0.0.1 ports otlp-grpc $grpc_port, otlp-http $http_port, prometheus $prom_port, health $health_port"
 POOLSCOPE_GATEWAY_OTLP_GRPC_ENDPOINT="127.0.0.1:$grpc_port" \
 POOLSCOPE_GATEWAY_OTLP_HTTP_ENDPOINT="127.0.0.1:$http_port" \
 POOLSCOPE_GATEWAY_PROMETHEUS_ENDPOINT="127.0.0.1:$prom_port" \
 POOLSCOPE_GATEWAY_HEALTH_ENDPOINT="127.0.0.1:$health_port" \
-  "$otelcol" --config="$here/gateway.yaml" >"$work/collector.log" 2>&1 &
+  "$otelcol" --config="$here/gateway.yaml" >"$collector_log" 2>&1 &
 collector_pid=$!
 wait_for "http://127.0.0.1:$health_port/"
 log "smoke: health check answers"
