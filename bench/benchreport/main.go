@@ -405,11 +405,12 @@ func reportRecorder(w io.Writer, res results) {
 	}
 	fmt.Fprintf(w, "\nrecorder path alone: go-redis's recorder calls for one command, no I/O (BenchmarkRecorderCommand, median CPU ns per command; parallel: 1 goroutine per core;\n"+
 		"cold: sequential, each command on the next of 512 pools, so that its data comes from beyond the core's caches, as between a real command's syscalls;\n"+
-		"poolscope-producer and poolscope (SDK histograms): every metric, command latency included; poolscope-default: poolscope-producer without command latency, as by default)\n")
+		"poolscope-producer and poolscope (SDK histograms): every metric, command latency included; poolscope-default: poolscope-producer without command latency, as by default;\n"+
+		"floor: poolscope's recorder without any histogram update, what any design keeping these metrics still does: a lower bound)\n")
 	fmt.Fprintf(w, "%-36s %10s %16s\n", "case", "cpu ns/op", "added over nop")
 	for _, kind := range append(slices.Clone(kinds), "cold") {
 		nop[kind] = median(res.recorder["nop/"+kind])
-		for _, mode := range []string{"poolscope-producer", "poolscope-default", "poolscope", "nop"} {
+		for _, mode := range []string{"poolscope-producer", "poolscope-default", "floor", "poolscope", "nop"} {
 			v := res.recorder[mode+"/"+kind]
 			if len(v) == 0 {
 				continue
