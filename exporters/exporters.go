@@ -9,6 +9,8 @@ import (
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
+	"github.com/poolscope/poolscope/internal/autoproduce"
 )
 
 // Pipeline is the OpenTelemetry metric pipeline New builds: a MeterProvider
@@ -19,6 +21,9 @@ type Pipeline struct {
 	exporters      []string
 	prometheusAddr string
 	exportTimeout  time.Duration
+	// slot is on every reader New built, registered for instrument when
+	// the pipeline has no reader of the caller's (see autoproduce).
+	slot *autoproduce.Slot
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -46,7 +51,9 @@ func New(ctx context.Context, opts ...Option) (*Pipeline, error) {
 	p := &Pipeline{
 		exporters:     s.exporters,
 		exportTimeout: s.exportTimeout,
+		slot:          &autoproduce.Slot{},
 	}
+	producers := append(slices.Clone(c.producers), p.slot)
 	var readers []sdkmetric.Reader
 	var errs []error
 	for _, name := range s.exporters {
@@ -54,15 +61,15 @@ func New(ctx context.Context, opts ...Option) (*Pipeline, error) {
 		var err error
 		switch name {
 		case exporterOTLP:
-			r, err = newOTLPReader(ctx, s, c.producers)
+			r, err = newOTLPReader(ctx, s, producers)
 		case exporterPrometheus:
 			var pr *prometheusReader
-			pr, err = newPrometheusReader(ctx, s.prometheusAddr, c.producers)
+			pr, err = newPrometheusReader(ctx, s.prometheusAddr, producers)
 			if err == nil {
 				r, p.prometheusAddr = pr, pr.addr
 			}
 		case exporterConsole:
-			r, err = newConsoleReader(c.consoleWriter, s, c.producers)
+			r, err = newConsoleReader(c.consoleWriter, s, producers)
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -89,6 +96,11 @@ func New(ctx context.Context, opts ...Option) (*Pipeline, error) {
 		mpOpts = append(mpOpts, sdkmetric.WithReader(r))
 	}
 	p.provider = sdkmetric.NewMeterProvider(mpOpts...)
+	if len(c.readers) == 0 {
+		// instrument.New on this provider then exports its duration
+		// histograms through the slot, without a Producer of the caller's.
+		autoproduce.Register(p.provider, p.slot)
+	}
 	return p, nil
 }
 
@@ -114,6 +126,7 @@ func (p *Pipeline) PrometheusAddr() string { return p.prometheusAddr }
 // call does the work; later calls return its result.
 func (p *Pipeline) Shutdown(ctx context.Context) error {
 	p.shutdownOnce.Do(func() {
+		autoproduce.Unregister(p.provider)
 		if _, ok := ctx.Deadline(); !ok {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, p.exportTimeout)

@@ -8,7 +8,10 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel/sdk/instrumentation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/poolscope/poolscope/internal/autoproduce"
 )
 
 // fixedProducer produces one gauge and counts its calls.
@@ -61,4 +64,38 @@ func TestWithProducer(t *testing.T) {
 			t.Errorf("no test.produced in the console output:\n%s", out.String())
 		}
 	})
+}
+
+// TestProducerSlot: a pipeline of New's own readers carries a Producer slot
+// on each of them, registered for instrument until Shutdown; a pipeline
+// with a reader of the caller's (which would lack the slot) registers none.
+func TestProducerSlot(t *testing.T) {
+	prom := env(map[string]string{"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_EXPORTER_PROMETHEUS_PORT": "0"})
+	p, err := New(context.Background(), prom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := autoproduce.Of(p.MeterProvider())
+	if slot == nil {
+		t.Fatal("no slot registered for the pipeline's MeterProvider")
+	}
+	slot.LoadOrStore(&fixedProducer{})
+	if body := scrape(t, "http://"+p.PrometheusAddr()+"/metrics"); !strings.Contains(body, "test_produced") {
+		t.Errorf("the slot's producer is not exported:\n%s", body)
+	}
+	if err := p.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if autoproduce.Of(p.MeterProvider()) != nil {
+		t.Error("the slot is still registered after Shutdown")
+	}
+
+	own, err := New(context.Background(), prom, WithReader(sdkmetric.NewManualReader()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shutdown(t, own)
+	if autoproduce.Of(own.MeterProvider()) != nil {
+		t.Error("a pipeline with a reader of the caller's registered a slot")
+	}
 }

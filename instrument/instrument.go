@@ -162,6 +162,7 @@ func start(cfg config, t target) (*Instrumentation, error) {
 	if err := checkBoundaries(cfg.boundaries); err != nil {
 		return nil, err
 	}
+	cfg.command.producer = autoProducer(cfg.command, cfg.meterProvider)
 	meter := cfg.meterProvider.Meter(ScopeName, metric.WithInstrumentationVersion(Version))
 	in, err := newInstruments(meter, cfg, t.pools != nil)
 	if err != nil {

@@ -2,7 +2,10 @@ package instrument
 
 import (
 	"github.com/redis/go-redis/extra/redisotel/v9"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/poolscope/poolscope/internal/autoproduce"
 )
 
 // commandConfig is what the command-path options set (command latency and
@@ -12,6 +15,9 @@ type commandConfig struct {
 	latency  bool
 	tracing  *tracing
 	producer *Producer
+	// producerSet: WithProducer was given (nil included), so the
+	// pipeline's own slot is not used (see autoProducer).
+	producerSet bool
 }
 
 // WithCommandLatency turns db.client.operation.duration on or off (the
@@ -56,9 +62,28 @@ func WithTracing(tp trace.TracerProvider, opts ...redisotel.TracingOption) Optio
 // (sdkmetric.WithProducer(p)); when a reader collects without it, New's
 // Instrumentation reports ErrProducerMissing and falls back to the SDK
 // instruments without losing data. nil keeps the SDK instruments.
+//
+// On a MeterProvider built by exporters.New (without exporters.WithReader)
+// the lock-free histograms are used without this option: the pipeline
+// attached a Producer slot of its own to every reader it built.
 func WithProducer(p *Producer) Option {
 	return optionFunc(func(c config) config {
-		c.command.producer = p
+		c.command.producer, c.command.producerSet = p, true
 		return c
 	})
+}
+
+// autoProducer is the Producer of a MeterProvider that exporters.New
+// built, which carries a Producer slot on every reader, when the caller
+// gave none: every Instrumentation on that provider shares it. nil for any
+// other MeterProvider, which keeps the SDK instruments.
+func autoProducer(c commandConfig, mp metric.MeterProvider) *Producer {
+	if c.producerSet {
+		return c.producer
+	}
+	slot := autoproduce.Of(mp)
+	if slot == nil {
+		return nil
+	}
+	return slot.LoadOrStore(NewProducer()).(*Producer)
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/poolscope/poolscope/exporters"
 	"github.com/poolscope/poolscope/instrument"
 	"github.com/poolscope/poolscope/internal/redislog"
 	"github.com/poolscope/poolscope/pools"
@@ -47,10 +46,9 @@ func runDemoWorker(ctx context.Context, e env) int {
 
 	// The demo sets OTEL_METRICS_EXPORTER=prometheus and port 0 in our
 	// environment: any free loopback port, reported below.
-	// The Producer carries instrument's duration histograms to every
-	// reader of the pipeline at a few atomic adds per measurement.
-	producer := instrument.NewProducer()
-	pipeline, code, err := newPipeline(ctx, e, "demo-worker", exporters.WithProducer(producer))
+	// The pipeline's readers carry instrument's lock-free duration
+	// histograms (a few atomic adds per measurement) on their own.
+	pipeline, code, err := newPipeline(ctx, e, "demo-worker")
 	if err != nil {
 		printErrors(e.stderr, err)
 		return code
@@ -78,7 +76,7 @@ func runDemoWorker(ctx context.Context, e env) int {
 	// Command latency on: advise compares it between quiet and busy times
 	// to tell a busy server from a small pool.
 	inst, err := instrument.New(pl, instrument.WithMeterProvider(pipeline.MeterProvider()),
-		instrument.WithProducer(producer), instrument.WithCommandLatency(true))
+		instrument.WithCommandLatency(true))
 	if err != nil {
 		fmt.Fprintln(e.stderr, "demo-worker:", err)
 		return exitFail

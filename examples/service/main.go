@@ -51,10 +51,9 @@ func main() {
 // the pools.
 func run(ctx context.Context, listen string) error {
 	// 1. The metric pipeline: OTLP by default, or what OTEL_METRICS_EXPORTER
-	// names. The producer carries instrument's lock-free duration
-	// histograms to every reader the pipeline builds.
-	producer := instrument.NewProducer()
-	pipeline, err := exporters.New(ctx, exporters.WithProducer(producer))
+	// names. Its readers carry instrument's lock-free duration histograms
+	// without more set-up (a Producer slot of the pipeline's own).
+	pipeline, err := exporters.New(ctx)
 	if err != nil {
 		return err // names the bad variable and its value; never a token
 	}
@@ -68,7 +67,7 @@ func run(ctx context.Context, listen string) error {
 	// command's latency (db.client.operation.duration, off by default:
 	// about 13 to 40 ns of CPU per command, docs/hot-path.md).
 	inst, err := instrument.New(p, instrument.WithMeterProvider(pipeline.MeterProvider()),
-		instrument.WithProducer(producer), instrument.WithCommandLatency(true))
+		instrument.WithCommandLatency(true))
 	if err != nil {
 		_ = p.Close()
 		_ = pipeline.Shutdown(context.Background())

@@ -55,10 +55,9 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	// The Producer carries instrument's duration histograms, as a
-	// program that follows the README does.
-	producer := instrument.NewProducer()
-	pipeline, err := exporters.New(ctx, exporters.WithDefaultServiceName("e2e-workload"), exporters.WithProducer(producer))
+	// The pipeline carries instrument's lock-free duration histograms on
+	// its own, as for a program that follows the README.
+	pipeline, err := exporters.New(ctx, exporters.WithDefaultServiceName("e2e-workload"))
 	if err != nil {
 		logger.Error("metric pipeline", "err", err)
 		return 2
@@ -80,8 +79,7 @@ func run() int {
 
 	// Every metric, command latency (off by default) included: advise
 	// reads it, and the whole path is what the e2e test proves.
-	inst, err := instrument.New(p, instrument.WithMeterProvider(pipeline.MeterProvider()), instrument.WithProducer(producer),
-		instrument.WithCommandLatency(true))
+	inst, err := instrument.New(p, instrument.WithMeterProvider(pipeline.MeterProvider()), instrument.WithCommandLatency(true))
 	if err != nil {
 		logger.Error("instrument", "err", err)
 		return 1
