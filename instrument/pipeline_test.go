@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"go.opentelemetry.io/otel"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/poolscope/poolscope/exporters"
@@ -29,11 +30,13 @@ func TestPipelineProducer(t *testing.T) {
 		name     string
 		pipeline []exporters.Option
 		opts     []instrument.Option
+		global   bool // the pipeline's provider installed with otel.SetMeterProvider
 		producer bool
 	}{
-		{"the pipeline's own", nil, nil, true},
-		{"WithProducer(nil) keeps the SDK", nil, []instrument.Option{instrument.WithProducer(nil)}, false},
-		{"a reader of the caller's: the SDK", []exporters.Option{exporters.WithReader(sdkmetric.NewManualReader())}, nil, false},
+		{"the pipeline's own", nil, nil, false, true},
+		{"the pipeline's own, as the global provider", nil, nil, true, true},
+		{"WithProducer(nil) keeps the SDK", nil, []instrument.Option{instrument.WithProducer(nil)}, false, false},
+		{"a reader of the caller's: the SDK", []exporters.Option{exporters.WithReader(sdkmetric.NewManualReader())}, nil, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,8 +46,16 @@ func TestPipelineProducer(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = pipeline.Shutdown(context.Background()) })
+			opts := tt.opts
+			if tt.global {
+				before := otel.GetMeterProvider()
+				otel.SetMeterProvider(pipeline.MeterProvider())
+				t.Cleanup(func() { otel.SetMeterProvider(before) })
+			} else {
+				opts = append([]instrument.Option{instrument.WithMeterProvider(pipeline.MeterProvider())}, opts...)
+			}
 			p := openPools(t, srv, nil)
-			inst, err := instrument.New(p, append([]instrument.Option{instrument.WithMeterProvider(pipeline.MeterProvider())}, tt.opts...)...)
+			inst, err := instrument.New(p, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
