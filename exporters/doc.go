@@ -75,6 +75,13 @@
 // exporter: the SDK's default buckets would put nearly every Redis latency in
 // the first one.
 //
+// Every reader New builds also carries a Producer slot (internal/autoproduce),
+// registered under the MeterProvider until Shutdown: instrument.New on that
+// provider exports its lock-free duration histograms through it, without a
+// Producer wired by hand. With a reader of the caller's (WithReader), which
+// would lack the slot, none is registered and instrument uses the SDK's
+// histograms.
+//
 // # Errors and secrets
 //
 // New validates everything before it builds anything, and returns one error
