@@ -33,9 +33,9 @@ func openFDs(t *testing.T) int {
 // PoolSize failed dials) lets one probe dial through per second, and the
 // pools' dial gate refuses dials for up to 500 ms after a failed one
 // (dialBackoffMax in dial.go). A probe refused by a back-off that began just
-// before the restart waits one more probe period: the first success comes at
-// most both after the restart, plus recoveryMargin for timers and goroutines
-// running late on a loaded 2-core machine (a dial and one SET).
+// before the restart waits one more probe period, so the first success comes
+// at most the two periods after the restart, plus recoveryMargin for timers
+// and goroutines running late on a loaded 2-core machine (a dial and one SET).
 const (
 	breakerProbePeriod = time.Second
 	dialBackoffCap     = 500 * time.Millisecond
