@@ -28,10 +28,25 @@ func openFDs(t *testing.T) int {
 	return len(entries)
 }
 
+// How soon after a restart a pool that failed its dials serves again, from
+// the product's own retry periods: go-redis's dial breaker (open after
+// PoolSize failed dials) lets one probe dial through per second, and the
+// pools' dial gate refuses dials for up to 500 ms after a failed one
+// (dialBackoffMax in dial.go). A probe refused by a back-off that began just
+// before the restart waits one more probe period, so the first success comes
+// at most the two periods after the restart, plus recoveryMargin for timers
+// and goroutines running late on a loaded 2-core machine (a dial and one SET).
+const (
+	breakerProbePeriod = time.Second
+	dialBackoffCap     = 500 * time.Millisecond
+	recoveryMargin     = time.Second
+)
+
 // TestServerKilledUnderLoad: redis-server is SIGKILLed during a 64-caller
 // workload and restarted. Callers get errors (not hangs) while it is down,
-// the pools serve again soon after it is back, health shows the outage, and
-// nothing leaks.
+// the pools serve again within their own retry periods after it is back
+// (the first success; then every caller succeeds again), health shows the
+// outage, and nothing leaks.
 func TestServerKilledUnderLoad(t *testing.T) {
 	s := redistest.Start(t, redisserver.Options{})
 	fdsBefore, goroutinesBefore := openFDs(t), runtime.NumGoroutine()
@@ -52,16 +67,21 @@ func TestServerKilledUnderLoad(t *testing.T) {
 	}
 	master := p.Master()
 
-	var down atomic.Bool
+	const callers = 64
+	var down, restarting atomic.Bool
 	var okCalls, failedCalls atomic.Int64
 	var slowestFailure atomic.Int64
+	// After the restart begins: when the first call succeeded (UnixNano),
+	// and how many callers have succeeded at least once.
+	var firstOK, recoveredCallers atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for i := 0; i < 64; i++ {
+	for i := 0; i < callers; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
 			key := fmt.Sprint("k", i)
+			recovered := false
 			for ctx.Err() == nil {
 				start := time.Now()
 				err := master.Set(ctx, key, i, 0).Err()
@@ -70,6 +90,11 @@ func TestServerKilledUnderLoad(t *testing.T) {
 				}
 				if err == nil {
 					okCalls.Add(1)
+					if restarting.Load() && !recovered {
+						recovered = true
+						firstOK.CompareAndSwap(0, time.Now().UnixNano())
+						recoveredCallers.Add(1)
+					}
 					continue
 				}
 				failedCalls.Add(1)
@@ -104,19 +129,22 @@ func TestServerKilledUnderLoad(t *testing.T) {
 		return nil
 	})
 
+	// A call can succeed only once the new server answers, which is before
+	// Restart returns (it waits for a PING).
+	restarting.Store(true)
 	if err := s.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	back := time.Now()
 	down.Store(false)
-	okBefore := okCalls.Load()
 	redistest.Eventually(t, 10*time.Second, func() error {
-		if okCalls.Load()-okBefore < 64 {
-			return fmt.Errorf("%d successful calls since the restart", okCalls.Load()-okBefore)
+		if n := recoveredCallers.Load(); n < callers {
+			return fmt.Errorf("%d of %d callers succeeded since the restart", n, callers)
 		}
 		return nil
 	})
-	recovered := time.Since(back)
+	allBack := time.Since(back)
+	recovered := max(0, time.Unix(0, firstOK.Load()).Sub(back))
 	redistest.Eventually(t, 5*time.Second, func() error {
 		if h := p.Health(pools.Master); !h.Healthy {
 			return fmt.Errorf("master health %+v", h)
@@ -130,15 +158,18 @@ func TestServerKilledUnderLoad(t *testing.T) {
 	}
 
 	slowest := time.Duration(slowestFailure.Load())
-	t.Logf("ok %d, failed %d, slowest failure while down %v, serving again %v after restart",
-		okCalls.Load(), failedCalls.Load(), slowest.Round(time.Millisecond), recovered.Round(time.Millisecond))
+	t.Logf("ok %d, failed %d, slowest failure while down %v, serving again %v after restart (all %d callers %v)",
+		okCalls.Load(), failedCalls.Load(), slowest.Round(time.Millisecond), recovered.Round(time.Millisecond),
+		callers, allBack.Round(time.Millisecond))
 	// A failing call may spend the pool timeout waiting plus go-redis's
 	// retries (3, backing off up to 512 ms); it must never hang.
 	if slowest > cfg.PoolTimeout+3*time.Second {
 		t.Errorf("a call took %v to fail while the server was down", slowest)
 	}
-	if recovered > 2*time.Second {
-		t.Errorf("pools needed %v to serve again after the restart", recovered)
+	// Only the first success is timed: how fast 64 callers get through a
+	// pool of 10 after it is the machine's speed, not the pools' behaviour.
+	if limit := dialBackoffCap + breakerProbePeriod + recoveryMargin; recovered > limit {
+		t.Errorf("pools needed %v to serve again after the restart, want <= %v", recovered, limit)
 	}
 
 	redistest.Eventually(t, 10*time.Second, func() error {
@@ -242,8 +273,18 @@ func TestSlowServer(t *testing.T) {
 	const (
 		readTimeout = 200 * time.Millisecond
 		poolTimeout = 300 * time.Millisecond
-		pause       = 2 * time.Second // Redis 7.0 cannot end an ALL pause early
 		callers     = 64
+		// What a call may take while the server is paused: it waits for a
+		// connection (pool timeout), then, on a new connection, reads the
+		// handshake's reply and the command's (a read timeout each), plus
+		// slack for timers and goroutines running late on a loaded 2-core
+		// machine with the race detector (the slowest call is about 0.4-0.5 s
+		// there).
+		callLimit = poolTimeout + 2*readTimeout + 2*time.Second
+		// The pause is long enough that a call waiting it out instead of
+		// timing out (one started in its first 2 s) takes longer than
+		// callLimit. Redis 7.0 cannot end an ALL pause early.
+		pause = callLimit + 2*time.Second
 	)
 	s := redistest.Start(t, redisserver.Options{})
 	// read_timeout and max_retries are go-redis URL parameters; one attempt
@@ -267,10 +308,13 @@ func TestSlowServer(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			for ctx.Err() == nil {
+				// A call that started during the pause is timed even when it
+				// ends after it: one that waited the pause out would.
+				duringPause := paused.Load()
 				start := time.Now()
 				err := master.Set(context.Background(), fmt.Sprint("k", i), i, 0).Err()
 				d := int64(time.Since(start))
-				if paused.Load() {
+				if duringPause {
 					for old := slowest.Load(); d > old && !slowest.CompareAndSwap(old, d); old = slowest.Load() {
 					}
 				}
@@ -334,16 +378,19 @@ func TestSlowServer(t *testing.T) {
 	if otherErrors.Load() > 0 {
 		t.Errorf("%d errors that were neither read nor pool timeouts", otherErrors.Load())
 	}
-	// A call waits for a connection (pool timeout), then, on a new
-	// connection, reads the handshake's reply and the command's (a read
-	// timeout each); 500 ms of slack for a loaded 2-core machine.
-	if limit := poolTimeout + 2*readTimeout + 500*time.Millisecond; slow > limit {
-		t.Errorf("a call took %v while the server was paused, want <= %v", slow, limit)
+	if slow > callLimit {
+		t.Errorf("a call took %v while the server was paused, want <= %v (the pause lasts %v)", slow, callLimit, pause)
 	}
-	// The callers, the health loops and go-redis's own goroutines; a
-	// timed-out call leaves nothing behind.
-	if peakGoroutines > goroutinesBefore+callers+16 {
-		t.Errorf("%d goroutines while paused, %d before the %d callers started", peakGoroutines, goroutinesBefore, callers)
+	// A timed-out call leaves nothing behind: hundreds of calls time out,
+	// and the goroutines stay within what runs at once by design: the
+	// callers; go-redis's dials, each in a goroutine of its own, at most
+	// the pool's size at once (its MaxConcurrentDials); a health check's
+	// dial and timeout per role; 16 for the runtime, go-redis's and the
+	// harness's own. (The dials come and go with the timeouts: one run in
+	// eight under load peaked at 18 beyond the callers, over the 16 this
+	// bound allowed before it counted the dials at their cap.)
+	if limit := goroutinesBefore + callers + pools.DefaultMasterSize + 2*len(pools.Roles) + 16; peakGoroutines > limit {
+		t.Errorf("%d goroutines while paused, %d before the %d callers started, want <= %d", peakGoroutines, goroutinesBefore, callers, limit)
 	}
 	redistest.Eventually(t, 10*time.Second, func() error {
 		if g := runtime.NumGoroutine(); g > goroutinesBefore {

@@ -467,19 +467,25 @@ func TestHealthNoticesStopAndRecovery(t *testing.T) {
 		}
 		return nil
 	})
-	mu.Lock()
-	defer mu.Unlock()
-	var ok, failed int
-	for _, c := range checks {
-		if c.Outcome == pools.HealthOK {
-			ok++
-		} else {
-			failed++
+	// Polled: a loop records a check in Health before it calls the
+	// observers (outside its lock), so the last checks' calls may still be
+	// on their way.
+	redistest.Eventually(t, 5*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		var ok, failed int
+		for _, c := range checks {
+			if c.Outcome == pools.HealthOK {
+				ok++
+			} else {
+				failed++
+			}
 		}
-	}
-	if ok == 0 || failed == 0 {
-		t.Errorf("observer saw %d ok and %d failed checks", ok, failed)
-	}
+		if ok == 0 || failed == 0 {
+			return fmt.Errorf("observer saw %d ok and %d failed checks", ok, failed)
+		}
+		return nil
+	})
 }
 
 // TestCloseIsIdempotentAndLeavesNothing: Close stops every loop and closes
