@@ -20,7 +20,7 @@ type commandConfig struct {
 	producerSet bool
 }
 
-// WithCommandLatency turns db.client.operation.duration on or off (the
+// WithCommandLatency turns db.client.operation.duration on, or off (the
 // default). Off, poolscope's recorder ignores go-redis's command and
 // pipeline durations, and the histogram is not created. On, it is one
 // more histogram measurement per command: with WithProducer about 13 ns of
