@@ -43,8 +43,10 @@ func WithDialWrapper(w DialWrapper) Option {
 // refuses new dials for dialBackoffMin, doubling with each consecutive
 // failure up to dialBackoffMax, so that a broken server is probed about
 // twice a second per pool instead of once per caller per retry. The cap is
-// also how long a pool may go on refusing after the server is back, so it
-// stays well under a second.
+// also how long this gate may go on refusing after the server is back, so it
+// stays well under a second; go-redis's own dial breaker (a probe once a
+// second after ten failed dials) adds to it: a pool serves again about a
+// second after its server returns (RELIABILITY.md, TestServerKilledUnderLoad).
 const (
 	dialBackoffMin = 50 * time.Millisecond
 	dialBackoffMax = 500 * time.Millisecond
