@@ -69,7 +69,7 @@ func (s *promSource) queryError(what string, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("Prometheus at %s did not answer the %s query within --timeout=%s", s.f.prometheus, what, s.f.timeout)
 	}
-	return fmt.Errorf("cannot query Prometheus at %s (%s): %v", s.f.prometheus, what, err)
+	return fmt.Errorf("cannot query Prometheus at %s (the %s query): %v", s.f.prometheus, what, err)
 }
 
 // adviseKey names one pool of one service on one server.

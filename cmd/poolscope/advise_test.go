@@ -95,7 +95,7 @@ func adviseCases() []hostileCase {
 	add("no flags", nil, `--prometheus="": required`)
 	add("every problem at once", []string{"--prometheus=ftp://x", "--window=0", "--step=0", "--wait-p99=1h", "--timeout=1h", "--service="},
 		"--prometheus=", "--window=", "--step=", "--wait-p99=", "--timeout=", "--service=")
-	add("unreachable", []string{"--prometheus=" + unreachable}, "poolscope advise: cannot query Prometheus at http://127.0.0.1:1 (configured max)")
+	add("unreachable", []string{"--prometheus=" + unreachable}, "poolscope advise: cannot query Prometheus at http://127.0.0.1:1 (the configured max query)")
 	return cs
 }
 
