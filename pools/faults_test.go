@@ -31,14 +31,13 @@ func openFDs(t *testing.T) int {
 // How soon after a restart a pool that failed its dials serves again, from
 // the product's own retry periods: go-redis's dial breaker (open after
 // PoolSize failed dials) lets one probe dial through per second, and the
-// pools' dial gate refuses dials for up to 500 ms after a failed one
-// (dialBackoffMax in dial.go). A probe refused by a back-off that began just
+// pools' dial gate refuses dials for up to pools.DialBackoffMax (500 ms)
+// after a failed one. A probe refused by a back-off that began just
 // before the restart waits one more probe period, so the first success comes
 // at most the two periods after the restart, plus recoveryMargin for timers
 // and goroutines running late on a loaded 2-core machine (a dial and one SET).
 const (
 	breakerProbePeriod = time.Second
-	dialBackoffCap     = 500 * time.Millisecond
 	recoveryMargin     = time.Second
 )
 
@@ -168,7 +167,7 @@ func TestServerKilledUnderLoad(t *testing.T) {
 	}
 	// Only the first success is timed: how fast 64 callers get through a
 	// pool of 10 after it is the machine's speed, not the pools' behaviour.
-	if limit := dialBackoffCap + breakerProbePeriod + recoveryMargin; recovered > limit {
+	if limit := pools.DialBackoffMax + breakerProbePeriod + recoveryMargin; recovered > limit {
 		t.Errorf("pools needed %v to serve again after the restart, want <= %v", recovered, limit)
 	}
 

@@ -65,7 +65,7 @@ func run(ctx context.Context, listen string) error {
 	}
 	// 3. Their metrics, through the pipeline's meter provider, with each
 	// command's latency (db.client.operation.duration, off by default:
-	// about 13 to 40 ns of CPU per command, docs/hot-path.md).
+	// about 13 to 28 ns of CPU per command, docs/hot-path.md).
 	inst, err := instrument.New(p, instrument.WithMeterProvider(pipeline.MeterProvider()),
 		instrument.WithCommandLatency(true))
 	if err != nil {
