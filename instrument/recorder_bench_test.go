@@ -8,9 +8,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	_ "unsafe" // for go:linkname
 
 	"github.com/redis/go-redis/v9"
 )
+
+// cputicks reads the CPU's timestamp counter, the hardware under the
+// monotonic clock (the runtime keeps this name linkable: go.dev/issue/67401).
+//
+//go:linkname cputicks runtime.cputicks
+func cputicks() int64
 
 // BenchmarkRecorderCommand replays, without any I/O, the recorder calls
 // go-redis v9.23 makes for one GET on an idle pooled connection, in order:
@@ -207,14 +214,23 @@ func ProcessCPU(b *testing.B) time.Duration {
 
 // BenchmarkRecorderPrimitives measures what the recorder path is made of
 // (docs/hot-path.md): the monotonic clock read use_time takes twice per
-// command (nanotime), time.Now (which reads the wall and the monotonic
-// clock, so go-redis's wall-clock usage stamps cannot replace one of
-// those), and one locked atomic add, about twelve of which a command costs.
+// command (nanotime), the CPU's own timestamp counter that the clock read
+// is built on ("cpu-ticks": on amd64 the RDTSCP instruction, which is most
+// of nanotime's cost, so no cheaper clock exists to switch to), time.Now
+// (which reads the wall and the monotonic clock, so go-redis's wall-clock
+// usage stamps cannot replace one of those), one locked atomic add, about
+// ten of which a command costs, and the atomic store and swap of the
+// borrow stamp (an XCHG each on amd64).
 func BenchmarkRecorderPrimitives(b *testing.B) {
 	var sink int64
 	b.Run("nanotime", func(b *testing.B) {
 		for b.Loop() {
 			sink += nanotime()
+		}
+	})
+	b.Run("cpu-ticks", func(b *testing.B) {
+		for b.Loop() {
+			sink += cputicks()
 		}
 	})
 	b.Run("time.Now", func(b *testing.B) {
@@ -228,6 +244,13 @@ func BenchmarkRecorderPrimitives(b *testing.B) {
 			a.Add(1)
 		}
 		sink += a.Load()
+	})
+	b.Run("atomic-swap", func(b *testing.B) {
+		var a atomic.Int64
+		for b.Loop() {
+			a.Store(sink)
+			sink += a.Swap(0)
+		}
 	})
 	if sink == 1 {
 		b.Log(sink) // keeps sink alive
