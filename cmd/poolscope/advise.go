@@ -51,13 +51,14 @@ const (
 	maxAdviseStep = time.Hour
 	// maxAdvisePoints is Prometheus's own limit on points per series in a
 	// range query.
-	maxAdvisePoints = 11000
-	maxAdviseWindow = 90 * 24 * time.Hour
-	minWaitTarget   = time.Microsecond
-	maxWaitTarget   = 10 * time.Second
-	minQueryTimeout = time.Second
-	maxQueryTimeout = 10 * time.Minute
-	maxServiceName  = 256
+	maxAdvisePoints     = 11000
+	maxAdviseWindowDays = 90
+	maxAdviseWindow     = maxAdviseWindowDays * 24 * time.Hour
+	minWaitTarget       = time.Microsecond
+	maxWaitTarget       = 10 * time.Second
+	minQueryTimeout     = time.Second
+	maxQueryTimeout     = 10 * time.Minute
+	maxServiceName      = 256
 )
 
 // adviseFlags are the parsed, validated flags.
@@ -195,12 +196,14 @@ func parsePrometheusURL(raw string) (*url.URL, *url.Userinfo, error) {
 	return u, user, nil
 }
 
-// parseWindow takes a Go duration or a whole number of days ("7d").
+// parseWindow takes a Go duration or a whole number of days ("7d"). A
+// number of days out of range ("91d") is refused as out of range, not as
+// something that is not a duration.
 func parseWindow(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if days, ok := strings.CutSuffix(s, "d"); ok && err != nil {
 		var n int
-		if _, serr := fmt.Sscanf(days, "%d", &n); serr == nil && fmt.Sprint(n) == days && n > 0 && n <= 90 {
+		if _, serr := fmt.Sscanf(days, "%d", &n); serr == nil && fmt.Sprint(n) == days && n >= 0 && n <= maxAdviseWindowDays*1000 {
 			d, err = time.Duration(n)*24*time.Hour, nil
 		}
 	}
@@ -208,7 +211,7 @@ func parseWindow(s string) (time.Duration, error) {
 	case err != nil:
 		return 0, errors.New("not a duration (such as 24h, 90m or 7d)")
 	case d <= 0 || d > maxAdviseWindow:
-		return 0, fmt.Errorf("want more than 0 and at most %s", maxAdviseWindow)
+		return 0, fmt.Errorf("want more than 0 and at most %dd (%s)", maxAdviseWindowDays, maxAdviseWindow)
 	}
 	return d, nil
 }

@@ -52,8 +52,9 @@ func adviseCases() []hostileCase {
 	}
 	for v, want := range map[string]string{
 		"": "not a duration", "0": "want more than 0", "-1h": "want more than 0", "24": "not a duration",
-		"91d": "not a duration", "0d": "not a duration", "1.5d": "not a duration", "d": "not a duration",
-		"9999999999h": "not a duration", "2400h": "at most 2160h0m0s", "２４h": "not a duration", longValue: "not a duration",
+		"91d": "want more than 0 and at most 90d (2160h0m0s)", "0d": "want more than 0", "1.5d": "not a duration", "d": "not a duration",
+		"-1d": "not a duration", "99999999999d": "not a duration",
+		"9999999999h": "not a duration", "2400h": "at most 90d (2160h0m0s)", "２４h": "not a duration", longValue: "not a duration",
 		"5s": "intervals, want 10 to 11000",
 	} {
 		flagValue("window", v, "poolscope advise: --window=", want)
