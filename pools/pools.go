@@ -98,7 +98,7 @@ func New(cfg Config, opts ...Option) (*Pools, error) {
 		cfg.tlsConfig = t
 	}
 	if cfg.usesTLS() && cfg.TLS.InsecureSkipVerify {
-		o.logger.Warn("pools: REDIS_TLS_INSECURE_SKIP_VERIFY=1: Redis server certificates are NOT verified; anyone on the path can read and change the traffic")
+		o.logger.Warn("pools: TLS certificate verification is off (REDIS_TLS_INSECURE_SKIP_VERIFY): Redis server certificates are NOT verified; anyone on the path can read and change the traffic")
 	}
 	p := &Pools{
 		cfg:           cfg,

@@ -301,7 +301,7 @@ func configProblems(err error, misses []pools.NearMiss) []string {
 // author may not expect.
 func printNotes(w io.Writer, cfg pools.Config) {
 	if !cfg.TLSVerified() && usesTLS(cfg) {
-		fmt.Fprintln(w, "poolscope check: warning: REDIS_TLS_INSECURE_SKIP_VERIFY=1: TLS certificates of the Redis servers are NOT verified; anyone on the path can read and change the traffic")
+		fmt.Fprintln(w, "poolscope check: warning: TLS certificate verification is off (REDIS_TLS_INSECURE_SKIP_VERIFY): TLS certificates of the Redis servers are NOT verified; anyone on the path can read and change the traffic")
 	}
 	if cfg.LocalFollowsDefault() {
 		fmt.Fprintf(w, "poolscope check: note: the local pool uses its default address %s (REDIS_LOCAL_URL is not set), while the replica and async pools follow REDIS_MASTER_URL\n",
