@@ -329,6 +329,7 @@ func (i *Instrumentation) Close() error {
 			forgetPool(p)
 		}
 		i.closeErr = i.reg.Unregister()
+		i.in.fast.close()
 		releaseRecorder()
 		unclaim(i)
 	})

@@ -3,6 +3,8 @@ package instrument
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
@@ -50,7 +53,21 @@ const missingAfter = 4
 type Producer struct {
 	mu      sync.Mutex
 	sources []*fastPath
+	// retired holds the last data of the series of closed
+	// Instrumentations, one point per series, folded in by Produce (see
+	// retire): a program that re-creates its Instrumentations keeps
+	// exporting every series once, cumulatively, without keeping each
+	// closed Instrumentation's histograms.
+	retired map[pointKey]retiredPoint
+	// conflicts are the series already reported to otel.Handle for
+	// bounds that do not match (see production.add).
+	conflicts map[pointKey]bool
 }
+
+// retireAfter is how long after Close an Instrumentation's histograms are
+// folded into the Producer's retired points: a recorder call that found
+// the pool open just before Close may still be adding to them.
+var retireAfter = time.Second
 
 // NewProducer returns a Producer for one MeterProvider's readers.
 func NewProducer() *Producer { return &Producer{} }
@@ -64,40 +81,179 @@ func (p *Producer) add(f *fastPath) {
 // Produce returns the histograms of every Instrumentation attached to p,
 // closed ones included (their cumulative data stays, as SDK instruments'
 // does). It implements go.opentelemetry.io/otel/sdk/metric.Producer.
+//
+// Series of one histogram with the same attributes are one data point, as
+// the SDK makes them of one instrument's measurements: two Instrumentations
+// of pools with the same name and server (two *pools.Pools of one program,
+// or one closed and its successor) record into one cumulative series. An
+// exporter must not see a series twice: Prometheus's refuses the whole
+// scrape.
 func (p *Producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
-	p.mu.Lock()
-	sources := slices.Clone(p.sources)
-	p.mu.Unlock()
 	now := time.Now()
-	var metrics []metricdata.Metrics
-	index := map[string]int{}
+	sources, retired := p.retire(now)
+	out := production{byName: map[string]int{}, points: map[pointKey]int{}}
+	for _, r := range retired {
+		out.add(p, r.hist, r.set, r.pointAt(now))
+	}
 	for _, f := range sources {
 		f.produced.Add(1)
 		if !f.active.Load() {
 			continue
 		}
 		for _, s := range f.allSeries() {
-			dp, ok := s.dataPoint(f.start, now)
-			if !ok {
-				continue
+			if dp, ok := s.dataPoint(f.start, now); ok {
+				out.add(p, s.hist, s.set, dp)
 			}
-			h := s.hist
-			k, seen := index[h.name]
-			if !seen {
-				k = len(metrics)
-				index[h.name] = k
-				metrics = append(metrics, metricdata.Metrics{Name: h.name, Description: h.description, Unit: h.unit,
-					Data: metricdata.Histogram[float64]{Temporality: metricdata.CumulativeTemporality}})
-			}
-			data := metrics[k].Data.(metricdata.Histogram[float64])
-			data.DataPoints = append(data.DataPoints, dp)
-			metrics[k].Data = data
 		}
 	}
-	if len(metrics) == 0 {
+	if len(out.metrics) == 0 {
 		return nil, nil
 	}
-	return []metricdata.ScopeMetrics{{Scope: instrumentation.Scope{Name: ScopeName, Version: Version}, Metrics: metrics}}, nil
+	return []metricdata.ScopeMetrics{{Scope: instrumentation.Scope{Name: ScopeName, Version: Version}, Metrics: out.metrics}}, nil
+}
+
+// retire folds the histograms of the Instrumentations closed more than
+// retireAfter ago into p.retired and drops them from p.sources, and
+// returns the sources left and the retired points. An Instrumentation
+// that fell back to the SDK has nothing in the Producer to fold.
+func (p *Producer) retire(now time.Time) ([]*fastPath, []retiredPoint) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sources = slices.DeleteFunc(p.sources, func(f *fastPath) bool {
+		closed := f.closedAt.Load()
+		if closed == nil || now.Sub(*closed) < retireAfter {
+			return false
+		}
+		if f.active.Load() {
+			for _, s := range f.allSeries() {
+				p.fold(s, f.start, now)
+			}
+		}
+		return true
+	})
+	return slices.Clone(p.sources), slices.Collect(maps.Values(p.retired))
+}
+
+// fold adds s's data to its retired point. The caller holds p.mu.
+func (p *Producer) fold(s *series, start, now time.Time) {
+	dp, ok := s.dataPoint(start, now)
+	if !ok {
+		return
+	}
+	if p.retired == nil {
+		p.retired = map[pointKey]retiredPoint{}
+	}
+	k := pointKey{s.hist.name, s.set.Equivalent()}
+	r, seen := p.retired[k]
+	if !seen {
+		p.retired[k] = retiredPoint{hist: s.hist, set: s.set, point: dp}
+		return
+	}
+	if !slices.Equal(r.point.Bounds, dp.Bounds) {
+		p.reportConflict(k, s.set)
+		return
+	}
+	merge(&r.point, dp)
+	p.retired[k] = r
+}
+
+// retiredPoint is the last data of a series of closed Instrumentations.
+type retiredPoint struct {
+	hist  *histogram // its name, unit, description and bounds
+	set   attribute.Set
+	point metricdata.HistogramDataPoint[float64]
+}
+
+// pointAt is a copy of the point, for a production at now: the copy is
+// merged into and handed to an exporter, the retired point stays as it is.
+func (r retiredPoint) pointAt(now time.Time) metricdata.HistogramDataPoint[float64] {
+	dp := r.point
+	dp.Time = now
+	dp.Bounds = slices.Clone(dp.Bounds)
+	dp.BucketCounts = slices.Clone(dp.BucketCounts)
+	return dp
+}
+
+// pointKey names one series: a histogram and an attribute set.
+type pointKey struct {
+	name string
+	set  attribute.Distinct
+}
+
+// production is one Produce's output, one data point per series.
+type production struct {
+	metrics []metricdata.Metrics
+	byName  map[string]int   // index in metrics
+	points  map[pointKey]int // index in its metric's data points
+}
+
+// add adds dp, the data of h's series set, merged into the point of the
+// same series when one is there already. Points of one series with other
+// bounds (Instrumentations given other WithHistogramBoundaries) cannot be
+// merged: the first is kept and the conflict reported once.
+func (out *production) add(p *Producer, h *histogram, set attribute.Set, dp metricdata.HistogramDataPoint[float64]) {
+	k, seen := out.byName[h.name]
+	if !seen {
+		k = len(out.metrics)
+		out.byName[h.name] = k
+		out.metrics = append(out.metrics, metricdata.Metrics{Name: h.name, Description: h.description, Unit: h.unit,
+			Data: metricdata.Histogram[float64]{Temporality: metricdata.CumulativeTemporality}})
+	}
+	data := out.metrics[k].Data.(metricdata.Histogram[float64])
+	key := pointKey{h.name, set.Equivalent()}
+	if j, seen := out.points[key]; seen {
+		if !slices.Equal(data.DataPoints[j].Bounds, dp.Bounds) {
+			p.mu.Lock()
+			p.reportConflict(key, set)
+			p.mu.Unlock()
+			return
+		}
+		merge(&data.DataPoints[j], dp)
+		return
+	}
+	out.points[key] = len(data.DataPoints)
+	data.DataPoints = append(data.DataPoints, dp)
+	out.metrics[k].Data = data
+}
+
+// reportConflict hands a bounds conflict to otel.Handle, once per series.
+// The caller holds p.mu.
+func (p *Producer) reportConflict(k pointKey, set attribute.Set) {
+	if p.conflicts[k] {
+		return
+	}
+	if p.conflicts == nil {
+		p.conflicts = map[pointKey]bool{}
+	}
+	p.conflicts[k] = true
+	otel.Handle(fmt.Errorf("instrument: %s {%s} is recorded by two Instrumentations on one Producer with different bucket bounds (WithHistogramBoundaries); only the first one's data is exported",
+		k.name, set.Encoded(attribute.DefaultEncoder())))
+}
+
+// merge adds dp to into: two parts of one cumulative series.
+func merge(into *metricdata.HistogramDataPoint[float64], dp metricdata.HistogramDataPoint[float64]) {
+	if dp.StartTime.Before(into.StartTime) {
+		into.StartTime = dp.StartTime
+	}
+	into.Count += dp.Count
+	into.Sum += dp.Sum
+	for b, n := range dp.BucketCounts {
+		into.BucketCounts[b] += n
+	}
+	into.Min = extremum(into.Min, dp.Min, math.Min)
+	into.Max = extremum(into.Max, dp.Max, math.Max)
+}
+
+func extremum(a, b metricdata.Extrema[float64], pick func(x, y float64) float64) metricdata.Extrema[float64] {
+	av, aok := a.Value()
+	bv, bok := b.Value()
+	switch {
+	case !aok:
+		return b
+	case !bok:
+		return a
+	}
+	return metricdata.NewExtrema(pick(av, bv))
 }
 
 // dataPoint is the series' cumulative data point; false while empty.
@@ -131,6 +287,8 @@ type fastPath struct {
 	// callbacks counts the Instrumentation's collections (one per reader
 	// per collection), produced the Producer's productions.
 	callbacks, produced atomic.Uint64
+	// closedAt is when the Instrumentation was closed; nil while open.
+	closedAt atomic.Pointer[time.Time]
 
 	mu     sync.Mutex
 	series []*series
@@ -144,6 +302,15 @@ func newFastPath(p *Producer) *fastPath {
 	f.active.Store(true)
 	p.add(f)
 	return f
+}
+
+// close marks the Instrumentation closed: the Producer folds its
+// histograms into its retired points once retireAfter has passed.
+func (f *fastPath) close() {
+	if f != nil {
+		now := time.Now()
+		f.closedAt.CompareAndSwap(nil, &now)
+	}
 }
 
 func (f *fastPath) add(s *series) {
