@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -93,7 +92,7 @@ func (p *Producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 	sources, retired := p.retire(now)
 	out := production{byName: map[string]int{}, points: map[pointKey]int{}}
 	for _, r := range retired {
-		out.add(p, r.hist, r.set, r.pointAt(now))
+		out.add(p, r.hist, r.set, r.point)
 	}
 	for _, f := range sources {
 		f.produced.Add(1)
@@ -114,8 +113,10 @@ func (p *Producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 
 // retire folds the histograms of the Instrumentations closed more than
 // retireAfter ago into p.retired and drops them from p.sources, and
-// returns the sources left and the retired points. An Instrumentation
-// that fell back to the SDK has nothing in the Producer to fold.
+// returns the sources left and a copy of the retired points for a
+// production at now (a concurrent Produce may fold into p.retired while
+// this one merges into its copies). An Instrumentation that fell back to
+// the SDK has nothing in the Producer to fold.
 func (p *Producer) retire(now time.Time) ([]*fastPath, []retiredPoint) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -131,7 +132,11 @@ func (p *Producer) retire(now time.Time) ([]*fastPath, []retiredPoint) {
 		}
 		return true
 	})
-	return slices.Clone(p.sources), slices.Collect(maps.Values(p.retired))
+	retired := make([]retiredPoint, 0, len(p.retired))
+	for _, r := range p.retired {
+		retired = append(retired, retiredPoint{hist: r.hist, set: r.set, point: r.pointAt(now)})
+	}
+	return slices.Clone(p.sources), retired
 }
 
 // fold adds s's data to its retired point. The caller holds p.mu.

@@ -2,6 +2,7 @@ package instrument_test
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -144,5 +145,73 @@ func TestProducerBoundsConflict(t *testing.T) {
 	}
 	if reported != 1 {
 		t.Errorf("the use_time conflict was reported %d times, want once; errors: %v", reported, errs.all())
+	}
+}
+
+// TestProducerConcurrentProductions: two readers produce at once while
+// Instrumentations are closed, folded and re-created on their Producer
+// (run under -race); every series comes out once, and the count never
+// goes down.
+func TestProducerConcurrentProductions(t *testing.T) {
+	instrument.SetRetireAfter(t, 0)
+	srv := redistest.Start(t, redisserver.Options{})
+	ctx := redistest.Context(t, waitLong)
+	producer := instrument.NewProducer()
+	one := sdkmetric.NewManualReader(sdkmetric.WithProducer(producer))
+	two := sdkmetric.NewManualReader(sdkmetric.WithProducer(producer))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(one), sdkmetric.WithReader(two))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+
+	done := make(chan struct{})
+	errc := make(chan string, 2)
+	for _, rd := range []*sdkmetric.ManualReader{one, two} {
+		go func() {
+			var last uint64
+			for {
+				select {
+				case <-done:
+					errc <- ""
+					return
+				default:
+				}
+				var s snapshot
+				if err := rd.Collect(context.Background(), &s.rm); err != nil {
+					errc <- err.Error()
+					return
+				}
+				var count uint64
+				m, _ := s.metric("db.client.connection.use_time")
+				points := 0
+				if h, ok := m.Data.(metricdata.Histogram[float64]); ok {
+					for _, dp := range h.DataPoints {
+						if matches(dp.Attributes, []attribute.KeyValue{pool("master")}) {
+							count += dp.Count
+							points++
+						}
+					}
+				}
+				if points > 1 || count < last {
+					errc <- fmt.Sprintf("master's use_time: %d point(s), count %d after %d", points, count, last)
+					return
+				}
+				last = count
+			}
+		}()
+	}
+	for range 5 {
+		p := openPools(t, srv, nil)
+		i, err := instrument.New(p, instrument.WithMeterProvider(mp), instrument.WithProducer(producer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gets(t, ctx, p.Master(), 3)
+		_ = i.Close()
+		_ = p.Close()
+	}
+	close(done)
+	for range 2 {
+		if msg := <-errc; msg != "" {
+			t.Error(msg)
+		}
 	}
 }
