@@ -92,7 +92,7 @@ func (p *Producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 	sources, retired := p.retire(now)
 	out := production{byName: map[string]int{}, points: map[pointKey]int{}}
 	for _, r := range retired {
-		out.add(p, r.hist, r.set, r.point)
+		out.add(p, r.meta, r.set, r.point)
 	}
 	for _, f := range sources {
 		f.produced.Add(1)
@@ -101,7 +101,7 @@ func (p *Producer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 		}
 		for _, s := range f.allSeries() {
 			if dp, ok := s.dataPoint(f.start, now); ok {
-				out.add(p, s.hist, s.set, dp)
+				out.add(p, s.hist.meta(), s.set, dp)
 			}
 		}
 	}
@@ -134,7 +134,7 @@ func (p *Producer) retire(now time.Time) ([]*fastPath, []retiredPoint) {
 	})
 	retired := make([]retiredPoint, 0, len(p.retired))
 	for _, r := range p.retired {
-		retired = append(retired, retiredPoint{hist: r.hist, set: r.set, point: r.pointAt(now)})
+		retired = append(retired, retiredPoint{meta: r.meta, set: r.set, point: r.pointAt(now)})
 	}
 	return slices.Clone(p.sources), retired
 }
@@ -151,7 +151,7 @@ func (p *Producer) fold(s *series, start, now time.Time) {
 	k := pointKey{s.hist.name, s.set.Equivalent()}
 	r, seen := p.retired[k]
 	if !seen {
-		p.retired[k] = retiredPoint{hist: s.hist, set: s.set, point: dp}
+		p.retired[k] = retiredPoint{meta: s.hist.meta(), set: s.set, point: dp}
 		return
 	}
 	if !slices.Equal(r.point.Bounds, dp.Bounds) {
@@ -163,11 +163,18 @@ func (p *Producer) fold(s *series, start, now time.Time) {
 }
 
 // retiredPoint is the last data of a series of closed Instrumentations.
+// It keeps nothing of theirs but copies: a reference to their histogram
+// would keep every series of theirs.
 type retiredPoint struct {
-	hist  *histogram // its name, unit, description and bounds
+	meta  histMeta
 	set   attribute.Set
 	point metricdata.HistogramDataPoint[float64]
 }
+
+// histMeta is what an exported histogram is named and described by.
+type histMeta struct{ name, unit, description string }
+
+func (h *histogram) meta() histMeta { return histMeta{h.name, h.unit, h.description} }
 
 // pointAt is a copy of the point, for a production at now: the copy is
 // merged into and handed to an exporter, the retired point stays as it is.
@@ -196,7 +203,7 @@ type production struct {
 // same series when one is there already. Points of one series with other
 // bounds (Instrumentations given other WithHistogramBoundaries) cannot be
 // merged: the first is kept and the conflict reported once.
-func (out *production) add(p *Producer, h *histogram, set attribute.Set, dp metricdata.HistogramDataPoint[float64]) {
+func (out *production) add(p *Producer, h histMeta, set attribute.Set, dp metricdata.HistogramDataPoint[float64]) {
 	k, seen := out.byName[h.name]
 	if !seen {
 		k = len(out.metrics)

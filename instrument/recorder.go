@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 	"go.opentelemetry.io/otel"
 )
 
@@ -304,17 +305,23 @@ var probeSeen atomic.Bool
 // go-redis has no getter, but it registers every new client's pool with the
 // installed recorder: probe creates a client that never connects (no
 // minimum idle connections, no pipeline pool, RESP2 so that no push or
-// maintenance machinery starts), and watches for that registration. It
-// costs a few microseconds and is done only at New, Close and at most once
-// per recorderCheckInterval. The caller holds installed.mu.
+// maintenance machinery starts), and watches for that registration. Its
+// maintenance notifications are off: otherwise go-redis resolves the
+// address as the client is created, to tell an internal endpoint from an
+// external one, and where DNS is slow or unreachable that blocks the probe,
+// and the metric callback that runs it, for up to 2 seconds each time
+// (TestProbeResolvesNothing). It costs a few microseconds and is done only
+// at New, Close and at most once per recorderCheckInterval. The caller
+// holds installed.mu.
 func probe() bool {
 	probeSeen.Store(false)
 	c := redis.NewClient(&redis.Options{
-		Addr:             probeAddr,
-		Protocol:         2,
-		PoolSize:         1,
-		PipelinePoolSize: -1,
-		DisableIdentity:  true,
+		Addr:                     probeAddr,
+		Protocol:                 2,
+		PoolSize:                 1,
+		PipelinePoolSize:         -1,
+		DisableIdentity:          true,
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	})
 	_ = c.Close()
 	return probeSeen.Load()
