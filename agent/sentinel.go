@@ -97,7 +97,7 @@ func askSentinel(ctx context.Context, addr string, w sentinelWatch, timeout time
 	defer cancel()
 	c := redis.NewSentinelClient(&redis.Options{Addr: addr, Password: w.password.Value(), ClientName: ClientName,
 		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, MaxRetries: -1, PoolSize: 1,
-		DisableIdentity: true})
+		DisableIdentity: true, MaintNotificationsConfig: noMaintNotifications()})
 	defer c.Close()
 	master, err := c.GetMasterAddrByName(ctx, w.masterName).Result()
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
@@ -163,6 +164,15 @@ func (s *server) key() string {
 	return "tcp:" + net.JoinHostPort(s.host, strconv.Itoa(s.port))
 }
 
+// noMaintNotifications turns go-redis's maintenance notifications off for
+// the agent's clients: their one connection runs INFO and CLIENT LIST and
+// has no use for a server's handoff notices, and with them on go-redis
+// resolves the host name as the client is made, to classify the endpoint
+// (up to 2 s where DNS is slow), besides the dial's own lookup.
+func noMaintNotifications() *maintnotifications.Config {
+	return &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+}
+
 // newClient opens the agent's one connection to the server: PoolSize 1,
 // named ClientName, no retries (runServer retries with back-off), and
 // timeouts that keep one pass well under a few seconds.
@@ -179,6 +189,7 @@ func (s *server) newClient(timeout time.Duration) *redis.Client {
 	o.ContextTimeoutEnabled = true
 	o.ConnMaxIdleTime = -1 // keep the one connection: a new one would show as churn
 	o.DisableIdentity = true
+	o.MaintNotificationsConfig = noMaintNotifications()
 	// The dialer records the socket's inode (discovery leaves it out) and
 	// does the TLS handshake under ctx, so that Close never waits for a
 	// handshake with a server that does not answer (go-redis's own TLS

@@ -1,11 +1,9 @@
 package instrument
 
 import (
-	"context"
-	"errors"
-	"net"
-	"sync/atomic"
 	"testing"
+
+	"github.com/poolscope/poolscope/internal/redistest"
 )
 
 // TestProbeResolvesNothing: the probe that checks which go-redis recorder
@@ -15,18 +13,11 @@ import (
 // or unreachable that blocked the metric callback for up to 2 seconds, and
 // left the lookups' goroutines behind.
 func TestProbeResolvesNothing(t *testing.T) {
-	var lookups atomic.Int64
-	preferGo, dial := net.DefaultResolver.PreferGo, net.DefaultResolver.Dial
-	t.Cleanup(func() { net.DefaultResolver.PreferGo, net.DefaultResolver.Dial = preferGo, dial })
-	net.DefaultResolver.PreferGo = true
-	net.DefaultResolver.Dial = func(context.Context, string, string) (net.Conn, error) {
-		lookups.Add(1)
-		return nil, errors.New("no DNS in this test")
-	}
+	queries := redistest.CountDNSQueries(t)
 	installed.mu.Lock()
 	probe()
 	installed.mu.Unlock()
-	if n := lookups.Load(); n != 0 {
+	if n := queries.Load(); n != 0 {
 		t.Errorf("the probe made %d DNS queries for %s, want none", n, probeAddr)
 	}
 }
