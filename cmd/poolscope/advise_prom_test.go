@@ -300,8 +300,8 @@ func TestAdviseBadPrometheus(t *testing.T) {
 	go func() { _ = notProm.Serve(l) }()
 	t.Cleanup(func() { _ = notProm.Close() })
 	for name, tc := range map[string]struct{ url, want string }{
-		"unreachable":    {"http://" + freeLoopbackAddr(t), "cannot query Prometheus at http://127.0.0.1:"},
-		"credentials":    {"http://user:" + canary + "@" + freeLoopbackAddr(t), "connection refused"},
+		"unreachable":    {"http://127.0.0.1:" + strconv.Itoa(redistest.RefusedPort(t)), "cannot query Prometheus at http://127.0.0.1:"},
+		"credentials":    {"http://user:" + canary + "@127.0.0.1:" + strconv.Itoa(redistest.RefusedPort(t)), "connection refused"},
 		"empty":          {empty, "has no poolscope pool metrics (db_client_connection_max) in the last 24h0m0s"},
 		"not prometheus": {"http://" + l.Addr().String(), "not a Prometheus API answer"},
 	} {
