@@ -69,6 +69,7 @@ func TestCloseUnregistersEverything(t *testing.T) {
 	if err := i.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+	redistest.WaitForLookups()
 	goleak.VerifyNone(t, baseline)
 }
 
