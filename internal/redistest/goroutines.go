@@ -1,9 +1,14 @@
 package redistest
 
 import (
+	"fmt"
+	"os"
 	"runtime"
 	"strings"
+	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // Goroutines counts the process's goroutines whose stack mentions fn, a
@@ -42,4 +47,20 @@ func WaitForLookups() {
 	for deadline := time.Now().Add(lookupsTimeout); Goroutines("net.(*Resolver).") > 0 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond) // polling with a deadline
 	}
+}
+
+// VerifyTestMain runs a package's tests and fails it when they leave a
+// goroutine behind (goleak), as goleak.VerifyTestMain does, once the DNS
+// lookups that end on their own have ended (WaitForLookups): for packages
+// that run instrument in-process.
+func VerifyTestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		WaitForLookups()
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak: Errors on successful test run:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
