@@ -69,7 +69,6 @@ func TestCloseUnregistersEverything(t *testing.T) {
 	if err := i.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	redistest.WaitForLookups()
 	goleak.VerifyNone(t, baseline)
 }
 

@@ -6,13 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/poolscope/poolscope/internal/redistest"
+	"go.uber.org/goleak"
 )
 
-// TestMain fails the package when a test leaves a goroutine behind, once
-// the DNS lookups of instrument's probe client have ended (Measure runs
-// instrument in-process: redistest.VerifyTestMain).
-func TestMain(m *testing.M) { redistest.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestQuick keeps `make advise-bench` working: every shape runs against a
 // real redis-server, gets advice and a rerun, and the report ends with the

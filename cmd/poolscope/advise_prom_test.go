@@ -251,14 +251,9 @@ type adviceJSON struct {
 // checked against the agent's maxclients, and the variables to set follow.
 func TestAdviseAgainstPrometheus(t *testing.T) {
 	// Registered first, so it runs after every other cleanup: the
-	// workload, the agent, the pipeline and the CLI's HTTP client are gone
-	// (and the DNS lookups of instrument's probe client, which end on
-	// their own: redistest.WaitForLookups).
+	// workload, the agent, the pipeline and the CLI's HTTP client are gone.
 	before := goleak.IgnoreCurrent()
-	t.Cleanup(func() {
-		redistest.WaitForLookups()
-		goleak.VerifyNone(t, before)
-	})
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 	// Two processes of the service on one server.
 	server := redistest.Start(t, redisserver.Options{})
 	// The master pool has 2 connections for 16 callers that never pause
@@ -413,10 +408,7 @@ func phasedSlowMaster(ctx context.Context, p *pools.Pools, wg *sync.WaitGroup) {
 // TestAdviseServerBusyDecides proves both branches on recorded shares.
 func TestAdviseServerBound(t *testing.T) {
 	before := goleak.IgnoreCurrent()
-	t.Cleanup(func() {
-		redistest.WaitForLookups() // instrument's probe client (adviseWorkload)
-		goleak.VerifyNone(t, before)
-	})
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 	server := redistest.Start(t, redisserver.Options{})
 	prom := startTestPrometheus(t, "checkout",
 		adviseWorkload(t, server, map[string]string{"REDIS_MASTER_POOL_SIZE": "4"}, phasedSlowMaster))
