@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +13,8 @@ import (
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.uber.org/goleak"
+
+	"github.com/poolscope/poolscope/internal/redistest"
 )
 
 func TestMain(m *testing.M) {
@@ -40,19 +42,11 @@ func with(base map[string]string, kv ...string) map[string]string {
 	return m
 }
 
-// refusingAddr returns a loopback address on which nothing listens: a
-// connection to it is refused at once.
+// refusingAddr returns a loopback address that refuses connections at
+// once, for the whole test.
 func refusingAddr(t *testing.T) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	if err := lis.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
+	return fmt.Sprintf("127.0.0.1:%d", redistest.RefusedPort(t))
 }
 
 // shutdown shuts p down when the test ends, in case the test did not.

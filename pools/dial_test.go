@@ -79,11 +79,8 @@ func TestDialWrapperSeesPreDialledConnections(t *testing.T) {
 // to that address at once with a DialBackoffError naming the pool and the
 // address and holding the refusal.
 func TestDialBackoff(t *testing.T) {
-	port, err := redisserver.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port) // nothing listens there
+	port := redistest.RefusedPort(t)
+	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
 	p := open(t, url, map[string]string{"REDIS_ASYNC_POOL_MIN": "0"})
 	ctx := redistest.Context(t, 10*time.Second)
 	var backoff *pools.DialBackoffError

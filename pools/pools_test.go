@@ -558,11 +558,7 @@ func TestNewRejectsBadHandBuiltConfig(t *testing.T) {
 // microseconds, so opening pools at a closed port many times under -race
 // catches the old code.
 func TestStartHealthRace(t *testing.T) {
-	port, err := redisserver.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port) // nothing listens there
+	url := closedURL(t)
 	for i := 0; i < 50; i++ {
 		p := open(t, url, map[string]string{"REDIS_ASYNC_POOL_MIN": "0"})
 		for _, r := range pools.Roles {

@@ -3,7 +3,6 @@ package pools_test
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -17,16 +16,10 @@ func lookup(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
-// closedURL is a redis:// URL where nothing listens.
+// closedURL is a redis:// URL whose port refuses connections.
 func closedURL(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return "redis://" + addr + "/0"
+	return fmt.Sprintf("redis://127.0.0.1:%d/0", redistest.RefusedPort(t))
 }
 
 // TestServiceNameRule: the client names follow the rule exporters uses

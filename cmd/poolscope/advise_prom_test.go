@@ -50,13 +50,40 @@ func startTestPrometheus(t *testing.T, job string, targets ...string) string {
 
 // serveTestPrometheus starts Debian's prometheus with the configuration
 // file and the TSDB directory given, on a free loopback port, and waits
-// until it is ready; it returns its base URL.
+// until it is ready; it returns its base URL. A port that was free a
+// moment ago may be taken by a listener of a test package running in
+// parallel before Prometheus binds it; Prometheus then exits, and it is
+// started again on another port, up to prometheusAttempts times.
 func serveTestPrometheus(t *testing.T, config, data string) string {
 	t.Helper()
 	binary, err := exec.LookPath("prometheus")
 	if err != nil {
 		t.Fatal("prometheus not found in PATH: apt-get install -y --no-install-recommends prometheus (or make deps)")
 	}
+	for attempt := 1; ; attempt++ {
+		base, err := startPrometheusOnce(t, binary, config, data)
+		if err == nil {
+			return base
+		}
+		if attempt == prometheusAttempts {
+			t.Fatal(err)
+		}
+		t.Logf("attempt %d: %v", attempt, err)
+	}
+}
+
+const (
+	prometheusAttempts = 3
+	// prometheusReady bounds one start: a loaded 2-core machine starts
+	// Prometheus in a few seconds.
+	prometheusReady = 30 * time.Second
+)
+
+// startPrometheusOnce starts prometheus on a free loopback port and polls
+// its /-/ready until it answers 200 OK (its base URL), the process exits
+// or prometheusReady passes (an error with its log). The process is
+// killed at cleanup.
+func startPrometheusOnce(t *testing.T, binary, config, data string) (string, error) {
 	addr := freeLoopbackAddr(t)
 	var log redistest.Buffer
 	cmd := exec.Command(binary, "--config.file="+config, "--storage.tsdb.path="+data, "--web.listen-address="+addr)
@@ -64,25 +91,43 @@ func serveTestPrometheus(t *testing.T, config, data string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		<-exited
 	})
 	base := "http://" + addr
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
-	redistest.Eventually(t, 30*time.Second, func() error {
-		resp, err := client.Get(base + "/-/ready")
-		if err != nil {
-			return err
+	deadline := time.Now().Add(prometheusReady)
+	for {
+		err := prometheusIsReady(client, base)
+		if err == nil {
+			return base, nil
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/-/ready: %s; log: %s", resp.Status, log.String())
+		select {
+		case <-exited:
+			return "", fmt.Errorf("prometheus on %s exited before it was ready: %s", addr, log.String())
+		case <-time.After(20 * time.Millisecond): // polling with a deadline
 		}
-		return nil
-	})
-	return base
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("prometheus on %s not ready after %v: %v; log: %s", addr, prometheusReady, err, log.String())
+		}
+	}
+}
+
+// prometheusIsReady is nil when GET base/-/ready answers 200 OK.
+func prometheusIsReady(client *http.Client, base string) error {
+	resp, err := client.Get(base + "/-/ready")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/-/ready: %s", resp.Status)
+	}
+	return nil
 }
 
 func quoteList(ss []string) string {
@@ -288,7 +333,7 @@ func runAdviseCLI(t *testing.T, args ...string) (int, string, string) {
 func TestAdviseBadPrometheus(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, before) })
-	empty := startTestPrometheus(t, "nothing", freeLoopbackAddr(t))
+	empty := startTestPrometheus(t, "nothing", "127.0.0.1:"+strconv.Itoa(redistest.RefusedPort(t)))
 	notProm := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		_, _ = io.WriteString(w, "<html>login</html>")
@@ -300,8 +345,8 @@ func TestAdviseBadPrometheus(t *testing.T) {
 	go func() { _ = notProm.Serve(l) }()
 	t.Cleanup(func() { _ = notProm.Close() })
 	for name, tc := range map[string]struct{ url, want string }{
-		"unreachable":    {"http://" + freeLoopbackAddr(t), "cannot query Prometheus at http://127.0.0.1:"},
-		"credentials":    {"http://user:" + canary + "@" + freeLoopbackAddr(t), "connection refused"},
+		"unreachable":    {"http://127.0.0.1:" + strconv.Itoa(redistest.RefusedPort(t)), "cannot query Prometheus at http://127.0.0.1:"},
+		"credentials":    {"http://user:" + canary + "@127.0.0.1:" + strconv.Itoa(redistest.RefusedPort(t)), "connection refused"},
 		"empty":          {empty, "has no poolscope pool metrics (db_client_connection_max) in the last 24h0m0s"},
 		"not prometheus": {"http://" + l.Addr().String(), "not a Prometheus API answer"},
 	} {

@@ -168,10 +168,7 @@ func TestAgentStopsCleanlyOnSignal(t *testing.T) {
 // With the collector down, the final flush gives up within the budget.
 func TestAgentExitsInTimeWithCollectorDown(t *testing.T) {
 	s := redistest.Start(t, redisserver.Options{})
-	port, err := redisserver.FreePort() // nothing listens there
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := redistest.RefusedPort(t)
 	// The OTLP exporter reads the process environment.
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:"+strconv.Itoa(port))
 	t.Setenv("OTEL_METRIC_EXPORT_INTERVAL", "200")

@@ -145,10 +145,7 @@ func TestCheckConnect(t *testing.T) {
 	}
 
 	// The local pool points at a closed port: exit 1 and the real cause.
-	closed, err := redisserver.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	closed := redistest.RefusedPort(t)
 	code, out, _ = runWith(t, map[string]string{
 		"REDIS_MASTER_URL": s.URL(),
 		"REDIS_LOCAL_URL":  "redis://127.0.0.1:" + strconv.Itoa(closed) + "/0",
