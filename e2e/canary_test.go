@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -243,7 +242,7 @@ func TestCanaryAppearsNowhere(t *testing.T) {
 		cap.body("collector debug output", out)
 		return nil
 	})
-	cap.body("application /metrics", httpGet(t, "http://"+pipeline.PrometheusAddr()+"/metrics"))
+	cap.body("application /metrics", redistest.Scrape(t, "http://"+pipeline.PrometheusAddr()+"/metrics"))
 	names, err := s.ClientsByName(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -350,18 +349,4 @@ func startCanaryAgent(t *testing.T, bin string, output io.Writer, vars map[strin
 	}
 	t.Cleanup(stop)
 	return stop
-}
-
-func httpGet(t *testing.T, u string) string {
-	t.Helper()
-	resp, err := http.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

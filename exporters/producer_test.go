@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/poolscope/poolscope/internal/autoproduce"
+	"github.com/poolscope/poolscope/internal/redistest"
 )
 
 // fixedProducer produces one gauge and counts its calls.
@@ -45,7 +46,7 @@ func TestWithProducer(t *testing.T) {
 			t.Fatal(err)
 		}
 		shutdown(t, p)
-		if body := scrape(t, "http://"+p.PrometheusAddr()+"/metrics"); !strings.Contains(body, "test_produced") {
+		if body := redistest.Scrape(t, "http://"+p.PrometheusAddr()+"/metrics"); !strings.Contains(body, "test_produced") {
 			t.Errorf("no test_produced in the scrape:\n%s", body)
 		}
 	})
@@ -80,7 +81,7 @@ func TestProducerSlot(t *testing.T) {
 		t.Fatal("no slot registered for the pipeline's MeterProvider")
 	}
 	slot.LoadOrStore(&fixedProducer{})
-	if body := scrape(t, "http://"+p.PrometheusAddr()+"/metrics"); !strings.Contains(body, "test_produced") {
+	if body := redistest.Scrape(t, "http://"+p.PrometheusAddr()+"/metrics"); !strings.Contains(body, "test_produced") {
 		t.Errorf("the slot's producer is not exported:\n%s", body)
 	}
 	if err := p.Shutdown(context.Background()); err != nil {

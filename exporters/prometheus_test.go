@@ -5,13 +5,13 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/poolscope/poolscope/internal/redistest"
 )
 
 func TestPrometheus(t *testing.T) {
@@ -79,7 +79,7 @@ func TestPrometheus(t *testing.T) {
 		hits.Add(context.Background(), 3, pool)
 		wait.Record(context.Background(), 0.000015, pool)
 
-		body := scrape(t, "http://"+p.PrometheusAddr()+"/metrics")
+		body := redistest.Scrape(t, "http://"+p.PrometheusAddr()+"/metrics")
 		for _, want := range []string{
 			`redis_client_connection_hits_total{db_client_connection_pool_name="master"`,
 			`db_client_connection_wait_time_seconds_bucket{db_client_connection_pool_name="master"`,
@@ -121,22 +121,4 @@ func TestPrometheus(t *testing.T) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
 	})
-}
-
-func scrape(t *testing.T, url string) string {
-	t.Helper()
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s\n%s", url, resp.Status, body)
-	}
-	return string(body)
 }

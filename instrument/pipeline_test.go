@@ -2,8 +2,6 @@ package instrument_test
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"regexp"
 	"strconv"
 	"testing"
@@ -65,7 +63,7 @@ func TestPipelineProducer(t *testing.T) {
 			}
 			gets(t, ctx, p.Master(), 5)
 
-			body := scrape(t, ctx, "http://"+pipeline.PrometheusAddr()+"/metrics")
+			body := redistest.Scrape(t, "http://"+pipeline.PrometheusAddr()+"/metrics")
 			series := regexp.MustCompile(`(?m)^db_client_connection_use_time_seconds_count\{[^}]*db_client_connection_pool_name="master"[^}]*\} (\d+)$`).FindAllStringSubmatch(body, -1)
 			if len(series) != 1 || atoi(t, series[0][1]) < 5 {
 				t.Errorf("master's use_time count: %q, want one series of at least 5 uses\n%s", series, body)
@@ -81,23 +79,4 @@ func atoi(t *testing.T, s string) int {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// scrape returns the body url serves.
-func scrape(t *testing.T, ctx context.Context, url string) string {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(body)
 }
